@@ -1,0 +1,118 @@
+"""The one list of AWS API calls this project makes, and the IAM action each one needs.
+
+Both the code and the infrastructure read this module: the Pulumi program builds the backup role's
+policy from it, and tests record the calls a real run makes against moto and check them against it,
+both ways (every call made is granted, every grant is used).
+
+Each operation has a *scope*, which names the resource its grant is limited to:
+
+- ``pool``: the user pools listed in the stack (``arn:aws:cognito-idp:R:A:userpool/ID``)
+- ``snapshots``: the snapshot objects in the backup bucket (``arn:aws:s3:::BUCKET/PREFIX*``)
+- ``checkpoints``: the continuation checkpoints (``arn:aws:s3:::BUCKET/PREFIX.checkpoints/*``)
+- ``kms_key``: the dedicated KMS key
+- ``self_function``: the backup Lambda itself (continuation of a long snapshot)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Operation:
+    service: str  # boto3 service name
+    api: str  # botocore operation name (as recorded by the before-call event)
+    action: str  # IAM action
+    scope: str
+
+
+def _ops(service: str, scope: str, pairs: list[tuple[str, str]]) -> list[Operation]:
+    return [Operation(service, api, action, scope) for api, action in pairs]
+
+
+def _same(service_prefix: str, names: list[str]) -> list[tuple[str, str]]:
+    return [(n, f"{service_prefix}:{n}") for n in names]
+
+
+# What a snapshot reads from Cognito. The reader calls these and nothing else.
+SNAPSHOT_COGNITO = _ops(
+    "cognito-idp",
+    "pool",
+    _same(
+        "cognito-idp",
+        [
+            "DescribeUserPool",
+            "ListUsers",
+            "ListGroups",
+            "ListUsersInGroup",
+            "GetUserPoolMfaConfig",
+            "ListUserPoolClients",
+            "DescribeUserPoolClient",
+            "ListIdentityProviders",
+            "DescribeIdentityProvider",
+            "ListResourceServers",
+            "DescribeUserPoolDomain",
+            "GetUICustomization",
+            "DescribeRiskConfiguration",
+            "GetLogDeliveryConfiguration",
+            "ListTagsForResource",
+            "DescribeManagedLoginBrandingByClient",
+        ],
+    ),
+)
+
+# How a snapshot is written. Multipart uploads are authorised by s3:PutObject; the retention tag
+# given at upload needs s3:PutObjectTagging; an aborted upload needs s3:AbortMultipartUpload.
+SNAPSHOT_S3 = _ops(
+    "s3",
+    "snapshots",
+    [
+        ("CreateMultipartUpload", "s3:PutObject"),
+        ("UploadPart", "s3:PutObject"),
+        ("CompleteMultipartUpload", "s3:PutObject"),
+        ("AbortMultipartUpload", "s3:AbortMultipartUpload"),
+        ("PutObject", "s3:PutObject"),
+        ("CreateMultipartUpload", "s3:PutObjectTagging"),
+        ("PutObject", "s3:PutObjectTagging"),
+    ],
+)
+
+# Continuation checkpoints of a snapshot that spans several Lambda runs: the role reads back only these.
+CHECKPOINT_S3 = _ops(
+    "s3",
+    "checkpoints",
+    [
+        ("PutObject", "s3:PutObject"),
+        ("GetObject", "s3:GetObject"),
+        ("DeleteObject", "s3:DeleteObject"),
+    ],
+)
+
+# SSE-KMS: S3 asks KMS for a data key on every write, and decrypts it to assemble multipart parts
+# and to read a checkpoint back.
+SNAPSHOT_KMS = _ops(
+    "kms",
+    "kms_key",
+    [
+        ("GenerateDataKey", "kms:GenerateDataKey"),
+        ("Decrypt", "kms:Decrypt"),
+    ],
+)
+
+CONTINUATION_LAMBDA = _ops("lambda", "self_function", [("Invoke", "lambda:InvokeFunction")])
+
+# KMS and the continuation invoke are not calls the code makes itself (S3 makes the KMS calls), so
+# the call-recording test checks the direct calls: Cognito and S3 (and Lambda for continuation).
+BACKUP_ROLE_OPERATIONS: list[Operation] = (
+    SNAPSHOT_COGNITO + SNAPSHOT_S3 + CHECKPOINT_S3 + SNAPSHOT_KMS + CONTINUATION_LAMBDA
+)
+
+
+def actions_for(scope: str, operations: list[Operation] = BACKUP_ROLE_OPERATIONS) -> list[str]:
+    """The sorted, de-duplicated IAM actions of one scope."""
+    return sorted({op.action for op in operations if op.scope == scope})
+
+
+def direct_calls(operations: list[Operation] = BACKUP_ROLE_OPERATIONS) -> set[tuple[str, str]]:
+    """(service, api) pairs that the code itself calls (KMS calls are made by S3 on our behalf)."""
+    return {(op.service, op.api) for op in operations if op.service != "kms"}
