@@ -88,12 +88,13 @@ THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "
                             "SlowDown", "RequestLimitExceeded"})
 
 
-def govern(client, limiter_for: Callable[[str], RateLimiter | None]) -> None:
+def govern(client, limiter_for: Callable[[str], RateLimiter | None]) -> Callable[[], None]:
     """Make every HTTP attempt of ``client`` wait for its operation's limiter.
 
     ``limiter_for(operation_name)`` returns the limiter of that operation's quota category (or None
     for no limit). The wait is per attempt (``before-send``), because AWS counts retries against
-    the quota too; a throttled answer halves the limiter's rate (``needs-retry``).
+    the quota too; a throttled answer halves the limiter's rate (``needs-retry``). Returns a
+    function that removes the hooks again.
     """
     service_id = client.meta.service_model.service_id.hyphenize()
     events = client.meta.events
@@ -116,3 +117,9 @@ def govern(client, limiter_for: Callable[[str], RateLimiter | None]) -> None:
 
     events.register(f"before-send.{service_id}", before_send)
     events.register(f"needs-retry.{service_id}", needs_retry)
+
+    def release() -> None:
+        events.unregister(f"before-send.{service_id}", before_send)
+        events.unregister(f"needs-retry.{service_id}", needs_retry)
+
+    return release

@@ -1,0 +1,66 @@
+"""Take a snapshot of a user pool into S3, from a laptop or CI: the Lambda's own code path.
+
+Uses the standard AWS environment (profile, region, AWS_ENDPOINT_URL for a moto server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from backup_lambda.aws import make_client
+from backup_lambda.cli import emit
+from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
+from backup_lambda.settings import validate_attributes, validate_bucket, validate_kms_key
+from backup_lambda.snapshot import take_snapshot
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user-pool-id", required=True, help="e.g. eu-west-1_AbC123")
+    p.add_argument("--bucket", required=True, help="the snapshot bucket")
+    p.add_argument("--pool-name", help="name used in the key (default: the pool's own name)")
+    p.add_argument("--prefix", default="", help="key prefix, e.g. backups/ (default: none)")
+    p.add_argument("--kms-key-id", help="write with SSE-KMS under this key")
+    p.add_argument("--exclude-attributes", default="", help="attribute names left out, e.g. custom:ssn,phone_number")
+    p.add_argument("--request-budget", type=float, default=DEFAULT_REQUEST_BUDGET,
+                   help=f"ListUsers/ListUsersInGroup calls per second (default {DEFAULT_REQUEST_BUDGET:g})")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _printer(quiet: bool):
+    def show(event: dict[str, Any]) -> None:
+        if quiet:
+            return
+        phase = event.get("phase")
+        if phase == "config":
+            msg = f"reading configuration of {event.get('pool_name')}"
+        elif phase in ("groups", "users", "uploading"):
+            msg = (f"{phase}: {event.get('users', 0):,} users, {event.get('groups', 0):,} groups, "
+                   f"{event.get('memberships', 0):,} memberships")
+            if "elapsed_s" in event:
+                msg += f" ({event['elapsed_s']} s, {event.get('throttles', 0)} throttles)"
+        elif phase == "done":
+            msg = f"done: s3://{event['bucket']}/{event['key']}"
+        else:
+            return
+        print(msg, file=sys.stderr, flush=True)
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    bucket = validate_bucket(args.bucket, "--bucket")
+    kms = validate_kms_key(args.kms_key_id, "--kms-key-id")
+    excluded = validate_attributes(args.exclude_attributes, "--exclude-attributes")
+    result = take_snapshot(
+        make_client("cognito-idp"), make_client("s3"),
+        user_pool_id=args.user_pool_id, bucket=bucket, pool_name=args.pool_name, prefix=args.prefix,
+        kms_key_id=kms, exclude_attributes=excluded, request_budget=args.request_budget,
+        progress=_printer(args.quiet),
+    )
+    text = (f"snapshot s3://{bucket}/{result['key']}\n"
+            f"  {result['users']:,} users, {result['groups']:,} groups, {result['memberships']:,} memberships, "
+            f"{result['bytes']:,} bytes in {result['duration_s']} s (sha256 {result['sha256'][:16]}...)")
+    emit(args, result, text)
+    return 0
