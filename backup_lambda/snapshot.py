@@ -70,7 +70,7 @@ def validate_prefix(value: Any, field: str = "prefix") -> str:
         raise ConfigError(f"{field} must be a string of at most 512 characters")
     if not value.endswith("/"):
         value += "/"
-    if not PREFIX_RE.fullmatch(value) or "//" in value:
+    if not PREFIX_RE.fullmatch(value) or any(seg in (".", "..") for seg in value.split("/")):
         raise ConfigError(f"{field} must be path segments like 'backups/prod/', got {value!r}")
     return value
 

@@ -1,0 +1,54 @@
+"""Shared fixtures: fake credentials, moto in process (with the Cognito read calls moto lacks, as
+AWS answers them for a pool that does not use them: demo/emulator.py), clients and a bucket."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from demo.emulator import FAKE_ENV, install_cognito_gaps
+
+install_cognito_gaps()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    for key, value in FAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "BACKUP_BUCKET", "KMS_KEY_ID", "SNAPSHOT_PREFIX",
+                "EXCLUDE_ATTRIBUTES", "REQUEST_BUDGET"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def aws(aws_env):
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def cognito(aws):
+    from backup_lambda.aws import make_client
+
+    return make_client("cognito-idp")
+
+
+@pytest.fixture
+def s3(aws):
+    from backup_lambda.aws import make_client
+
+    return make_client("s3")
+
+
+@pytest.fixture
+def bucket(s3):
+    s3.create_bucket(Bucket="snapshots-test")
+    return "snapshots-test"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CognitoBackup")
