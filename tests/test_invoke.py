@@ -543,4 +543,10 @@ def test_inline_code_holds_any_text_on_one_line(text):
 def test_any_valid_pool_list_parses_and_all_selects_every_pool_in_order(pools):
     parsed = invoke.parse_pools(pools, "test")
     assert invoke.select_pools(parsed, "all", "test") == [invoke.Pool(p["id"], p["name"]) for p in pools]
-    assert invoke.select_pools(parsed, pools[-1]["name"], "test") == [parsed[-1]]
+    if pools[-1]["name"] != "all":
+        assert invoke.select_pools(parsed, pools[-1]["name"], "test") == [parsed[-1]]
+
+
+def test_all_means_every_pool_even_when_one_is_named_all():
+    pools = invoke.parse_pools([{"id": "a", "name": "all"}, {"id": "b", "name": "users"}], "test")
+    assert invoke.select_pools(pools, "all", "test") == pools

@@ -139,7 +139,7 @@ def test_aws_credentials_only_through_oidc_with_id_token_only_where_needed(workf
         with_ = step.get("with") or {}
         assert re.fullmatch(r"\$\{\{ vars\.AWS_[A-Z]+_ROLE_ARN \}\}", str(with_.get("role-to-assume"))), \
             f"{workflow}:{job_name}: role-to-assume must come from a repository variable"
-        assert set(with_) <= {"role-to-assume", "role-session-name", "aws-region"}
+        assert set(with_) <= {"role-to-assume", "role-session-name", "role-duration-seconds", "aws-region"}
 
 
 @pytest.mark.parametrize(("workflow", "job_name", "job"), all_jobs(), ids=lambda v: v if isinstance(v, str) else "")
@@ -310,6 +310,12 @@ def test_snapshot_runs_one_at_a_time_per_stack_from_main():
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     guard = steps(job)[0]
     assert guard["if"] == "github.ref != 'refs/heads/main'" and "exit 1" in guard["run"]
+
+
+def test_snapshot_credentials_last_as_long_as_the_job():
+    job = load("snapshot.yml")["jobs"]["snapshot"]
+    [configure] = uses(job, CONFIGURE_AWS)
+    assert configure["with"]["role-duration-seconds"] >= job["timeout-minutes"] * 60
 
 
 def test_snapshot_reads_the_outputs_then_invokes_through_the_cli():

@@ -1,0 +1,575 @@
+"""The real ``__main__.py``, run with Pulumi's mocks (pulumi/examples testing-unit-py style).
+
+Each run gets a fresh mock monitor, a fresh root stack and the test's stack config; the mocks record
+every resource's resolved inputs, and the assertions read those records and the stack outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import settings as pulumi_settings
+
+from backup_lambda.permissions import actions_for
+from infra.alerts import MISSING_SNAPSHOT_HOURS
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNT = "123456789012"
+READER = f"arn:aws:iam::{ACCOUNT}:role/cognito-backup-restore"
+POOLS = [{"id": "eu-west-1_AbCd12345", "name": "prod-users"}, {"id": "eu-west-1_EfGh67890", "name": "partners"}]
+SERVICES = {"cloudwatch": "cloudwatch", "sqs": "sqs", "sns": "sns", "lambda": "lambda", "kms": "kms", "iam": "iam"}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Returns AWS-shaped ids and ARNs, and records every resource's inputs."""
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.resources.append(args)
+        state = dict(args.inputs)
+        region = state.get("region") or "eu-west-1"
+        generated = f"{args.name}-7f3e2a1"
+        typ = args.typ
+        if typ == "aws:s3/bucket:Bucket":
+            state["bucket"] = state.get("bucket") or generated
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
+        elif typ == "aws:kms/key:Key":
+            key_id = f"{abs(hash(args.name)) % 10**8:08d}-12ab-34cd-56ef-1234567890ab"
+            state["keyId"] = key_id
+            state["arn"] = f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}"
+        elif typ == "aws:iam/role:Role":
+            state["name"] = state.get("name") or generated
+            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{state['name']}"
+        elif typ == "aws:lambda/function:Function":
+            state["arn"] = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{state['name']}"
+        elif typ == "aws:sqs/queue:Queue":
+            state["name"] = state.get("name") or generated
+            state["arn"] = f"arn:aws:sqs:{region}:{ACCOUNT}:{state['name']}"
+            state["url"] = f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{state['name']}"
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{state['name']}"
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            state["name"] = state.get("name") or generated
+            state["arn"] = f"arn:aws:events:{region}:{ACCOUNT}:rule/{state['name']}"
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            state["arn"] = f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{state['name']}"
+        elif typ == "aws:sns/topic:Topic":
+            state["name"] = state.get("name") or generated
+            state["arn"] = f"arn:aws:sns:{region}:{ACCOUNT}:{state['name']}"
+        elif typ.startswith("aws:"):
+            service, kind = typ.split(":")[1].split("/")
+            state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT}:{kind}/{generated}")
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer", "userId": "AIDA",
+                    "id": ACCOUNT}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
+                    "id": "aws"}
+        raise AssertionError(f"the program made an unexpected call: {args.token}")
+
+
+@dataclass
+class Program:
+    """What one run of the program declared: resources (type, name, inputs) and stack outputs."""
+
+    resources: list[pulumi.runtime.MockResourceArgs]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    protected: set[tuple[str, str]] = field(default_factory=set)  # (type, name) declared with protect=True
+
+    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str, name: str | None = None) -> dict[str, Any]:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        assert len(found) == 1, f"{len(found)} resources of type {typ} named {name}: {[r.name for r in found]}"
+        return found[0].inputs
+
+    def policy(self, typ: str, name: str) -> dict:
+        return json.loads(self.one(typ, name)["policy"])
+
+
+def base_config(**overrides: Any) -> dict[str, str]:
+    config = {
+        "aws:region": "eu-west-1",
+        "cognito-backup:userPools": POOLS,
+        "cognito-backup:snapshotReaders": [READER],
+        "cognito-backup:snapshotPrefix": "cognito/",
+        "cognito-backup:alarmEmail": "oncall@example.com",
+    }
+    for key, value in overrides.items():
+        full = key if ":" in key else f"cognito-backup:{key}"
+        if value is None:
+            config.pop(full, None)
+        else:
+            config[full] = value
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def run_program(config: dict[str, str], stack: str = "test") -> Program:
+    mocks = RecordingMocks()
+    pulumi_settings.set_root_resource(None)  # a fresh root stack, so no output leaks between runs
+    pulumi.runtime.set_mocks(mocks, project="cognito-backup", stack=stack, preview=False)
+    pulumi.runtime.set_all_config(config)
+    program = Program(mocks.resources)
+
+    def record_protect(args: pulumi.ResourceTransformationArgs) -> None:
+        if args.opts and args.opts.protect:
+            program.protected.add((args.type_, args.name))
+
+    pulumi.runtime.register_stack_transformation(record_protect)  # runs in the SDK: mocks see options too
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        outputs = pulumi_settings.get_root_resource().outputs
+        names = list(outputs)
+        return pulumi.Output.all(*outputs.values()).apply(
+            lambda values: program.outputs.update(zip(names, values, strict=True))
+        )
+
+    run()
+    return program
+
+
+@pytest.fixture(scope="module")
+def program() -> Iterator[Program]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        yield run_program(base_config())
+
+
+@pytest.fixture(scope="module")
+def replicated() -> Iterator[Program]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        yield run_program(base_config(replicaRegion="eu-central-1", objectLock={"mode": "compliance", "days": 14},
+                                      alarmEmail=None))
+
+
+# --- storage ---------------------------------------------------------------------------------------
+
+def test_the_key_rotates_and_has_an_alias(program):
+    key = program.one("aws:kms/key:Key", "snapshots-key")
+
+    assert key["enableKeyRotation"] is True
+    alias = program.one("aws:kms/alias:Alias", "snapshots-key-alias")
+    assert alias["name"] == "alias/cognito-backup-test"
+    assert alias["targetKeyId"].endswith("-12ab-34cd-56ef-1234567890ab")
+
+
+def test_the_key_policy_lets_the_account_administer_and_the_role_and_readers_use_it(program):
+    statements = {s["Sid"]: s for s in json.loads(program.one("aws:kms/key:Key", "snapshots-key")["policy"])[
+        "Statement"]}
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/backup-role-7f3e2a1"
+
+    assert statements["AccountAdministersKey"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    assert "kms:Decrypt" not in statements["AccountAdministersKey"]["Action"]
+    assert statements["BackupRoleUsesKey"]["Principal"] == {"AWS": [role_arn]}
+    assert statements["BackupRoleUsesKey"]["Action"] == actions_for("kms_key")
+    assert statements["ReadersDecryptSnapshots"]["Principal"] == {"AWS": [READER]}
+    assert statements["ReadersDecryptSnapshots"]["Action"] == ["kms:Decrypt"]
+    assert set(statements) == {"AccountAdministersKey", "BackupRoleUsesKey", "ReadersDecryptSnapshots"}
+
+
+def test_the_bucket_is_encrypted_with_the_key_and_bucket_keys(program):
+    rule = program.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "snapshots-encryption",
+    )["rules"][0]
+
+    assert rule["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": program.outputs["kmsKeyArn"]
+    }
+    assert rule["bucketKeyEnabled"] is True
+    assert rule["blockedEncryptionTypes"] == ["SSE-C"]
+
+
+def test_every_bucket_blocks_public_access_and_acls(program):
+    buckets = program.of_type("aws:s3/bucket:Bucket")
+    blocks = program.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    ownership = program.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+
+    assert len(buckets) == len(blocks) == len(ownership) == 2  # snapshots and their access logs
+    for block in blocks:
+        assert all(block.inputs[k] is True for k in (
+            "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert {o.inputs["rule"]["objectOwnership"] for o in ownership} == {"BucketOwnerEnforced"}
+    assert {b.inputs["bucket"] for b in blocks} == {f"{b.name}-id" for b in buckets}
+
+
+def test_the_bucket_is_versioned_and_logs_access_to_the_log_bucket(program):
+    versioning = program.one("aws:s3/bucketVersioning:BucketVersioning", "snapshots-versioning")
+    logging = program.one("aws:s3/bucketLogging:BucketLogging", "snapshots-access-logging")
+
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    assert logging["bucket"] == "snapshots-bucket-id"
+    assert logging["targetBucket"] == "snapshots-access-logs-id"
+    log_encryption = program.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "snapshots-access-logs-encryption",
+    )
+    assert log_encryption["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+
+
+def test_the_bucket_policy_is_tls_only_and_denies_foreign_keys_and_reads(program):
+    statements = {s["Sid"]: s for s in program.policy("aws:s3/bucketPolicy:BucketPolicy", "snapshots-policy")[
+        "Statement"]}
+    bucket_arn = f"arn:aws:s3:::{program.outputs['bucketName']}"
+
+    tls = statements["DenyInsecureTransport"]
+    assert tls["Effect"] == "Deny" and tls["Action"] == "s3:*"
+    assert tls["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statements["DenyUploadsWithAnotherKey"]["Condition"]["StringNotEquals"] == {
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": program.outputs["kmsKeyArn"]
+    }
+    reads = statements["DenyObjectReadsExceptReaders"]
+    assert reads["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
+        READER, f"arn:aws:iam::{ACCOUNT}:role/backup-role-7f3e2a1"]
+    assert statements["DenyWriterReadsOutsideCheckpoints"]["NotResource"] == f"{bucket_arn}/cognito/.checkpoints/*"
+    assert [sid for sid, s in statements.items() if s["Effect"] == "Allow"] == ["ReadersListAndReadSnapshots"]
+    assert statements["ReadersListAndReadSnapshots"]["Principal"] == {"AWS": [READER]}
+
+
+def test_the_log_bucket_accepts_access_logs_of_the_snapshot_bucket_only(program):
+    statements = program.policy("aws:s3/bucketPolicy:BucketPolicy", "snapshots-access-logs-policy")["Statement"]
+    allow = [s for s in statements if s["Effect"] == "Allow"]
+
+    assert len(allow) == 1
+    assert allow[0]["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert allow[0]["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:s3:::{program.outputs['bucketName']}"}
+    assert allow[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+
+
+def test_lifecycle_expires_each_retention_class_old_versions_and_uploads(program):
+    rules = {r["id"]: r for r in program.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "snapshots-lifecycle")["rules"]}
+
+    for cls, days in (("daily", 30), ("weekly", 183), ("monthly", 365)):
+        rule = rules[f"expire-{cls}-snapshots"]
+        assert rule["status"] == "Enabled"
+        assert rule["filter"] == {"tag": {"key": "retention", "value": cls}}
+        assert rule["expiration"] == {"days": days}
+    versions = rules["expire-old-versions-and-uploads"]
+    assert versions["noncurrentVersionExpiration"] == {"noncurrentDays": 7}
+    assert versions["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    assert versions["expiration"] == {"expiredObjectDeleteMarker": True}
+    assert rules["expire-stale-checkpoints"]["filter"] == {"prefix": "cognito/.checkpoints/"}
+
+
+def test_retention_days_come_from_config():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        program = run_program(base_config(retentionDailyDays="14", retentionWeeklyDays="60",
+                                          retentionMonthlyDays="400", noncurrentVersionDays="3"))
+    rules = {r["id"]: r for r in program.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "snapshots-lifecycle")["rules"]}
+
+    assert [rules[f"expire-{c}-snapshots"]["expiration"]["days"] for c in ("daily", "weekly", "monthly")] == [
+        14, 60, 400]
+    assert rules["expire-old-versions-and-uploads"]["noncurrentVersionExpiration"] == {"noncurrentDays": 3}
+
+
+def test_without_object_lock_or_replica_neither_is_declared(program):
+    assert program.one("aws:s3/bucket:Bucket", "snapshots-bucket").get("objectLockEnabled") is None
+    assert program.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration") == []
+    assert program.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig") == []
+    assert program.outputs["replicaBucketName"] is None
+
+
+def test_object_lock_is_enabled_at_creation_with_the_configured_retention(replicated):
+    assert replicated.one("aws:s3/bucket:Bucket", "snapshots-bucket")["objectLockEnabled"] is True
+    lock = replicated.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+                          "snapshots-object-lock")
+
+    assert lock["objectLockEnabled"] == "Enabled"
+    assert lock["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 14}
+
+
+def test_the_replica_lives_in_its_region_with_its_own_key(replicated):
+    replica_bucket = replicated.one("aws:s3/bucket:Bucket", "snapshots-replica-bucket")
+    replica_key = replicated.one("aws:kms/key:Key", "snapshots-replica-key")
+    encryption = replicated.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "snapshots-replica-encryption",
+    )
+
+    assert replica_bucket["region"] == replica_key["region"] == encryption["region"] == "eu-central-1"
+    assert replica_key["enableKeyRotation"] is True
+    replica_key_arn = encryption["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    assert replica_key_arn.startswith("arn:aws:kms:eu-central-1:") and replica_key_arn != replicated.outputs[
+        "kmsKeyArn"]
+    assert replicated.outputs["replicaBucketName"] == "snapshots-replica-bucket-7f3e2a1"
+    for typ in ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketPolicy:BucketPolicy",
+                "aws:s3/bucketVersioning:BucketVersioning",
+                "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
+        assert any(r.inputs.get("region") == "eu-central-1" for r in replicated.of_type(typ)), typ
+
+
+def test_replication_sends_kms_objects_to_the_replica_key(replicated):
+    rule = replicated.one("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "snapshots-replication")[
+        "rules"][0]
+    role_policy = replicated.policy("aws:iam/rolePolicy:RolePolicy", "snapshots-replication-policy")
+    by_sid = {s["Sid"]: s for s in role_policy["Statement"]}
+
+    assert rule["status"] == "Enabled"
+    assert rule["sourceSelectionCriteria"]["sseKmsEncryptedObjects"]["status"] == "Enabled"
+    assert rule["destination"]["bucket"] == "arn:aws:s3:::snapshots-replica-bucket-7f3e2a1"
+    assert rule["destination"]["encryptionConfiguration"]["replicaKmsKeyId"].startswith("arn:aws:kms:eu-central-1:")
+    assert by_sid["DecryptSource"]["Resource"] == replicated.outputs["kmsKeyArn"]
+    assert by_sid["DecryptSource"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    assert by_sid["EncryptReplica"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.eu-central-1.amazonaws.com"}}
+    assert all(s["Resource"] != "*" for s in role_policy["Statement"])
+    source_key = json.loads(replicated.one("aws:kms/key:Key", "snapshots-key")["policy"])
+    assert "ReplicationDecrypts" in {s["Sid"] for s in source_key["Statement"]}
+
+
+# --- the function and its schedule --------------------------------------------------------------
+
+def test_the_function_runs_python_313_on_arm64_with_powertools_and_one_run_at_a_time(program):
+    fn = program.one("aws:lambda/function:Function")
+
+    assert fn["name"] == program.outputs["functionName"] == "cognito-backup-test"
+    assert fn["runtime"] == "python3.13" and fn["architectures"] == ["arm64"]
+    assert fn["handler"] == "backup_lambda.handler.lambda_handler"
+    assert (fn["timeout"], fn["memorySize"], fn["reservedConcurrentExecutions"]) == (900, 512, 1)
+    assert fn["layers"] == [
+        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"]
+
+
+def test_the_function_environment_follows_the_contract(program):
+    variables = program.one("aws:lambda/function:Function")["environment"]["variables"]
+
+    assert variables == {
+        "BACKUP_BUCKET": program.outputs["bucketName"],
+        "KMS_KEY_ID": program.outputs["kmsKeyArn"],
+        "SNAPSHOT_PREFIX": "cognito/",
+        "EXCLUDE_ATTRIBUTES": "",
+        "REQUEST_BUDGET": "15",
+        "POWERTOOLS_SERVICE_NAME": "cognito-backup",
+        "POWERTOOLS_METRICS_NAMESPACE": "CognitoBackup",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def test_the_code_is_the_backup_lambda_package_without_caches(program):
+    archive = program.one("aws:lambda/function:Function")["code"]
+    names = set(archive.assets)
+
+    assert {"backup_lambda/__init__.py", "backup_lambda/permissions.py", "backup_lambda/snapshot_format.py"} <= names
+    assert all(n.startswith("backup_lambda/") for n in names)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+def test_the_log_group_has_retention_and_failed_async_runs_go_to_a_queue(program):
+    logs = program.one("aws:cloudwatch/logGroup:LogGroup")
+    invoke = program.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+
+    assert logs["name"] == "/aws/lambda/cognito-backup-test" and logs["retentionInDays"] == 90
+    assert invoke["functionName"] == "cognito-backup-test"
+    assert invoke["destinationConfig"]["onFailure"]["destination"].startswith(f"arn:aws:sqs:eu-west-1:{ACCOUNT}:")
+    assert invoke["maximumEventAgeInSeconds"] == 6 * 3600
+
+
+def test_the_schedule_has_one_target_per_pool_whose_input_is_its_snapshot_event(program):
+    rule = program.one("aws:cloudwatch/eventRule:EventRule")
+    targets = program.of_type("aws:cloudwatch/eventTarget:EventTarget")
+
+    assert rule["scheduleExpression"] == "cron(0 1 * * ? *)"
+    assert [json.loads(t.inputs["input"]) for t in targets] == [
+        {"user_pool_id": p["id"], "pool_name": p["name"]} for p in POOLS]
+    for target in targets:
+        assert target.inputs["arn"] == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:cognito-backup-test"
+        assert target.inputs["retryPolicy"]["maximumRetryAttempts"] > 0
+        assert target.inputs["deadLetterConfig"]["arn"].startswith(f"arn:aws:sqs:eu-west-1:{ACCOUNT}:")
+    assert len({t.inputs["targetId"] for t in targets}) == len(POOLS)
+
+
+def test_eventbridge_may_invoke_the_function_and_write_its_dead_letters(program):
+    permission = program.one("aws:lambda/permission:Permission")
+    dlq_policy = program.policy("aws:sqs/queuePolicy:QueuePolicy", "backup-schedule-dlq-policy")["Statement"][0]
+    rule_arn = f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/backup-schedule-7f3e2a1"
+
+    assert permission["principal"] == "events.amazonaws.com"
+    assert permission["action"] == "lambda:InvokeFunction"
+    assert permission["sourceArn"] == rule_arn
+    assert dlq_policy["Principal"] == {"Service": "events.amazonaws.com"}
+    assert dlq_policy["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+
+
+def test_the_role_policy_has_no_wildcard_resource_for_cognito_s3_or_kms(program):
+    statements = program.policy("aws:iam/rolePolicy:RolePolicy", "backup-permissions")["Statement"]
+    by_sid = {s["Sid"]: s for s in statements}
+
+    for statement in statements:
+        assert "*" not in statement["Resource"]
+        assert not any(r.endswith(":*") and "log-group" not in r for r in statement["Resource"])
+    assert by_sid["ReadListedUserPools"]["Resource"] == [
+        f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/{p['id']}" for p in POOLS]
+    bucket_arn = f"arn:aws:s3:::{program.outputs['bucketName']}"
+    assert by_sid["WriteSnapshots"]["Resource"] == [f"{bucket_arn}/cognito/*"]
+    assert by_sid["ContinuationCheckpoints"]["Resource"] == [f"{bucket_arn}/cognito/.checkpoints/*"]
+    assert by_sid["UseSnapshotKey"]["Resource"] == [program.outputs["kmsKeyArn"]]
+    assert by_sid["ContinueOwnSnapshot"]["Resource"] == [
+        f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:cognito-backup-test"]
+    assert by_sid["WriteOwnLogs"]["Resource"] == [
+        f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/cognito-backup-test",
+        f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/cognito-backup-test:*"]
+
+
+def test_the_backup_role_is_assumed_by_lambda_only(program):
+    roles = {r.name: r.inputs for r in program.of_type("aws:iam/role:Role")}
+    trust = json.loads(roles["backup-role"]["assumeRolePolicy"])["Statement"]
+
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    assert "managedPolicyArns" not in roles["backup-role"]
+
+
+# --- alerts and dashboard -------------------------------------------------------------------------
+
+def test_the_alarm_topic_is_encrypted_and_mails_the_configured_address(program):
+    topic = program.one("aws:sns/topic:Topic")
+    subscription = program.one("aws:sns/topicSubscription:TopicSubscription")
+    alerts_key = json.loads(program.one("aws:kms/key:Key", "alerts-key")["policy"])
+
+    assert topic["kmsMasterKeyId"].startswith(f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/")
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "oncall@example.com")
+    assert subscription["topic"] == program.outputs["alarmTopicArn"]
+    assert {"Service": "cloudwatch.amazonaws.com"} in [s["Principal"] for s in alerts_key["Statement"]]
+
+
+def test_no_email_means_no_subscription(replicated):
+    assert replicated.of_type("aws:sns/topicSubscription:TopicSubscription") == []
+
+
+def _alarms(program: Program) -> dict[str, dict]:
+    return {r.inputs["name"]: r.inputs for r in program.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+
+
+def test_function_errors_alarm(program):
+    alarm = _alarms(program)["cognito-backup-test-function-errors"]
+
+    assert (alarm["namespace"], alarm["metricName"]) == ("AWS/Lambda", "Errors")
+    assert alarm["dimensions"] == {"FunctionName": "cognito-backup-test"}
+    assert alarm["comparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["threshold"] == 1
+    assert alarm["alarmActions"] == [program.outputs["alarmTopicArn"]]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=[p["name"] for p in POOLS])
+def test_a_missing_snapshot_alarms_after_26_hours_and_missing_data_breaches(program, pool):
+    alarm = _alarms(program)[f"cognito-backup-test-missing-snapshot-{pool['name']}"]
+
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+        "CognitoBackup", "SnapshotSucceeded", "Sum")
+    assert alarm["dimensions"] == {"service": "cognito-backup", "pool_name": pool["name"]}
+    assert alarm["period"] * alarm["evaluationPeriods"] == MISSING_SNAPSHOT_HOURS * 3600 == 26 * 3600
+    assert alarm["datapointsToAlarm"] == alarm["evaluationPeriods"]
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanThreshold", 1)
+    assert alarm["treatMissingData"] == "breaching"
+    assert alarm["alarmActions"] == alarm["okActions"] == [program.outputs["alarmTopicArn"]]
+
+
+def test_waiting_failures_alarm(program):
+    alarms = _alarms(program)
+
+    for name in ("cognito-backup-test-failed-invocations", "cognito-backup-test-undelivered-schedules"):
+        assert alarms[name]["metricName"] == "ApproximateNumberOfMessagesVisible"
+        assert alarms[name]["dimensions"]["QueueName"].startswith("backup-")
+    assert len(alarms) == 3 + len(POOLS)
+
+
+def test_the_dashboard_shows_each_pool_and_every_alarm(program):
+    dashboard = program.one("aws:cloudwatch/dashboard:Dashboard")
+    body = json.loads(dashboard["dashboardBody"])
+    widgets = body["widgets"]
+    metric_names = {
+        (m[1], m[m.index("pool_name") + 1]) for w in widgets if w["type"] == "metric"
+        for m in w["properties"]["metrics"] if isinstance(m[0], str) and "pool_name" in m
+    }
+
+    assert dashboard["dashboardName"] == program.outputs["dashboardName"] == "cognito-backup-test"
+    for pool in POOLS:
+        for metric in ("SnapshotSucceeded", "UsersExported", "GroupsExported", "MembershipsExported",
+                       "SnapshotDurationSeconds", "SnapshotBytes", "Throttles"):
+            assert (metric, pool["name"]) in metric_names, (metric, pool["name"])
+        assert any(w["type"] == "log" and f'pool_name = "{pool["name"]}"' in w["properties"]["query"]
+                   for w in widgets), f"no last-success widget for {pool['name']}"
+    for w in widgets:
+        for m in w["properties"].get("metrics", []):
+            if isinstance(m[0], str) and m[0] == "CognitoBackup":
+                assert m[2:6] == ["service", "cognito-backup", "pool_name", m[5]]
+    alarm_widget = next(w for w in widgets if w["type"] == "alarm")
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(
+        f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:{name}" for name in _alarms(program))
+    for w in widgets:
+        assert w["x"] >= 0 and w["x"] + w["width"] <= 24
+
+
+def test_the_import_role_is_for_cognito_and_its_logs_only(program):
+    roles = {r.name: r.inputs for r in program.of_type("aws:iam/role:Role")}
+    trust = json.loads(roles["user-import-logs-role"]["assumeRolePolicy"])["Statement"][0]
+    policy = program.policy("aws:iam/rolePolicy:RolePolicy", "user-import-logs-policy")["Statement"][0]
+
+    assert trust["Principal"] == {"Service": "cognito-idp.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert policy["Resource"] == f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/cognito/*"
+    assert program.outputs["importRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/user-import-logs-role-7f3e2a1"
+
+
+def test_outputs(program):
+    assert program.outputs["pools"] == POOLS
+    assert program.outputs["bucketName"] == "snapshots-bucket-7f3e2a1"
+    assert program.outputs["kmsKeyArn"].startswith(f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/")
+    assert program.outputs["alarmTopicArn"].startswith(f"arn:aws:sns:eu-west-1:{ACCOUNT}:")
+    assert {"bucketName", "functionName", "kmsKeyArn", "alarmTopicArn", "importRoleArn", "pools"} <= set(
+        program.outputs)
+
+
+def test_keys_and_snapshot_buckets_are_protected_from_pulumi_destroy_unless_turned_off(replicated):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        loose = run_program(base_config(protect="false"))
+
+    assert replicated.protected == {
+        ("aws:kms/key:Key", "snapshots-key"),
+        ("aws:s3/bucket:Bucket", "snapshots-bucket"),
+        ("aws:kms/key:Key", "snapshots-replica-key"),
+        ("aws:s3/bucket:Bucket", "snapshots-replica-bucket"),
+    }
+    assert loose.protected == set()
+
+
+# --- bad config -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"userPools": [{"id": "eu-west-1_Ok1", "name": "a"}, {"id": "not-a-pool", "name": "b"}]},
+         "cognito-backup:userPools[1].id"),
+        ({"snapshotReaders": None}, "cognito-backup:snapshotReaders"),
+        ({"aws:region": None}, "aws:region"),
+        ({"objectLock": {"mode": "legal-hold"}}, "cognito-backup:objectLock.mode"),
+        ({"retention": "30"}, "cognito-backup:retention"),
+    ],
+)
+def test_bad_config_is_refused_before_any_resource_with_a_message_naming_the_key(overrides, key):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        with pytest.raises(pulumi.RunError) as refused:
+            run_program(base_config(**overrides))
+
+    assert f"\n  {key}: " in str(refused.value)
+    assert "Traceback" not in str(refused.value)

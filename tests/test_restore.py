@@ -1,0 +1,327 @@
+"""restore against moto: dry run, refusals, resume, mapping file, providers without secrets, email
+usernames, federated users, throttling; and the CLI. The import path and the federated links use
+APIs moto lacks: see test_restore_import.py (botocore Stubber)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+from rich_pool import PROVIDER_SECRETS, build_rich_pool
+from snapshot_builder import default_pool, make_group, make_snapshot, make_user, write_s3
+
+from backup_lambda.cli import main
+from backup_lambda.diff import diff_snapshots
+from backup_lambda.errors import ConfigError, SnapshotFileError
+from backup_lambda.restore import RestoreError, RestoreOptions, restore_snapshot
+from backup_lambda.snapshot import take_snapshot
+from backup_lambda.snapshot_format import manifest_key
+
+
+@pytest.fixture
+def rich(cognito, s3, bucket):
+    """A rich pool and its snapshot: (pool id, s3:// url of the snapshot)."""
+    pool_id = build_rich_pool(cognito)
+    key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)["key"]
+    return pool_id, f"s3://{bucket}/{key}"
+
+
+def pools(cognito) -> dict[str, str]:
+    return {p["Id"]: p["Name"] for p in cognito.list_user_pools(MaxResults=60)["UserPools"]}
+
+
+def users_of(cognito, pool_id) -> dict[str, dict]:
+    out = {}
+    for page in cognito.get_paginator("list_users").paginate(UserPoolId=pool_id):
+        for user in page["Users"]:
+            out[user["Username"]] = {**user, "attrs": {a["Name"]: a["Value"] for a in user["Attributes"]}}
+    return out
+
+
+def restore(cognito, s3, source, tmp_path, **options):
+    options.setdefault("mapping_file", str(tmp_path / "mapping.json"))
+    options.setdefault("workers", 2)
+    return restore_snapshot(cognito, s3, RestoreOptions(snapshot=source, **options))
+
+
+def assert_restored_equals(cognito, s3, bucket, source, pool_id):
+    key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)["key"]
+    result = diff_snapshots(source, f"s3://{bucket}/{key}", s3=s3, restored=True)
+    assert result["summary"]["identical"], json.dumps(result, indent=1, default=str)
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(cognito, s3, rich, tmp_path, monkeypatch, capsys):
+    _, source = rich
+    monkeypatch.chdir(tmp_path)
+    before = pools(cognito)
+
+    assert main(["restore", source, "--new-pool-name", "restored", "--dry-run", "--json"]) == 0
+
+    out = capsys.readouterr()
+    report = json.loads(out.out.strip().splitlines()[-1])
+    assert report["status"] == "dry-run"
+    assert pools(cognito) == before
+    assert list(tmp_path.iterdir()) == []  # no mapping file either
+    plan = report["plan"]
+    assert plan["users"] == {"AdminCreateUser": 5}
+    assert plan["identity_providers"] == [{"provider": "Corp", "action": "skip", "why": plan["identity_providers"][0]["why"]}]
+    assert "client_secret not in the secrets file" in plan["identity_providers"][0]["why"]
+    assert plan["pool"]["create"] == "restored" and plan["users_end_in"] == "FORCE_CHANGE_PASSWORD"
+    assert "DRY RUN: nothing was written" in out.err
+
+
+@pytest.mark.parametrize("damage", ["tampered", "no_manifest", "truncated"])
+def test_a_corrupt_or_incomplete_snapshot_is_refused_before_any_write(cognito, s3, bucket, rich, tmp_path, damage):
+    _, source = rich
+    key = source.split("/", 3)[3]
+    data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    if damage == "tampered":
+        s3.put_object(Bucket=bucket, Key=key, Body=data.replace(b"gold", b"GOLD"))
+    elif damage == "truncated":
+        s3.put_object(Bucket=bucket, Key=key, Body=data[:-50])
+    else:
+        s3.delete_object(Bucket=bucket, Key=manifest_key(key))
+    before = pools(cognito)
+
+    with pytest.raises(SnapshotFileError, match="fails verification, refusing it"):
+        restore(cognito, s3, source, tmp_path, new_pool_name="restored")
+
+    assert pools(cognito) == before
+    assert not (tmp_path / "mapping.json").exists()
+
+
+def test_restore_into_a_new_pool_reports_states_and_writes_the_mapping(cognito, s3, bucket, rich, tmp_path):
+    old_pool, source = rich
+    report = restore(cognito, s3, source, tmp_path, new_pool_name="restored", secrets=PROVIDER_SECRETS)
+
+    assert report["status"] == "ok", report["failures"]
+    new_pool = report["target_user_pool_id"]
+    assert pools(cognito)[new_pool] == "restored"
+    assert report["users_end_in"] == "FORCE_CHANGE_PASSWORD" and "RESEND" in report["user_action"]
+    assert report["native_recovery"]["pool_exists"] is True
+    assert old_pool in report["native_recovery"]["command"]
+    assert report["steps"]["clients"] == {"created": 2, "already_there": 0, "with_new_secret": 1}
+    assert report["steps"]["disabled"] == {"disabled": 1}
+
+    mapping = json.loads((tmp_path / "mapping.json").read_text())
+    assert mapping["target_user_pool_id"] == new_pool and mapping["complete"] is True
+    old_users, new_users = users_of(cognito, old_pool), users_of(cognito, new_pool)
+    assert {u["old_username"] for u in mapping["users"]} == set(old_users)
+    for entry in mapping["users"]:
+        assert entry["state"] == "created"
+        assert entry["old_sub"] == old_users[entry["old_username"]]["attrs"]["sub"]
+        assert entry["new_sub"] == new_users[entry["new_username"]]["attrs"]["sub"]
+        assert entry["new_sub"] != entry["old_sub"]
+    new_clients = {c["ClientId"]: c["ClientName"] for c in
+                   cognito.list_user_pool_clients(UserPoolId=new_pool, MaxResults=60)["UserPoolClients"]}
+    for client in mapping["clients"]:
+        assert new_clients[client["new_client_id"]] == client["client_name"]
+    backend = next(c for c in mapping["clients"] if c["client_name"] == "backend")
+    described = cognito.describe_user_pool_client(UserPoolId=new_pool, ClientId=backend["new_client_id"])
+    assert described["UserPoolClient"].get("ClientSecret")
+    assert "ClientSecret" not in json.dumps(report)
+    assert_restored_equals(cognito, s3, bucket, source, new_pool)
+
+
+def test_a_provider_without_its_secret_is_skipped_and_reported(cognito, s3, bucket, rich, tmp_path):
+    _, source = rich
+    report = restore(cognito, s3, source, tmp_path, new_pool_name="restored")
+
+    skipped = report["steps"]["identity_providers"]["skipped"]
+    assert [s["provider"] for s in skipped] == ["Corp"]
+    new_pool = report["target_user_pool_id"]
+    assert cognito.list_identity_providers(UserPoolId=new_pool)["Providers"] == []
+    web = next(c for c in report["client_ids"].values()
+               if cognito.describe_user_pool_client(UserPoolId=new_pool, ClientId=c)["UserPoolClient"]["ClientName"]
+               == "web")
+    supported = cognito.describe_user_pool_client(UserPoolId=new_pool, ClientId=web)["UserPoolClient"][
+        "SupportedIdentityProviders"]
+    assert supported == ["COGNITO"]
+    assert any("Corp" in n and "SupportedIdentityProviders" in n for n in report["notes"])
+
+
+def test_a_non_empty_target_is_refused_without_resume(cognito, s3, rich, tmp_path):
+    old_pool, source = rich
+    with pytest.raises(RestoreError, match="is not empty .*add --resume"):
+        restore(cognito, s3, source, tmp_path, target_pool_id=old_pool)
+
+
+def test_an_empty_existing_pool_is_filled(cognito, s3, bucket, rich, tmp_path):
+    _, source = rich
+    target = cognito.create_user_pool(
+        PoolName="prepared", AutoVerifiedAttributes=["email"], UserPoolTags={"team": "identity"},
+        DeletionProtection="INACTIVE",
+        Policies={"PasswordPolicy": {"MinimumLength": 12, "RequireUppercase": True, "RequireLowercase": True,
+                                     "RequireNumbers": True, "RequireSymbols": False,
+                                     "TemporaryPasswordValidityDays": 3}},
+        AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+        Schema=[{"Name": "email", "AttributeDataType": "String", "Mutable": True, "Required": True},
+                {"Name": "tier", "AttributeDataType": "String", "Mutable": True,
+                 "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "20"}}],
+    )["UserPool"]["Id"]
+
+    report = restore(cognito, s3, source, tmp_path, target_pool_id=target, secrets=PROVIDER_SECRETS)
+
+    assert report["status"] == "ok", report["failures"]
+    assert report["steps"]["custom_attributes"] == {"added_after_creation": 2, "already_there": 1}
+    assert_restored_equals(cognito, s3, bucket, source, target)
+
+
+def test_resume_finishes_a_restore_that_stopped_and_skips_what_exists(cognito, s3, bucket, rich, tmp_path):
+    _, source = rich
+    calls = {"CreateGroup": 0, "AdminCreateUser": 0}
+
+    def crash_on_second_group(**kwargs):
+        calls["CreateGroup"] += 1
+        if calls["CreateGroup"] == 2:
+            raise KeyboardInterrupt("operator pressed Ctrl-C")
+
+    def count_users(**kwargs):
+        calls["AdminCreateUser"] += 1
+
+    cognito.meta.events.register("before-call.cognito-idp.CreateGroup", crash_on_second_group)
+    with pytest.raises(KeyboardInterrupt):
+        restore(cognito, s3, source, tmp_path, new_pool_name="restored", secrets=PROVIDER_SECRETS)
+    cognito.meta.events.unregister("before-call.cognito-idp.CreateGroup", crash_on_second_group)
+    (new_pool,) = [pid for pid, name in pools(cognito).items() if name == "restored"]
+    partial = json.loads((tmp_path / "mapping.json").read_text())
+    assert partial["complete"] is False and partial["target_user_pool_id"] == new_pool
+
+    # A second stop, this time with some users created: one fails and the rest are done.
+    def fail_bob(params, **kwargs):
+        if params.get("Username") == "bob":
+            raise ClientError({"Error": {"Code": "InternalErrorException", "Message": "try later"}}, "AdminCreateUser")
+
+    cognito.meta.events.register("before-call.cognito-idp.AdminCreateUser", fail_bob)
+    second = restore(cognito, s3, source, tmp_path, target_pool_id=new_pool, resume=True, secrets=PROVIDER_SECRETS)
+    cognito.meta.events.unregister("before-call.cognito-idp.AdminCreateUser", fail_bob)
+    assert second["status"] == "incomplete"
+    assert second["failure_count"] == 1 and "user bob" in second["failures"][0]
+    assert "--target-pool-id" in second["resume_command"] and "--resume" in second["resume_command"]
+    assert second["steps"]["clients"]["already_there"] == 2 and second["steps"]["clients"]["created"] == 0
+    assert second["steps"]["groups"] == {"created": 2, "already_there": 1}
+
+    cognito.meta.events.register("before-call.cognito-idp.AdminCreateUser", count_users)
+    third = restore(cognito, s3, source, tmp_path, target_pool_id=new_pool, resume=True, secrets=PROVIDER_SECRETS)
+    assert third["status"] == "ok", third["failures"]
+    assert calls["AdminCreateUser"] == 1  # only bob: the others were skipped
+    assert third["steps"]["users"] == {"already there": 4, "created": 1}
+    assert len(cognito.list_user_pool_clients(UserPoolId=new_pool, MaxResults=60)["UserPoolClients"]) == 2
+    mapping = json.loads((tmp_path / "mapping.json").read_text())
+    assert mapping["complete"] is True
+    assert all(u["new_sub"] for u in mapping["users"])
+    assert_restored_equals(cognito, s3, bucket, source, new_pool)
+
+
+def test_pools_that_sign_in_with_email_get_new_usernames_and_the_mapping_says_so(cognito, s3, bucket, tmp_path):
+    pool_id = build_rich_pool(cognito, "email-pool", username_attributes=["email"])
+    source = f"s3://{bucket}/" + take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)["key"]
+
+    report = restore(cognito, s3, source, tmp_path, new_pool_name="email-restored", secrets=PROVIDER_SECRETS)
+
+    assert report["status"] == "ok", report["failures"]
+    mapping = json.loads((tmp_path / "mapping.json").read_text())
+    assert all(u["new_username"] != u["old_username"] for u in mapping["users"])
+    assert_restored_equals(cognito, s3, bucket, source, report["target_user_pool_id"])
+
+
+def federated_snapshot(cognito, s3, bucket):
+    doc = make_snapshot(
+        pool=default_pool(), users=[
+            make_user("alice", email="alice@example.com"),
+            make_user("Google_1234", email="g@example.com", status="EXTERNAL_PROVIDER", attributes={
+                "identities": json.dumps([{"userId": "1234", "providerName": "Google", "providerType": "Google"}])}),
+        ], groups=[make_group("staff", ["alice", "Google_1234"])],
+    )
+    return f"s3://{bucket}/" + write_s3(s3, bucket, doc)
+
+
+def test_federated_users_are_listed_not_recreated(cognito, s3, bucket, tmp_path):
+    source = federated_snapshot(cognito, s3, bucket)
+    report = restore(cognito, s3, source, tmp_path, new_pool_name="restored")
+
+    assert report["federated_users"] == {"not_recreated": 1, "sample": ["Google_1234"], "linked": 0}
+    assert set(users_of(cognito, report["target_user_pool_id"])) == {"alice"}
+    entry = next(u for u in json.loads((tmp_path / "mapping.json").read_text())["users"]
+                 if u["old_username"] == "Google_1234")
+    assert entry["state"] == "federated" and entry["new_sub"] is None
+    assert report["steps"]["memberships"]["added"] == 1
+
+
+def test_large_pools_need_the_import_role_or_an_explicit_path(cognito, s3, bucket, tmp_path, monkeypatch):
+    import backup_lambda.restore as restore_module
+
+    monkeypatch.setattr(restore_module, "AUTO_IMPORT_FROM", 2)
+    source = federated_snapshot(cognito, s3, bucket)
+    with pytest.raises(ConfigError, match="--import-role-arn .* --users-via admin-create"):
+        restore(cognito, s3, source, tmp_path, new_pool_name="restored")
+    assert "restored" not in pools(cognito).values()
+
+
+class _Raw:
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def stream(self, **kwargs):
+        yield self._data
+
+    def read(self, *args, **kwargs):
+        data, self._data = self._data, b""
+        return data
+
+
+def test_throttled_writes_are_retried_and_slow_the_limiter(cognito, s3, bucket, tmp_path):
+    source = federated_snapshot(cognito, s3, bucket)
+    state = {"n": 0}
+
+    def throttle_first_two(request, **kwargs):
+        state["n"] += 1
+        if state["n"] <= 2:
+            return AWSResponse(request.url, 400, {"x-amzn-ErrorType": "TooManyRequestsException"},
+                               _Raw(b'{"__type":"TooManyRequestsException","message":"Rate exceeded"}'))
+        return None
+
+    cognito.meta.events.register_first("before-send.cognito-identity-provider.AdminCreateUser", throttle_first_two)
+    report = restore(cognito, s3, source, tmp_path, new_pool_name="restored")
+    assert report["status"] == "ok" and state["n"] >= 3
+    assert report["steps"]["users"]["created"] == 1
+
+
+def test_cli_restores_and_prints_json_last(cognito, s3, rich, tmp_path, monkeypatch, capsys):
+    _, source = rich
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(PROVIDER_SECRETS))
+    mapping = tmp_path / "m.json"
+
+    code = main(["restore", source, "--new-pool-name", "cli-restored", "--secrets", str(secrets),
+                 "--mapping-file", str(mapping), "--workers", "2", "--json"])
+
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    report = json.loads(out.out.strip().splitlines()[-1])
+    assert report["status"] == "ok" and report["mapping_file"] == str(mapping)
+    assert PROVIDER_SECRETS["Corp"]["client_secret"] not in out.out + out.err
+    assert "users end in FORCE_CHANGE_PASSWORD" in out.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--resume"], "--resume continues into an existing pool"),
+        (["--rate-fraction", "2"], "--rate-fraction"),
+    ],
+)
+def test_bad_options_are_refused(cognito, s3, rich, argv, message, capsys):
+    _, source = rich
+    assert main(["restore", source, "--new-pool-name", "x", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_secrets_file_that_is_not_json_is_refused(tmp_path, capsys):
+    bad = tmp_path / "s.json"
+    bad.write_text("client_secret=abc")
+    assert main(["restore", "x.json", "--new-pool-name", "x", "--secrets", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "is not valid JSON" in err and "abc" not in err
