@@ -5,12 +5,18 @@ Environment: BACKUP_BUCKET (required), KMS_KEY_ID, SNAPSHOT_PREFIX, EXCLUDE_ATTR
 Returns ``{"status": "ok", "key", "users", "groups", "memberships", ...}``; any failure raises, so
 Lambda counts an error and the alarm fires.
 
+A pool too large for one run (15 minutes) continues itself: when the remaining time runs short, the
+snapshot saves a checkpoint under ``<prefix>.checkpoints/`` and this function invokes itself
+asynchronously with ``{"checkpoint_key", "generation"}``; the last run completes the object and writes
+the manifest (the result then says ``"runs": n``). Intermediate runs return ``{"status": "continued"}``.
+
 Logs are structured JSON (Powertools Logger) and never carry attribute values; metrics are CloudWatch
 embedded metrics (Powertools Metrics), dimensions ``service`` and ``pool_name``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -20,8 +26,9 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 
 from backup_lambda.aws import make_client
-from backup_lambda.settings import load_settings, parse_event
-from backup_lambda.snapshot import take_snapshot
+from backup_lambda.errors import SnapshotError
+from backup_lambda.settings import ContinuationRequest, load_settings, parse_event
+from backup_lambda.snapshot import load_checkpoint, resume_snapshot, take_snapshot
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cognito-backup")
 logger = Logger(service=SERVICE)
@@ -47,17 +54,41 @@ def _publish(result: dict[str, Any]) -> None:
     metrics.add_metric(name="Throttles", unit=MetricUnit.Count, value=result["throttles"])
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(log_event=False, clear_state=True)
-def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    request = parse_event(event)
+def _deadline(context: Any):
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return (lambda: remaining() / 1000.0) if callable(remaining) else None
+
+
+def _continue_in_next_run(result: dict[str, Any], context: Any) -> None:
+    """Invoke this same function asynchronously to carry on from the checkpoint just saved."""
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", None)
+    if not function:
+        raise SnapshotError("cannot continue the snapshot: the function's own name is unknown",
+                            operation="Invoke")
+    payload = {"checkpoint_key": result["checkpoint_key"], "generation": result["generation"]}
+    make_client("lambda", max_attempts=3).invoke(FunctionName=function, InvocationType="Event",
+                                                 Payload=json.dumps(payload).encode())
+    logger.info("snapshot continues in a new run", extra={"generation": result["generation"],
+                                                         "users": result["users"]})
+
+
+def _run(event: Any, context: Any) -> dict[str, Any]:
     settings = load_settings(os.environ)
-    logger.append_keys(user_pool_id=request.user_pool_id, pool_name=request.pool_name)
-    logger.info("snapshot starting")
-    try:
+    request = parse_event(event, settings.prefix)
+    cognito, s3 = make_client("cognito-idp"), make_client("s3")
+    if isinstance(request, ContinuationRequest):
+        checkpoint = load_checkpoint(s3, settings.bucket, request.checkpoint_key)
+        if checkpoint["generation"] != request.generation:
+            logger.warning("duplicate continuation event ignored", extra={"generation": request.generation})
+            return {"status": "ignored", "reason": "duplicate continuation event"}
+        logger.append_keys(user_pool_id=checkpoint["user_pool_id"], pool_name=checkpoint["pool_name"])
+        logger.info("snapshot continuing", extra={"generation": request.generation})
+        result = resume_snapshot(cognito, s3, checkpoint, progress=_log_progress, deadline=_deadline(context))
+    else:
+        logger.append_keys(user_pool_id=request.user_pool_id, pool_name=request.pool_name)
+        logger.info("snapshot starting")
         result = take_snapshot(
-            make_client("cognito-idp"),
-            make_client("s3"),
+            cognito, s3,
             user_pool_id=request.user_pool_id,
             bucket=settings.bucket,
             pool_name=request.pool_name,
@@ -66,15 +97,30 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             exclude_attributes=settings.exclude_attributes,
             request_budget=settings.request_budget,
             progress=_log_progress,
+            deadline=_deadline(context),
         )
-    except Exception:
-        metrics.add_dimension(name="pool_name", value=request.pool_name or request.user_pool_id)
+    if result["status"] == "continued":
+        _continue_in_next_run(result, context)
+    return result
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    try:
+        result = _run(event, context)
+    except Exception as exc:
+        given = event if isinstance(event, dict) else {}
+        pool = given.get("pool_name") or getattr(exc, "pool", None) or given.get("user_pool_id")
+        metrics.add_dimension(name="pool_name", value=str(pool or "unknown")[:128])
         metrics.add_metric(name="SnapshotFailed", unit=MetricUnit.Count, value=1)
         logger.exception("snapshot failed")
         raise
+    if result["status"] != "ok":
+        return result
     _publish(result)
     logger.info("snapshot complete", extra={k: result[k] for k in ("key", "users", "groups", "memberships",
-                                                                   "bytes", "duration_s", "throttles")})
+                                                                   "bytes", "duration_s", "throttles", "runs")})
     return result
 
 

@@ -5,7 +5,7 @@ botocore's per-attempt hook), and turns an AWS error into a ``SnapshotError`` na
 the operation. botocore's adaptive retry mode retries throttling and transient errors first.
 
 Users are listed in parallel over disjoint ranges of ``sub`` (``sub ^= "0"`` .. ``sub ^= "f"``, or
-256 two-digit ranges for large pools), all sharing the UserList budget. A user is kept only from the
+256 two-digit ranges for large pools read by more than 16 workers), all sharing the UserList budget. A user is kept only from the
 range its sub belongs to and only once (``SeenSubs``), so the union is exact even if a filter were
 ignored or a page repeated. If the service refuses the range filter, one unfiltered scan is used.
 """
@@ -33,9 +33,14 @@ logger = logging.getLogger(__name__)
 
 PAGE = 60  # the most ListUsers, ListUsersInGroup and ListGroups return per call
 HEX = "0123456789abcdef"
-# Above this many users (DescribeUserPool's estimate), 256 ranges instead of 16: more ranges keep
-# enough requests in flight until the very end of a long listing.
+# 16 ranges, one per worker, unless there are more workers than that: then, for pools of at least
+# this many users (DescribeUserPool's estimate), 256 ranges, so every worker has one. More ranges
+# than workers cost calls: each range ends with a short page (half a call wasted on average), which
+# for 256 ranges is ~128 calls, 7% of a 100,000-user pool. Fewer do not leave a tail: the limiter
+# serves workers in turn, so ranges of equal size (subs are random) end within a round of each other.
 MANY_RANGES_FROM = 100_000
+DONE = "done"  # a range's state once it is drained (otherwise: its next token, or None: not started)
+SEQUENTIAL = "*"  # the one "range" of an unfiltered scan
 
 
 def _without_metadata(resp: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +78,7 @@ class PoolReader:
         self.stats = {"calls": 0, "ignored_out_of_range": 0, "duplicates_skipped": 0}
         self.user_listing = "parallel-sub-ranges"
         self.ranges = 0
+        self.listing_state: dict[str, str | None] = {}
 
     def close(self) -> None:
         self._release()
@@ -275,7 +281,7 @@ class PoolReader:
     # -- users -----------------------------------------------------------------------------------
 
     def range_prefixes(self, estimated_users: int | None) -> list[str]:
-        if estimated_users and estimated_users >= MANY_RANGES_FROM:
+        if self.workers > len(HEX) and estimated_users and estimated_users >= MANY_RANGES_FROM:
             return [a + b for a in HEX for b in HEX]
         return list(HEX)
 
@@ -287,9 +293,25 @@ class PoolReader:
             args["PaginationToken"] = token
         return self.call("ListUsers", "list_users", **args)
 
-    def iter_user_pages(self, estimated_users: int | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Every user of the pool exactly once, in pages (lists), as fast as the budget allows."""
+    def iter_user_pages(self, estimated_users: int | None = None,
+                        resume: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Every user of the pool exactly once, in pages (lists), as fast as the budget allows.
+
+        ``self.listing_state`` always describes what has been handed out so far: each range's next
+        token (``None``: not started, ``DONE``: finished). When the consumer stops after any page,
+        ``listing_state`` is where another run carries on (``resume=``, within the hour that
+        pagination tokens live).
+        """
         seen = SeenSubs()
+        if resume is not None:
+            self.user_listing = resume["user_listing"]
+            self.listing_state = dict(resume["ranges"])
+            self.ranges = len(self.listing_state) if self.user_listing != "sequential" else 1
+            if self.user_listing == "sequential":
+                yield from self._sequential_pages(seen, self.listing_state[SEQUENTIAL])
+            else:
+                yield from self._ranged_pages(seen)
+            return
         prefixes = self.range_prefixes(estimated_users)
         first_prefix = prefixes[0]
         try:
@@ -301,15 +323,20 @@ class PoolReader:
                 raise
             logger.warning("the sub range filter was refused (%s): listing users in one scan", code)
             self.user_listing, self.ranges = "sequential", 1
-            yield from self._sequential_pages(seen)
+            self.listing_state = {SEQUENTIAL: None}
+            yield from self._sequential_pages(seen, None)
             return
         self.ranges = len(prefixes)
+        self.listing_state = {p: None for p in prefixes}
+        self.listing_state[first_prefix] = first.get("PaginationToken") or DONE
         yield self._keep(first.get("Users", ()), first_prefix, seen)
-        starts = [(first_prefix, first.get("PaginationToken"))] if first.get("PaginationToken") else []
-        starts += [(p, None) for p in prefixes[1:]]
-        for page in self._parallel_pages(starts):
-            prefix, users = page
+        yield from self._ranged_pages(seen)
+
+    def _ranged_pages(self, seen: SeenSubs) -> Iterator[list[dict[str, Any]]]:
+        starts = [(p, token) for p, token in self.listing_state.items() if token != DONE]
+        for prefix, users, next_token in self._parallel_pages(starts):
             kept = self._keep(users, prefix, seen)
+            self.listing_state[prefix] = next_token or DONE  # before the yield: the page is handed out
             if kept:
                 yield kept
 
@@ -326,16 +353,16 @@ class PoolReader:
             kept.append(user)
         return kept
 
-    def _sequential_pages(self, seen: SeenSubs) -> Iterator[list[dict[str, Any]]]:
-        token = None
+    def _sequential_pages(self, seen: SeenSubs, token: str | None) -> Iterator[list[dict[str, Any]]]:
         while True:
             resp = self._list_users(None, token)
-            yield self._keep(resp.get("Users", ()), None, seen)
             token = resp.get("PaginationToken")
+            self.listing_state[SEQUENTIAL] = token or DONE
+            yield self._keep(resp.get("Users", ()), None, seen)
             if not token:
                 return
 
-    def _parallel_pages(self, starts: list[tuple[str, str | None]]) -> Iterator[tuple[str, list]]:
+    def _parallel_pages(self, starts: list[tuple[str, str | None]]) -> Iterator[tuple[str, list, str | None]]:
         """Drain each range in a worker thread; pages come back through a bounded queue."""
         if not starts:
             return
@@ -364,9 +391,9 @@ class PoolReader:
                         return
                     while not stop.is_set():
                         resp = self._list_users(f'sub ^= "{prefix}"', token)
-                        if not put((prefix, resp.get("Users", []))):
-                            return
                         token = resp.get("PaginationToken")
+                        if not put((prefix, resp.get("Users", []), token)):
+                            return
                         if not token:
                             break
             except BaseException as exc:  # handed to the consumer, which re-raises it

@@ -7,9 +7,11 @@ whole object are computed on the way. ``complete()`` refuses to overwrite an exi
 
 from __future__ import annotations
 
-import hashlib
+import base64
 from typing import Any
 from urllib.parse import urlencode
+
+from backup_lambda import sha256_state
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
@@ -40,7 +42,7 @@ class StreamingUpload:
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
         self._buffer = bytearray()
-        self._sha = hashlib.sha256()
+        self._sha = sha256_state.new()
         self.bytes = 0
         self.finished = False
 
@@ -73,6 +75,25 @@ class StreamingUpload:
         )
         self.finished = True
         return self._sha.hexdigest()
+
+    def save_state(self) -> dict[str, Any]:
+        """What another process needs to carry on writing this object (see ``resume``)."""
+        return {
+            "bucket": self.bucket, "key": self.key, "upload_id": self.upload_id, "parts": self.parts,
+            "part_size": self.part_size, "bytes": self.bytes, "sha256_kind": self._sha.kind,
+            "sha256_state": base64.b64encode(self._sha.state()).decode(),
+            "tail": base64.b64encode(bytes(self._buffer)).decode(),
+        }
+
+    @classmethod
+    def resume(cls, s3, state: dict[str, Any]) -> StreamingUpload:
+        upload = cls(s3, state["bucket"], state["key"], part_size=state["part_size"])
+        upload.upload_id = state["upload_id"]
+        upload.parts = list(state["parts"])
+        upload.bytes = state["bytes"]
+        upload._sha = sha256_state.new(base64.b64decode(state["sha256_state"]), kind=state["sha256_kind"])
+        upload._buffer = bytearray(base64.b64decode(state["tail"]))
+        return upload
 
     def abort(self) -> None:
         """Abort the upload (its parts are deleted). Safe to call at any point, even twice."""

@@ -14,6 +14,7 @@ from backup_lambda.errors import ConfigError
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
 from backup_lambda.redact import parse_attribute_list
 from backup_lambda.snapshot import validate_budget, validate_pool_name, validate_prefix, validate_user_pool_id
+from backup_lambda.snapshot_format import CHECKPOINT_DIR
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 KMS_KEY_RE = re.compile(
@@ -22,12 +23,21 @@ KMS_KEY_RE = re.compile(
 )
 ATTRIBUTE_NAME_RE = re.compile(r"^[\w:.-]{1,64}$")
 EVENT_KEYS = {"user_pool_id", "pool_name"}
+CONTINUATION_KEYS = {"checkpoint_key", "generation"}
 
 
 @dataclass(frozen=True)
 class SnapshotRequest:
     user_pool_id: str
     pool_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ContinuationRequest:
+    """The event a snapshot sends to its own function to carry on from a checkpoint."""
+
+    checkpoint_key: str
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -39,10 +49,16 @@ class Settings:
     request_budget: float = DEFAULT_REQUEST_BUDGET
 
 
-def parse_event(event: Any) -> SnapshotRequest:
-    """``{"user_pool_id": "<id>", "pool_name": "<name>"}``; pool_name is optional."""
+def parse_event(event: Any, prefix: str = "") -> SnapshotRequest | ContinuationRequest:
+    """``{"user_pool_id": "<id>", "pool_name": "<name>"}``; pool_name is optional.
+
+    A snapshot that spans several runs invokes its function with ``{"checkpoint_key": "<prefix>
+    .checkpoints/...json", "generation": n}``: accepted only for keys under the checkpoint folder.
+    """
     if not isinstance(event, Mapping):
         raise ConfigError(f"event must be a JSON object like {{\"user_pool_id\": ...}}, got {type(event).__name__}")
+    if "checkpoint_key" in event:
+        return _parse_continuation(event, prefix)
     unknown = sorted(str(k)[:40] for k in event if k not in EVENT_KEYS)
     if unknown:
         raise ConfigError(f"event has unknown field(s) {unknown}; expected {sorted(EVENT_KEYS)}")
@@ -53,6 +69,21 @@ def parse_event(event: Any) -> SnapshotRequest:
     if name is not None:
         name = validate_pool_name(name, "event field pool_name")
     return SnapshotRequest(pool_id, name)
+
+
+def _parse_continuation(event: Mapping, prefix: str) -> ContinuationRequest:
+    unknown = sorted(str(k)[:40] for k in event if k not in CONTINUATION_KEYS)
+    if unknown:
+        raise ConfigError(f"continuation event has unknown field(s) {unknown}; expected {sorted(CONTINUATION_KEYS)}")
+    key = event["checkpoint_key"]
+    folder = f"{prefix}{CHECKPOINT_DIR}"
+    if (not isinstance(key, str) or not key.startswith(folder) or not key.endswith(".json")
+            or "/" in key[len(folder):] or len(key) > 1024):
+        raise ConfigError(f"event field checkpoint_key must be a .json key directly under {folder!r}")
+    generation = event.get("generation")
+    if not isinstance(generation, int) or isinstance(generation, bool) or generation < 1:
+        raise ConfigError("event field generation must be a positive integer")
+    return ContinuationRequest(key, generation)
 
 
 def validate_bucket(value: Any, field: str) -> str:

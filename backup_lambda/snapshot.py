@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -25,11 +26,12 @@ import botocore
 
 from backup_lambda import __version__
 from backup_lambda.errors import ConfigError, SnapshotError
-from backup_lambda.pool_reader import PoolReader, sub_of
+from backup_lambda.pool_reader import DONE, PoolReader, sub_of
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
 from backup_lambda.redact import parse_attribute_list, strip_attributes
 from backup_lambda.s3_upload import DEFAULT_PART_SIZE, StreamingUpload, encryption_args, tagging
 from backup_lambda.snapshot_format import (
+    CHECKPOINT_DIR,
     CONFIG_SECTIONS,
     FORMAT_VERSION,
     POOL_NAME_RE,
@@ -45,6 +47,11 @@ PREFIX_RE = re.compile(r"^([\w.=@+-]+/)*$")
 GROUP_LOOKAHEAD = 8
 
 Progress = Callable[[dict[str, Any]], None]
+Deadline = Callable[[], float]  # seconds left in this run (Lambda: context.get_remaining_time_in_millis()/1000)
+CHECKPOINT_VERSION = 1
+# Stop and hand over to the next run when less than this is left: enough to finish the page being
+# written, upload the buffered part and the checkpoint, and invoke the next run.
+DEFAULT_HANDOVER_S = 60.0
 
 
 def validate_user_pool_id(value: Any, field: str = "user_pool_id") -> str:
@@ -128,9 +135,9 @@ def _groups_with_members(reader: PoolReader) -> Iterator[tuple[dict[str, Any], i
 class _Document:
     """Writes the top-level JSON object key by key into the upload."""
 
-    def __init__(self, upload: StreamingUpload):
+    def __init__(self, upload: StreamingUpload, first: bool = True):
         self.upload = upload
-        self.first = True
+        self.first = first
 
     def raw(self, text: str) -> None:
         self.upload.write(text.encode("utf-8"))
@@ -145,6 +152,11 @@ class _Document:
 
     def close(self) -> None:
         self.raw("}\n")
+
+
+def checkpoint_key_for(snapshot_key_: str, prefix: str) -> str:
+    """``<prefix>.checkpoints/<snapshot file name>``: the only objects the backup role reads back."""
+    return f"{prefix}{CHECKPOINT_DIR}{snapshot_key_.rsplit('/', 1)[-1]}"
 
 
 def take_snapshot(
@@ -162,8 +174,15 @@ def take_snapshot(
     now: datetime | None = None,
     part_size: int = DEFAULT_PART_SIZE,
     workers: int = 16,
+    deadline: Deadline | None = None,
+    handover_s: float = DEFAULT_HANDOVER_S,
 ) -> dict[str, Any]:
-    """Snapshot one pool; returns the result (key, counts, sha256...). Raises on any failure."""
+    """Snapshot one pool; returns the result (key, counts, sha256...). Raises on any failure.
+
+    With ``deadline``, a listing that would not finish in time stops after a page, saves a
+    checkpoint and returns ``{"status": "continued", "checkpoint_key": ...}``: ``resume_snapshot``
+    carries on from it (the Lambda invokes itself to do so). The object is the same either way.
+    """
     validate_user_pool_id(user_pool_id)
     if pool_name is not None:
         validate_pool_name(pool_name)
@@ -175,160 +194,301 @@ def take_snapshot(
     if "sub" in excluded:
         raise ConfigError("exclude_attributes cannot exclude 'sub': it identifies users across snapshots")
 
-    started = time.monotonic()
     taken = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
-    report = progress or (lambda _event: None)
     reader = PoolReader(cognito, user_pool_id, request_budget=request_budget, workers=workers)
+    run = _Run(reader, s3, bucket=bucket, prefix=prefix, kms_key_id=kms_key_id, excluded=excluded,
+               report=progress, deadline=deadline, handover_s=handover_s)
     try:
-        return _take(reader, s3, bucket=bucket, pool_name=pool_name, prefix=prefix, kms_key_id=kms_key_id,
-                     excluded=excluded, report=report, taken=taken, started=started, part_size=part_size,
-                     request_budget=request_budget)
+        run.begin(pool_name, taken, part_size)
+        return run.users_and_finish(None)
     finally:
         reader.close()
 
 
-def _take(reader: PoolReader, s3, *, bucket, pool_name, prefix, kms_key_id, excluded, report, taken,
-          started, part_size, request_budget) -> dict[str, Any]:
-    pool = reader.describe_pool()
-    pool_name = validate_pool_name(pool_name or pool.get("Name"), "pool_name (the pool's own name)")
-    arn = pool.get("Arn") or ""
-    arn_parts = arn.split(":")
-    source = {
-        "account": arn_parts[4] if len(arn_parts) > 5 else None,
-        "region": arn_parts[3] if len(arn_parts) > 5 else reader.cognito.meta.region_name,
-        "user_pool_id": reader.pool_id,
-        "pool_name": pool_name,
-        "tool": "cognito-backup",
-        "tool_version": __version__,
-        "botocore_version": botocore.__version__,
-    }
-    report({"phase": "config", "pool_name": pool_name})
-    sections = reader.config_sections(pool)
-
-    key = snapshot_key(prefix, pool_name, taken)
-    retention = retention_class(taken)
-    tags = {"retention": retention, "pool": pool_name}
-    upload = StreamingUpload(s3, bucket, key, kms_key_id=kms_key_id, tags=tags, part_size=part_size)
-    counts = {"users": 0, "groups": 0, "memberships": 0, "federated_users": 0, "disabled_users": 0}
+def load_checkpoint(s3, bucket: str, key: str) -> dict[str, Any]:
     try:
-        upload.start()
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except Exception as exc:
-        raise SnapshotError(f"cannot start the upload of s3://{bucket}/{key} for user pool "
-                            f"{reader.pool_id}: {exc}", pool=reader.pool_id,
-                            operation="CreateMultipartUpload") from exc
+        raise SnapshotError(f"cannot read the continuation checkpoint s3://{bucket}/{key}: {exc}",
+                            operation="GetObject") from exc
     try:
-        doc = _Document(upload)
-        doc.field("format_version", FORMAT_VERSION)
-        doc.field("taken_at", _iso(taken))
-        doc.field("source", source)
-        doc.field("pool", pool)
-        for name in CONFIG_SECTIONS:
-            doc.field(name, sections[name])
+        state = json.loads(body)
+    except ValueError as exc:
+        raise SnapshotError(f"the checkpoint s3://{bucket}/{key} is not JSON: {exc}") from exc
+    if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
+        raise SnapshotError(f"the checkpoint s3://{bucket}/{key} has an unknown version")
+    return state
 
-        report({"phase": "groups", **counts})
-        doc.key("groups")
-        doc.raw("[")
-        for group, n_members, members in _groups_with_members(reader):
-            with members:
-                body = dumps(group)
-                doc.raw(("\n" if counts["groups"] == 0 else ",\n") + body[:-1])
-                doc.raw((',' if len(body) > 2 else '') + '"Members":[')
-                while chunk := members.read(1 << 16):
-                    upload.write(chunk)
-                doc.raw("]}")
-            counts["groups"] += 1
-            counts["memberships"] += n_members
-        doc.raw("\n]")
 
-        report({"phase": "users", **counts})
-        doc.key("users")
-        doc.raw("[")
-        last_report = time.monotonic()
-        estimated = pool.get("EstimatedNumberOfUsers")
-        for page in reader.iter_user_pages(estimated):
-            for user in page:
-                doc.raw(("\n" if counts["users"] == 0 else ",\n") + dumps(strip_attributes(user, excluded)))
-                counts["users"] += 1
-                if user.get("UserStatus") == "EXTERNAL_PROVIDER":
-                    counts["federated_users"] += 1
-                if user.get("Enabled") is False:
-                    counts["disabled_users"] += 1
-            if time.monotonic() - last_report >= 2:
-                last_report = time.monotonic()
-                report({"phase": "users", **counts, "elapsed_s": round(last_report - started, 1),
-                        "throttles": reader.throttles})
-        doc.raw("\n]")
-        summary = {
-            **counts,
-            "estimated_users": estimated,
-            "excluded_attributes": sorted(excluded),
-            "user_listing": reader.user_listing,
-            "ranges": reader.ranges,
+def resume_snapshot(cognito, s3, checkpoint: dict[str, Any], *, progress: Progress | None = None,
+                    deadline: Deadline | None = None, handover_s: float = DEFAULT_HANDOVER_S,
+                    workers: int = 16) -> dict[str, Any]:
+    """Carry on a snapshot from its checkpoint (see ``take_snapshot``)."""
+    reader = PoolReader(cognito, checkpoint["user_pool_id"], request_budget=checkpoint["request_budget"],
+                        workers=workers)
+    run = _Run(reader, s3, bucket=checkpoint["upload"]["bucket"], prefix=checkpoint["prefix"],
+               kms_key_id=checkpoint["kms_key_id"], excluded=frozenset(checkpoint["excluded"]),
+               report=progress, deadline=deadline, handover_s=handover_s)
+    try:
+        run.restore(checkpoint)
+        return run.users_and_finish(checkpoint["listing"])
+    finally:
+        reader.close()
+
+
+class _Run:
+    """One snapshot being written: begun here or carried over from a checkpoint."""
+
+    def __init__(self, reader: PoolReader, s3, *, bucket, prefix, kms_key_id, excluded, report, deadline,
+                 handover_s):
+        self.reader, self.s3, self.bucket, self.prefix = reader, s3, bucket, prefix
+        self.kms_key_id, self.excluded = kms_key_id, excluded
+        self.report = report or (lambda _event: None)
+        self.deadline, self.handover_s = deadline, handover_s
+        self.started = time.monotonic()
+        self.counts = {"users": 0, "groups": 0, "memberships": 0, "federated_users": 0, "disabled_users": 0}
+        self.elapsed_before = 0.0
+        self.throttles_before = 0
+        self.calls_before = 0
+        self.generation = 0
+
+    # -- phase 1: configuration and groups -------------------------------------------------------
+
+    def begin(self, pool_name: str | None, taken: datetime, part_size: int) -> None:
+        reader = self.reader
+        pool = reader.describe_pool()
+        self.pool_name = validate_pool_name(pool_name or pool.get("Name"), "pool_name (the pool's own name)")
+        self.estimated = pool.get("EstimatedNumberOfUsers")
+        arn_parts = (pool.get("Arn") or "").split(":")
+        source = {
+            "account": arn_parts[4] if len(arn_parts) > 5 else None,
+            "region": arn_parts[3] if len(arn_parts) > 5 else reader.cognito.meta.region_name,
+            "user_pool_id": reader.pool_id,
+            "pool_name": self.pool_name,
+            "tool": "cognito-backup",
+            "tool_version": __version__,
+            "botocore_version": botocore.__version__,
         }
-        doc.field("summary", summary)
-        doc.close()
-        report({"phase": "uploading", **counts})
-        sha256 = upload.complete()
-    except BaseException:
+        self.report({"phase": "config", "pool_name": self.pool_name})
+        sections = reader.config_sections(pool)
+        self.sections = {name: sections[name]["status"] for name in CONFIG_SECTIONS}
+
+        self.taken = taken
+        self.key = snapshot_key(self.prefix, self.pool_name, taken)
+        self.retention = retention_class(taken)
+        self.upload = StreamingUpload(self.s3, self.bucket, self.key, kms_key_id=self.kms_key_id,
+                                      tags=self.tags, part_size=part_size)
         try:
-            upload.abort()
-        except Exception as abort_exc:  # the lifecycle rule cleans up what could not be aborted
-            logger.error("could not abort the multipart upload of %s: %s", key, abort_exc)
-        raise
+            self.upload.start()
+        except Exception as exc:
+            raise SnapshotError(f"cannot start the upload of s3://{self.bucket}/{self.key} for user pool "
+                                f"{reader.pool_id}: {exc}", pool=reader.pool_id,
+                                operation="CreateMultipartUpload") from exc
+        with self._abort_on_failure():
+            doc = _Document(self.upload)
+            doc.field("format_version", FORMAT_VERSION)
+            doc.field("taken_at", _iso(taken))
+            doc.field("source", source)
+            doc.field("pool", pool)
+            for name in CONFIG_SECTIONS:
+                doc.field(name, sections[name])
+            self.report({"phase": "groups", **self.counts})
+            doc.key("groups")
+            doc.raw("[")
+            for group, n_members, members in _groups_with_members(reader):
+                with members:
+                    body = dumps(group)
+                    doc.raw(("\n" if self.counts["groups"] == 0 else ",\n") + body[:-1])
+                    doc.raw((',' if len(body) > 2 else '') + '"Members":[')
+                    while chunk := members.read(1 << 16):
+                        self.upload.write(chunk)
+                    doc.raw("]}")
+                self.counts["groups"] += 1
+                self.counts["memberships"] += n_members
+            doc.raw("\n]")
+            doc.key("users")
+            doc.raw("[")
 
-    completed = datetime.now(timezone.utc)
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "snapshot_key": key,
-        "sha256": sha256,
-        "bytes": upload.bytes,
-        "users": counts["users"],
-        "groups": counts["groups"],
-        "memberships": counts["memberships"],
-        "taken_at": _iso(taken),
-        "completed_at": _iso(completed),
-        "user_pool_id": reader.pool_id,
-        "pool_name": pool_name,
-        "retention": retention,
-        "sections": {name: sections[name]["status"] for name in CONFIG_SECTIONS},
-        "tool_version": __version__,
-    }
-    mkey = manifest_key(key)
-    try:
-        s3.put_object(Bucket=bucket, Key=mkey, Body=json.dumps(manifest, indent=2).encode(),
-                      ContentType="application/json", IfNoneMatch="*",
-                      **encryption_args(kms_key_id), **tagging(tags))
-    except Exception as exc:
-        raise SnapshotError(
-            f"the snapshot s3://{bucket}/{key} was written but its manifest could not be: {exc}. "
-            "Without a manifest the snapshot counts as incomplete.",
-            pool=reader.pool_id, operation="PutObject",
-        ) from exc
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"retention": self.retention, "pool": self.pool_name}
 
-    duration = time.monotonic() - started
-    result = {
-        "status": "ok",
-        "key": key,
-        "manifest_key": mkey,
-        "bucket": bucket,
-        "pool_name": pool_name,
-        "user_pool_id": reader.pool_id,
-        "users": counts["users"],
-        "groups": counts["groups"],
-        "memberships": counts["memberships"],
-        "federated_users": counts["federated_users"],
-        "disabled_users": counts["disabled_users"],
-        "bytes": upload.bytes,
-        "sha256": sha256,
-        "retention": retention,
-        "sections": manifest["sections"],
-        "duration_s": round(duration, 3),
-        "throttles": reader.throttles,
-        "calls": reader.stats["calls"],
-        "users_per_s": round(counts["users"] / duration, 1) if duration > 0 else None,
-    }
-    report({"phase": "done", **result})
-    return result
+    @contextmanager
+    def _abort_on_failure(self):
+        try:
+            yield
+        except BaseException:
+            try:
+                self.upload.abort()
+            except Exception as abort_exc:  # the lifecycle rule cleans up what could not be aborted
+                logger.error("could not abort the multipart upload of %s: %s", self.key, abort_exc)
+            if self.generation:  # a continued snapshot: its checkpoint points at the aborted upload
+                try:
+                    self.s3.delete_object(Bucket=self.bucket, Key=self.checkpoint_key)
+                except Exception as delete_exc:
+                    logger.error("could not delete the checkpoint %s: %s", self.checkpoint_key, delete_exc)
+            raise
+
+    # -- phase 2: users, possibly over several runs ----------------------------------------------
+
+    def users_and_finish(self, resume_listing: dict[str, Any] | None) -> dict[str, Any]:
+        reader = self.reader
+        with self._abort_on_failure():
+            self.report({"phase": "users", **self.counts})
+            last_report = time.monotonic()
+            for page in reader.iter_user_pages(self.estimated, resume=resume_listing):
+                for user in page:
+                    self.upload.write((("\n" if self.counts["users"] == 0 else ",\n")
+                                       + dumps(strip_attributes(user, self.excluded))).encode("utf-8"))
+                    self.counts["users"] += 1
+                    if user.get("UserStatus") == "EXTERNAL_PROVIDER":
+                        self.counts["federated_users"] += 1
+                    if user.get("Enabled") is False:
+                        self.counts["disabled_users"] += 1
+                if time.monotonic() - last_report >= 2:
+                    last_report = time.monotonic()
+                    self.report({"phase": "users", **self.counts, "elapsed_s": round(self.elapsed, 1),
+                                 "throttles": self.throttles})
+                if self.deadline is not None and self.deadline() < self.handover_s and not self._listing_done():
+                    return self._hand_over()
+            summary = {
+                **self.counts,
+                "estimated_users": self.estimated,
+                "excluded_attributes": sorted(self.excluded),
+                "user_listing": reader.user_listing,
+                "ranges": reader.ranges,
+            }
+            doc = _Document(self.upload, first=False)
+            doc.raw("\n]")
+            doc.field("summary", summary)
+            doc.close()
+            self.report({"phase": "uploading", **self.counts})
+            sha256 = self.upload.complete()
+        return self._write_manifest(sha256)
+
+    def _listing_done(self) -> bool:
+        return all(state == DONE for state in self.reader.listing_state.values())
+
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    @property
+    def throttles(self) -> int:
+        return self.throttles_before + self.reader.throttles
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    @property
+    def checkpoint_key(self) -> str:
+        return checkpoint_key_for(self.key, self.prefix)
+
+    def _hand_over(self) -> dict[str, Any]:
+        self.generation += 1
+        state = {
+            "checkpoint_version": CHECKPOINT_VERSION,
+            "generation": self.generation,
+            "saved_at": _iso(datetime.now(timezone.utc)),
+            "snapshot_key": self.key,
+            "user_pool_id": self.reader.pool_id,
+            "pool_name": self.pool_name,
+            "prefix": self.prefix,
+            "kms_key_id": self.kms_key_id,
+            "excluded": sorted(self.excluded),
+            "request_budget": self.reader.limiters["UserList"].max_rate,
+            "taken_at": _iso(self.taken),
+            "retention": self.retention,
+            "estimated": self.estimated,
+            "sections": self.sections,
+            "counts": self.counts,
+            "elapsed_s": self.elapsed,
+            "throttles": self.throttles,
+            "calls": self.calls_before + self.reader.stats["calls"],
+            "listing": {"user_listing": self.reader.user_listing, "ranges": self.reader.listing_state},
+            "upload": self.upload.save_state(),
+        }
+        self.s3.put_object(Bucket=self.bucket, Key=self.checkpoint_key, Body=json.dumps(state).encode(),
+                           ContentType="application/json", **encryption_args(self.kms_key_id))
+        self.report({"phase": "continued", **self.counts, "key": self.key})
+        return {"status": "continued", "key": self.key, "checkpoint_key": self.checkpoint_key,
+                "generation": self.generation, "bucket": self.bucket, "pool_name": self.pool_name,
+                "user_pool_id": self.reader.pool_id, **self.counts}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.generation = state["generation"]
+        self.pool_name = state["pool_name"]
+        self.key = state["snapshot_key"]
+        self.taken = datetime.fromisoformat(state["taken_at"].replace("Z", "+00:00"))
+        self.retention = state["retention"]
+        self.estimated = state["estimated"]
+        self.sections = state["sections"]
+        self.counts = dict(state["counts"])
+        self.elapsed_before = state["elapsed_s"]
+        self.throttles_before = state["throttles"]
+        self.calls_before = state["calls"]
+        self.upload = StreamingUpload.resume(self.s3, state["upload"])
+        self.resumed = True
+
+    # -- phase 3: the manifest -------------------------------------------------------------------
+
+    def _write_manifest(self, sha256: str) -> dict[str, Any]:
+        reader = self.reader
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "snapshot_key": self.key,
+            "sha256": sha256,
+            "bytes": self.upload.bytes,
+            "users": self.counts["users"],
+            "groups": self.counts["groups"],
+            "memberships": self.counts["memberships"],
+            "taken_at": _iso(self.taken),
+            "completed_at": _iso(datetime.now(timezone.utc)),
+            "user_pool_id": reader.pool_id,
+            "pool_name": self.pool_name,
+            "retention": self.retention,
+            "sections": self.sections,
+            "runs": self.generation + 1,
+            "tool_version": __version__,
+        }
+        mkey = manifest_key(self.key)
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=mkey, Body=json.dumps(manifest, indent=2).encode(),
+                               ContentType="application/json", IfNoneMatch="*",
+                               **encryption_args(self.kms_key_id), **tagging(self.tags))
+        except Exception as exc:
+            raise SnapshotError(
+                f"the snapshot s3://{self.bucket}/{self.key} was written but its manifest could not be: {exc}. "
+                "Without a manifest the snapshot counts as incomplete.",
+                pool=reader.pool_id, operation="PutObject",
+            ) from exc
+        if self.generation:
+            try:
+                self.s3.delete_object(Bucket=self.bucket, Key=self.checkpoint_key)
+            except Exception as exc:  # harmless: the snapshot is complete; lifecycle removes it later
+                logger.warning("could not delete the checkpoint %s: %s", self.checkpoint_key, exc)
+
+        duration = self.elapsed
+        result = {
+            "status": "ok",
+            "key": self.key,
+            "manifest_key": mkey,
+            "bucket": self.bucket,
+            "pool_name": self.pool_name,
+            "user_pool_id": reader.pool_id,
+            **{k: self.counts[k] for k in ("users", "groups", "memberships", "federated_users", "disabled_users")},
+            "bytes": self.upload.bytes,
+            "sha256": sha256,
+            "retention": self.retention,
+            "sections": self.sections,
+            "runs": self.generation + 1,
+            "duration_s": round(duration, 3),
+            "throttles": self.throttles,
+            "calls": self.calls_before + reader.stats["calls"],
+            "users_per_s": round(self.counts["users"] / duration, 1) if duration > 0 else None,
+        }
+        self.report({"phase": "done", **result})
+        return result
 
 
-__all__ = ["take_snapshot", "validate_user_pool_id", "validate_pool_name", "sub_of"]
+__all__ = ["take_snapshot", "resume_snapshot", "load_checkpoint", "validate_user_pool_id", "validate_pool_name",
+           "sub_of"]

@@ -94,3 +94,19 @@ def test_redaction_removes_secrets_and_keeps_the_rest():
         "client_id": "id", "client_secret": "shh", "authorize_scopes": "email", "token_url": "https://t"}})
     assert provider["ProviderDetails"] == {"client_id": "id", "authorize_scopes": "email", "token_url": "https://t"}
     assert provider["RedactedDetails"] == ["client_secret"]
+
+
+@pytest.mark.parametrize("kind", ["openssl", "python"])
+def test_sha256_state_survives_a_save_and_restore(kind):
+    import hashlib
+    import os
+
+    from backup_lambda import sha256_state
+
+    data = os.urandom(70_001)
+    first = sha256_state.new(kind=kind)
+    first.update(data[:12_345])
+    second = sha256_state.new(first.state(), kind=kind)
+    second.update(data[12_345:])
+    assert second.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert sha256_state.new(kind=kind).hexdigest() == hashlib.sha256(b"").hexdigest()
