@@ -27,7 +27,7 @@ def venv_python() -> Path:
 
 
 def ensure_venv() -> Path:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs on whatever python3 the user has
         sys.exit(f"Python 3.11 or newer is needed (this is {sys.version.split()[0]})")
     python = venv_python()
     if not python.exists():
@@ -48,10 +48,9 @@ def main(argv: list[str]) -> int:
         return 2
     python = ensure_venv()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if argv[0] == "demo":
-        cmd = [python, "-m", "demo", *argv[1:]]
-    else:
-        cmd = [python, "-m", "pytest", *(argv[1:] or ["-q"])]
+    commands = {"demo": [python, "-m", "demo", *argv[1:]],
+                "test": [python, "-m", "pytest", *(argv[1:] or ["-q"])]}
+    cmd = commands[argv[0]]
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
