@@ -14,6 +14,11 @@ Where the pools and the function come from, one of:
 - ``--pools-json FILE_OR_JSON --pool NAME|all --function NAME``: a JSON list of ``{"id", "name"}``;
 - ``--pool-id ID --pool-name NAME --function NAME``: one pool.
 
+A pool too large for one 15-minute run answers ``{"status": "continued", "key", ...}``: the function
+carries on asynchronously and writes the snapshot's manifest when the last run completes. The command
+then waits for that manifest (``--wait-minutes``) and reports its counts; a snapshot that does not
+complete in time is a failure.
+
 Exit status: 0 when every pool's snapshot succeeded, 1 when any failed (the others still run and
 are reported), 2 for a usage error such as an unknown pool.
 """
@@ -26,7 +31,9 @@ import importlib
 import json
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +44,17 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from backup_lambda.aws import make_client
 from backup_lambda.cli import emit
 from backup_lambda.errors import ConfigError
-from backup_lambda.snapshot_format import KEY_RE
+from backup_lambda.snapshot_format import KEY_RE, manifest_key
 
 # A snapshot may run for the Lambda maximum of 15 minutes; wait a minute longer for the answer.
 INVOKE_READ_TIMEOUT_S = 960
 # A synchronous invoke is never retried: a retry after a read timeout would start a second snapshot
 # of the same pool while the first is still running.
 INVOKE_TOTAL_ATTEMPTS = 1
+
+# How long to wait for a snapshot that continues in the background, and how often to look.
+DEFAULT_WAIT_MINUTES = 120
+POLL_SECONDS = 20
 
 # What the report shows of the function's result.
 COUNTS = ("users", "groups", "memberships", "bytes", "duration_s")
@@ -57,7 +68,9 @@ DIFF_COUNTERS = (
     ("memberships_lost", "memberships lost"),
     ("groups_added", "groups added"),
     ("groups_removed", "groups removed"),
+    ("groups_changed", "groups changed"),
 )
+CHANGED_FIELDS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,10 @@ class Target:
 class PoolResult:
     pool_name: str
     pool_id: str
-    status: str  # "ok" or "failed"
+    status: str  # "ok" or "failed" ("continued" while the function carries on in the background)
     key: str | None = None
+    runs: int | None = 1  # Lambda runs the snapshot took (None: several, count unknown)
+    bucket: str | None = None  # where the function said it writes (a continued snapshot's answer)
     counts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     error_type: str | None = None
@@ -103,12 +118,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--pool-id", help="the id of the one pool to snapshot (with --pool-name)")
     parser.add_argument("--pool-name", help="the name of the pool given by --pool-id")
     parser.add_argument("--pool", metavar="NAME|all",
-                        help="with --stack-outputs or --pools-json: the pool to snapshot, or `all`")
+                        help="with --stack-outputs or --pools-json: the pool to snapshot, or `all` "
+                             "(every pool, even if one is named `all`: pick that one with --pool-id)")
     parser.add_argument("--function", help="the snapshot Lambda's name or ARN (default: functionName "
                                            "of --stack-outputs)")
     parser.add_argument("--bucket", help="the snapshot bucket, for the changes since the previous "
                                          "snapshot (default: bucketName of --stack-outputs)")
     parser.add_argument("--region", help="AWS region of the function (default: the AWS environment)")
+    parser.add_argument("--wait-minutes", type=float, default=DEFAULT_WAIT_MINUTES, metavar="N",
+                        help="how long to wait for a snapshot that continues in the background "
+                             f"(default {DEFAULT_WAIT_MINUTES})")
     parser.add_argument("--summary", metavar="PATH",
                         help="append a Markdown report to this file (default: $GITHUB_STEP_SUMMARY, if set)")
 
@@ -116,8 +135,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     summary_path = args.summary or os.environ.get("GITHUB_STEP_SUMMARY") or None
+    if args.wait_minutes < 0:
+        raise ConfigError("--wait-minutes must be 0 or more")
     lam = lambda_client(args.region)
-    s3 = s3_client(args.region) if target.bucket else None
+    clients: dict[str, Any] = {}
+
+    def s3() -> Any:  # only made when a diff or a continued snapshot needs it
+        if "s3" not in clients:
+            clients["s3"] = s3_client(args.region)
+        return clients["s3"]
 
     # The summary grows pool by pool, so that a long `all` run shows what is done if it is stopped.
     if summary_path:
@@ -126,8 +152,11 @@ def run(args: argparse.Namespace) -> int:
     for pool in target.pools:
         _progress(f"invoking {target.function} for pool {pool.name} ({pool.id}) ...")
         result = invoke_pool(lam, target.function, pool)
+        bucket = target.bucket or result.bucket
+        if result.status == "continued":
+            wait_for_completion(result, s3() if bucket else None, bucket, args.wait_minutes * 60)
         if result.status == "ok":
-            add_changes(result, s3, target.bucket)
+            add_changes(result, s3() if bucket else None, bucket)
         results.append(result)
         _progress(result_text(result))
         if summary_path:
@@ -190,7 +219,10 @@ def parse_pools(value: Any, origin: str) -> list[Pool]:
 
 
 def select_pools(pools: list[Pool], wanted: str | None, origin: str) -> list[Pool]:
-    """``all`` pools, or the one named ``wanted``; an unknown name is an error that lists the known."""
+    """``all`` pools, or the one named ``wanted``; an unknown name is an error that lists the known.
+
+    ``all`` always means every pool, even when one of them is named ``all``.
+    """
     if not wanted:
         raise ConfigError(f"--pool is required with {origin}: a pool name or `all`")
     if not pools:
@@ -318,6 +350,11 @@ def invoke_pool(lam: Any, function: str, pool: Pool) -> PoolResult:
         result.error_type = "UnexpectedStatus"
         result.error = f"{function} answered with status code {status_code}, expected 200"
         return result
+    if isinstance(payload, dict) and payload.get("status") == "continued" and payload.get("key"):
+        result.status = "continued"
+        result.key = payload["key"]
+        result.bucket = payload.get("bucket")
+        return result
     if not isinstance(payload, dict) or payload.get("status") != "ok" or not payload.get("key"):
         result.error_type = "UnexpectedResult"
         status = payload.get("status") if isinstance(payload, dict) else None
@@ -327,8 +364,57 @@ def invoke_pool(lam: Any, function: str, pool: Pool) -> PoolResult:
 
     result.status = "ok"
     result.key = payload["key"]
+    result.bucket = payload.get("bucket")
+    result.runs = payload.get("runs") or 1
     result.counts = {k: payload[k] for k in COUNTS if k in payload}
     return result
+
+
+def wait_for_completion(result: PoolResult, s3: Any, bucket: str | None, timeout_s: float) -> None:
+    """A snapshot that continues in the background is complete when its manifest exists: wait for it,
+    then take the counts from it. Not there in time: the pool failed."""
+    if not bucket:
+        result.status, result.error_type = "failed", "Continued"
+        result.error = (f"the snapshot {result.key} continues in the background, but no bucket is known to "
+                        "watch for its manifest (pass --bucket or --stack-outputs)")
+        return
+    key = manifest_key(result.key or "")
+    deadline = time.monotonic() + timeout_s
+    _progress(f"  {result.pool_name}: the snapshot continues in the background; waiting for s3://{bucket}/{key}")
+    while True:
+        try:
+            manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            break
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in ("NoSuchKey", "404"):
+                result.status, result.error_type = "failed", code or "ClientError"
+                result.error = f"cannot read the manifest s3://{bucket}/{key}: {code}: {exc}"
+                return
+        except ValueError:
+            result.status, result.error_type = "failed", "BadManifest"
+            result.error = f"the manifest s3://{bucket}/{key} is not valid JSON"
+            return
+        if time.monotonic() + POLL_SECONDS > deadline:
+            result.status, result.error_type = "failed", "ContinuationTimeout"
+            result.error = (f"the snapshot {result.key} continued in the background and was not complete "
+                            f"after {timeout_s / 60:g} minutes (no manifest yet): check the function's logs "
+                            "and its failure queue; it may still complete")
+            return
+        time.sleep(POLL_SECONDS)
+    result.status = "ok"
+    result.counts = {k: manifest[k] for k in ("users", "groups", "memberships", "bytes") if k in manifest}
+    result.runs = None  # more than one; the manifest does not say how many
+    started, completed = _parse_time(manifest.get("taken_at")), _parse_time(manifest.get("completed_at"))
+    if started and completed:
+        result.counts["duration_s"] = (completed - started).total_seconds()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _print_log_tail(response: dict) -> None:
@@ -355,32 +441,45 @@ def snapshot_prefix(key: str) -> str:
     return key[: match.start()] if match else ""
 
 
+def _tool(module: str, name: str) -> Any:
+    """A function of the diff tooling, imported only when needed (the snapshot works without it)."""
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError as exc:
+        raise ImportError(f"{module} cannot be imported ({exc})") from exc
+    if not callable(found):
+        raise ImportError(f"{module} has no {name}()")
+    return found
+
+
 def add_changes(result: PoolResult, s3: Any, bucket: str | None) -> None:
     """Fill ``result.changes`` from the diff with the previous complete snapshot, or say why not.
 
     A diff that cannot be made never fails the command: the snapshot itself succeeded.
     """
-    if not bucket or s3 is None:
+    if not bucket:
         result.changes_note = ("diff unavailable: no bucket (pass --bucket, "
                                "or --stack-outputs with bucketName)")
         return
     try:
-        listing = importlib.import_module("backup_lambda.listing")
-        diff = importlib.import_module("backup_lambda.diff")
-        list_snapshots, diff_snapshots = listing.list_snapshots, diff.diff_snapshots
-    except (ImportError, AttributeError) as exc:
+        list_snapshots = _tool("backup_lambda.listing", "list_snapshots")
+        diff_snapshots = _tool("backup_lambda.diff", "diff_snapshots")
+    except ImportError as exc:
         result.changes_note = f"diff unavailable: {exc}"
         return
     try:
         snapshots = list_snapshots(s3, bucket, prefix=snapshot_prefix(result.key or ""),
                                    pool_name=result.pool_name)
-        previous = next((s for s in snapshots if s.get("complete") and s.get("key") != result.key), None)
+        previous = next((s for s in snapshots if s.get("complete") and not s.get("manifest_error")
+                         and s.get("key") != result.key), None)
         if previous is None:
             result.changes_note = "first complete snapshot of this pool: nothing to compare with"
             return
         result.previous_key = previous["key"]
         result.previous_taken_at = str(previous.get("taken_at") or "")
-        diffed = diff_snapshots(f"s3://{bucket}/{previous['key']}", f"s3://{bucket}/{result.key}")
+        # Only the summary is reported: keep the detail lists (usernames) to a minimum.
+        diffed = diff_snapshots(f"s3://{bucket}/{previous['key']}", f"s3://{bucket}/{result.key}", s3=s3,
+                                max_detail=1)
     except Exception as exc:  # any failure of the diff is reported, never fatal
         result.changes_note = f"diff unavailable: {type(exc).__name__}: {exc}"
         return
@@ -444,8 +543,9 @@ def _render_pool(r: PoolResult) -> list[str]:
     if r.status != "ok":
         return [f"### :x: {_code(r.pool_name)} ({_code(r.pool_id)}) failed", "",
                 f"**{r.error_type or 'Error'}**: {_code(r.error or 'no message')}", ""]
+    runs = "" if r.runs == 1 else f", taken over {r.runs or 'several'} Lambda runs"
     lines = [f"### :white_check_mark: {_code(r.pool_name)} ({_code(r.pool_id)})", "",
-             f"Snapshot {_code(r.key or '')}", "",
+             f"Snapshot {_code(r.key or '')}{runs}", "",
              "| users | groups | memberships | bytes | duration |", "|---:|---:|---:|---:|---:|",
              "| " + " | ".join(_count(r.counts.get(k, "?")) for k in COUNTS[:4])
              + f" | {_duration(r.counts.get('duration_s'))} |", ""]
@@ -454,17 +554,24 @@ def _render_pool(r: PoolResult) -> list[str]:
         return lines
     when = f" ({r.previous_taken_at})" if r.previous_taken_at else ""
     lines += [f"Changes since {_code(r.previous_key or '')}{when}:", ""]
-    known = [(k, label) for k, label in DIFF_COUNTERS if k in r.changes]
-    extra = [(k, k.replace("_", " ")) for k, v in r.changes.items()
-             if k not in dict(DIFF_COUNTERS) and k != "config_changed" and isinstance(v, int)]
-    columns = known + extra
+    c = r.changes
+    if c.get("identical") is True:
+        return [*lines, "No changes: users, memberships, groups and configuration are the same.", ""]
+    columns = [(k, label) for k, label in DIFF_COUNTERS if k in c]
     if columns:
         lines += ["| " + " | ".join(label for _, label in columns) + " |",
                   "|" + "---:|" * len(columns),
-                  "| " + " | ".join(_count(r.changes[k]) for k, _ in columns) + " |", ""]
-    sections = r.changes.get("config_changed") or []
+                  "| " + " | ".join(_count(c[k]) for k, _ in columns) + " |", ""]
+    fields = c.get("changed_fields")
+    if isinstance(fields, dict) and fields:
+        shown = list(fields.items())[:CHANGED_FIELDS_SHOWN]
+        more = f", and {len(fields) - len(shown)} more" if len(fields) > len(shown) else ""
+        lines += ["Changed user fields: " + ", ".join(f"{_code(k)} ({_count(v)})" for k, v in shown) + more, ""]
+    sections = c.get("config_changed") or []
     lines += [("Configuration changed: " + ", ".join(_code(s) for s in sections)) if sections
               else "Configuration: unchanged", ""]
+    if c.get("not_compared"):
+        lines += ["Not compared: " + ", ".join(_code(s) for s in c["not_compared"]), ""]
     return lines
 
 

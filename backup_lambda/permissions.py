@@ -11,6 +11,7 @@ Each operation has a *scope*, which names the resource its grant is limited to:
 - ``checkpoints``: the continuation checkpoints (``arn:aws:s3:::BUCKET/PREFIX.checkpoints/*``)
 - ``kms_key``: the dedicated KMS key
 - ``self_function``: the backup Lambda itself (continuation of a long snapshot)
+- ``account``: calls IAM cannot scope to a resource (``*``): read verbs only
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ SNAPSHOT_COGNITO = _ops(
             "ListIdentityProviders",
             "DescribeIdentityProvider",
             "ListResourceServers",
-            "DescribeUserPoolDomain",
             "GetUICustomization",
             "DescribeRiskConfiguration",
             "GetLogDeliveryConfiguration",
@@ -60,6 +60,10 @@ SNAPSHOT_COGNITO = _ops(
         ],
     ),
 )
+
+# IAM has no resource type for DescribeUserPoolDomain (a domain is looked up by name): it can only be
+# granted on "*" (scope "account", which the infrastructure allows for read verbs only).
+SNAPSHOT_COGNITO += _ops("cognito-idp", "account", _same("cognito-idp", ["DescribeUserPoolDomain"]))
 
 # How a snapshot is written. Multipart uploads are authorised by s3:PutObject; the retention tag
 # given at upload needs s3:PutObjectTagging; an aborted upload needs s3:AbortMultipartUpload.
@@ -116,3 +120,91 @@ def actions_for(scope: str, operations: list[Operation] = BACKUP_ROLE_OPERATIONS
 def direct_calls(operations: list[Operation] = BACKUP_ROLE_OPERATIONS) -> set[tuple[str, str]]:
     """(service, api) pairs that the code itself calls (KMS calls are made by S3 on our behalf)."""
     return {(op.service, op.api) for op in operations if op.service != "kms"}
+
+
+# --- Restore, recover, drill: run by people (the restore runbook) and by the restore-drill workflow ---
+#
+# More scopes, for these roles only:
+#
+# - ``restored_pool``: the pools a restore creates or fills; their ids are not known in advance, so
+#   ``arn:aws:cognito-idp:R:A:userpool/*``
+# - ``account``: calls without a resource type (``*``): CreateUserPool, DescribeUserPoolDomain
+# - ``bucket``: the backup bucket itself (``arn:aws:s3:::BUCKET``), for listing snapshots
+# - ``import_role``: the stack's user-import logs role (output ``importRoleArn``), passed to Cognito
+
+# What a restore calls on the pool it creates or fills (resume lists what is already there).
+RESTORE_COGNITO = _ops(
+    "cognito-idp",
+    "restored_pool",
+    _same(
+        "cognito-idp",
+        [
+            "DescribeUserPool",
+            "AddCustomAttributes",
+            "SetUserPoolMfaConfig",
+            "ListResourceServers",
+            "CreateResourceServer",
+            "ListIdentityProviders",
+            "CreateIdentityProvider",
+            "ListUserPoolClients",
+            "CreateUserPoolClient",
+            "CreateUserPoolDomain",
+            "SetUICustomization",
+            "SetRiskConfiguration",
+            "SetLogDeliveryConfiguration",
+            "TagResource",
+            "CreateManagedLoginBranding",
+            "ListGroups",
+            "CreateGroup",
+            "ListUsers",
+            "ListUsersInGroup",
+            "AdminCreateUser",
+            "AdminGetUser",
+            "AdminAddUserToGroup",
+            "AdminDisableUser",
+            "AdminLinkProviderForUser",
+            "GetCSVHeader",
+            "CreateUserImportJob",
+            "StartUserImportJob",
+            "DescribeUserImportJob",
+        ],
+    ),
+)
+RESTORE_ACCOUNT = _ops("cognito-idp", "account", _same("cognito-idp", ["CreateUserPool", "DescribeUserPoolDomain"]))
+# Whether the snapshot's own pool still exists (then native recovery may serve better).
+RESTORE_SOURCE_POOL = _ops("cognito-idp", "pool", _same("cognito-idp", ["DescribeUserPool"]))
+# CreateUserImportJob hands Cognito the import logs role.
+RESTORE_PASS_ROLE = [Operation("cognito-idp", "CreateUserImportJob", "iam:PassRole", "import_role")]
+# Reading a snapshot and its manifest (HeadObject is authorised by s3:GetObject), and listing them.
+SNAPSHOT_READ_S3 = _ops("s3", "snapshots", [("GetObject", "s3:GetObject"), ("HeadObject", "s3:GetObject")])
+SNAPSHOT_LIST_S3 = _ops("s3", "bucket", [("ListObjectsV2", "s3:ListBucket")])
+# S3 decrypts the SSE-KMS snapshot objects on the reader's behalf.
+SNAPSHOT_READ_KMS = _ops("kms", "kms_key", [("Decrypt", "kms:Decrypt")])
+
+RESTORE_OPERATIONS: list[Operation] = (
+    RESTORE_COGNITO + RESTORE_ACCOUNT + RESTORE_SOURCE_POOL + RESTORE_PASS_ROLE + SNAPSHOT_READ_S3
+    + SNAPSHOT_LIST_S3 + SNAPSHOT_READ_KMS
+)
+
+# `recover`: native point-in-time recovery of an existing pool of the stack.
+RECOVER_OPERATIONS = _ops(
+    "cognito-idp",
+    "pool",
+    _same(
+        "cognito-idp",
+        [
+            "InitiatePointInTimeRecovery",
+            "DescribePointInTimeRecovery",
+            "StartPointInTimeRecovery",
+            "CancelPointInTimeRecovery",
+        ],
+    ),
+)
+
+# The drill: a restore into a scratch pool, a snapshot of that pool (written to a local directory,
+# never to the bucket), and the scratch pool's deletion.
+DRILL_OPERATIONS: list[Operation] = (
+    RESTORE_OPERATIONS
+    + [Operation(op.service, op.api, op.action, "restored_pool") for op in SNAPSHOT_COGNITO if op.scope == "pool"]
+    + _ops("cognito-idp", "restored_pool", _same("cognito-idp", ["DeleteUserPool", "DeleteUserPoolDomain"]))
+)

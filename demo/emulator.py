@@ -14,6 +14,7 @@ and gives the environment that points boto3 at it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import contextmanager
 from typing import Any
@@ -94,6 +95,7 @@ class LocalAws:
         from moto.server import ThreadedMotoServer
 
         install_cognito_gaps()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.endpoint_url: str | None = None
 

@@ -116,7 +116,7 @@ def build_pool(cognito, name: str = "demo-users", *, users: int = 2000, seed: in
             cognito.admin_disable_user(UserPoolId=pid, Username=username)
             sample.disabled.append(username)
         for gname in group_names:
-            share = {"admins": 0.01, "editors": 0.1, "viewers": 0.5, "beta-testers": 0.05,
+            share = {"admins": 0.01, "editors": 0.1, "viewers": 0.2, "beta-testers": 0.05,
                      "support": 0.02}.get(gname, 0.02)
             if rng.random() < share:
                 cognito.admin_add_user_to_group(UserPoolId=pid, Username=username, GroupName=gname)

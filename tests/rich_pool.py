@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 PROVIDER_SECRETS = {"Corp": {"client_secret": "corp-oidc-secret-value"}}
 
 
@@ -81,3 +83,18 @@ def build_rich_pool(cognito: Any, name: str = "prod-users", *, username_attribut
             cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=member, GroupName=group)
     del carol
     return pool_id
+
+
+@pytest.fixture(autouse=True)
+def fast_rate_limits(monkeypatch):
+    """Let the rate limiters allow bursts of 1,000 calls, so that tests do not wait on quotas sized for
+    production. Rates, categories, call counts and throttle handling work as usual. (Import this fixture
+    into a test module to use it.)"""
+    from backup_lambda.ratelimit import RateLimiter
+
+    original = RateLimiter.__init__
+
+    def init(self, rate, burst=None, **kwargs):
+        original(self, rate, 1000.0 if burst is None else burst, **kwargs)
+
+    monkeypatch.setattr(RateLimiter, "__init__", init)

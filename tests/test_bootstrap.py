@@ -20,6 +20,7 @@ import pytest
 import yaml
 from pulumi.runtime import settings as pulumi_settings
 
+from backup_lambda.permissions import DRILL_OPERATIONS, Operation
 from bootstrap import ci_access as ca
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +115,8 @@ REPO = "repo:example-org/cognito-backup"
     ("snapshot", [f"{REPO}:ref:refs/heads/main"],
      [f"{REPO}:ref:refs/heads/feature", f"{REPO}:pull_request", f"{REPO}:environment:prod",
       f"{REPO}:ref:refs/tags/main"]),
+    ("drill", [f"{REPO}:ref:refs/heads/main"],
+     [f"{REPO}:ref:refs/heads/feature", f"{REPO}:pull_request", f"{REPO}:environment:prod"]),
 ])
 def test_each_role_trusts_only_its_own_workflow(role, trusted, refused):
     trust = ca.trust_policy(PROVIDER, ca.subjects(settings(), role))
@@ -376,6 +379,81 @@ def test_snapshot_reads_the_state_for_the_stack_outputs():
 
 
 # --------------------------------------------------------------------------------------------------
+# Drill: what permissions.py lists for the drill, never a write to the stacks' own pools
+
+STACK_POOL = "eu-west-1_Xk4Rt7Lm2"
+SCRATCH_POOL = f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/eu-west-1_Scratch99"
+IMPORT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/user-import-logs-role-1a2b3c4"
+SCOPE_EXAMPLES = {  # a resource of each scope, as the drill meets it
+    "restored_pool": SCRATCH_POOL,
+    "pool": f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/{STACK_POOL}",
+    "account": "*",
+    "import_role": IMPORT_ROLE,
+    "snapshots": SNAPSHOT_OBJECT,
+    "bucket": SNAPSHOT_BUCKET,
+    "kms_key": SNAPSHOT_KEY,
+}
+SCOPE_CONTEXT = {"import_role": {"iam:PassedToService": "cognito-idp.amazonaws.com"},
+                 "kms_key": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+
+
+def drill_settings() -> ca.Settings:
+    return settings(stack_pool_ids=(STACK_POOL, "us-east-1_Other0001"))
+
+
+@pytest.mark.parametrize("op", DRILL_OPERATIONS, ids=lambda op: f"{op.scope}:{op.action}")
+def test_the_drill_may_make_every_call_permissions_py_lists(op):
+    assert op.scope in SCOPE_EXAMPLES, f"a new drill scope {op.scope!r}: give it an example here"
+    assert allowed(ca.drill_policy(drill_settings()), op.action, SCOPE_EXAMPLES[op.scope],
+                   **SCOPE_CONTEXT.get(op.scope, {}))
+
+
+@pytest.mark.parametrize("action", ["cognito-idp:AdminCreateUser", "cognito-idp:AdminDisableUser",
+                                    "cognito-idp:DeleteUserPool", "cognito-idp:CreateGroup",
+                                    "cognito-idp:SetUserPoolMfaConfig", "cognito-idp:CreateUserImportJob"])
+def test_the_drill_never_writes_to_the_stacks_pools(action):
+    policy = ca.drill_policy(drill_settings())
+    assert allowed(policy, action, SCRATCH_POOL)
+    for pool in (f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/{STACK_POOL}",
+                 f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/us-east-1_Other0001"):
+        assert not allowed(policy, action, pool), pool
+
+
+def test_the_drill_reads_the_stacks_pools():
+    pool = f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/{STACK_POOL}"
+    assert allowed(ca.drill_policy(drill_settings()), "cognito-idp:DescribeUserPool", pool)
+
+
+@pytest.mark.parametrize(("action", "resource", "context"), [
+    ("iam:PassRole", IMPORT_ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}),
+    ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin", {"iam:PassedToService": "cognito-idp.amazonaws.com"}),
+    ("s3:PutObject", SNAPSHOT_OBJECT, {}),
+    ("s3:DeleteObject", SNAPSHOT_OBJECT, {}),
+    ("lambda:InvokeFunction", FUNCTION, {}),
+    ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/anything", {}),
+    ("kms:Decrypt", SNAPSHOT_KEY, {}),
+])
+def test_the_drill_may_not(action, resource, context):
+    assert not allowed(ca.drill_policy(drill_settings()), action, resource, **context)
+
+
+def test_a_new_drill_scope_must_be_mapped():
+    with pytest.raises(ValueError, match="scope 'elsewhere'.*drill_scopes"):
+        ca.drill_policy(settings(), [Operation("s3", "GetObject", "s3:GetObject", "elsewhere")])
+
+
+def test_the_stacks_pools_come_from_the_stack_files(tmp_path):
+    pools = "config:\n  cognito-backup:userPools:\n"
+    (tmp_path / "Pulumi.prod.yaml").write_text(pools + "    - {id: eu-west-1_Aaa, name: a}\n"
+                                                       "    - {id: eu-west-1_Bbb, name: b}\n")
+    (tmp_path / "Pulumi.staging.yaml").write_text(
+        "config:\n  cognito-backup:userPools:\n    - {id: eu-west-1_Aaa, name: a}\n")
+    assert ca.read_stack_pool_ids(tmp_path, ("prod", "staging")) == ("eu-west-1_Aaa", "eu-west-1_Bbb")
+    with pytest.raises(ca.SettingsError, match="cannot read .*Pulumi.dev.yaml for stack 'dev'"):
+        ca.read_stack_pool_ids(tmp_path, ("dev",))
+
+
+# --------------------------------------------------------------------------------------------------
 # Every policy
 
 
@@ -430,10 +508,19 @@ def test_the_workflows_read_the_variables_the_bootstrap_outputs():
     assert produced <= read
 
 
-def test_the_snapshot_role_lasts_as_long_as_the_snapshot_job():
-    job = yaml.safe_load((ROOT / ".github" / "workflows" / "snapshot.yml").read_text())["jobs"]["snapshot"]
-    step = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("aws-actions/"))
-    assert step["with"]["role-duration-seconds"] <= ca.ROLES["snapshot"].max_session_seconds
+def test_every_workflow_asks_for_sessions_its_role_allows():
+    variables = {f"${{{{ vars.AWS_{role.upper()}_ROLE_ARN }}}}": role for role in ca.ROLES}
+    checked = 0
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
+            for step in job.get("steps") or []:
+                if not str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials"):
+                    continue
+                role = variables[step["with"]["role-to-assume"]]
+                asked = step["with"].get("role-duration-seconds", ca.DEFAULT_SESSION_SECONDS)
+                assert asked <= ca.ROLES[role].max_session_seconds, f"{path.name}: {role} role sessions"
+                checked += 1
+    assert checked >= 3
 
 
 def test_the_example_configuration_is_valid_and_names_the_workflows_stacks():
@@ -496,13 +583,20 @@ def by_type(mocks: Mocks, typ: str) -> dict[str, pulumi.runtime.MockResourceArgs
     return {r.name: r for r in mocks.resources if r.typ == typ}
 
 
-def test_program_with_pulumi_cloud_creates_the_provider_and_three_roles():
+def test_program_with_pulumi_cloud_creates_the_provider_and_the_roles():
     mocks = run_program()
     roles = by_type(mocks, "aws:iam/role:Role")
     assert sorted(r.inputs["name"] for r in roles.values()) == [
-        "cognito-backup-deploy", "cognito-backup-preview", "cognito-backup-snapshot"]
+        "cognito-backup-deploy", "cognito-backup-drill", "cognito-backup-preview", "cognito-backup-snapshot"]
     assert {r.inputs["path"] for r in roles.values()} == {"/github-actions/"}
     assert roles["snapshot-role"].inputs["maxSessionDuration"] == ca.SNAPSHOT_SESSION_SECONDS
+    assert roles["drill-role"].inputs["maxSessionDuration"] == ca.DRILL_SESSION_SECONDS
+    # the drill is denied writing to the pools of the stack files beside the bootstrap
+    drill = json.loads(by_type(mocks, "aws:iam/rolePolicy:RolePolicy")["drill-permissions"].inputs["policy"])
+    for pool_id in ca.read_stack_pool_ids(ROOT, STACKS):
+        region = pool_id.split("_")[0]
+        assert not allowed(drill, "cognito-idp:AdminCreateUser",
+                           f"arn:aws:cognito-idp:{region}:{ACCOUNT}:userpool/{pool_id}"), pool_id
     deploy_trust = json.loads(roles["deploy-role"].inputs["assumeRolePolicy"])
     assert can_assume(deploy_trust, f"{REPO}:environment:prod")
     assert deploy_trust["Statement"][0]["Principal"] == {"Federated": PROVIDER}
@@ -747,6 +841,15 @@ def test_the_snapshot_role_can_invoke_the_function_and_read_the_bucket_of_each_s
     others = [r.inputs["bucket"] for r in mocks.resources
               if r.typ == "aws:s3/bucket:Bucket" and r.inputs["bucket"] != outputs["bucketName"]]
     assert others and not any(allowed(policy, "s3:GetObject", f"{_s3(b)}/k") for b in others)
+
+
+def test_the_drill_role_can_use_the_import_role_and_read_the_bucket_of_each_stack(main_program):
+    _, _, outputs = main_program
+    policy = ca.drill_policy(settings())
+    assert allowed(policy, "iam:PassRole", outputs["importRoleArn"],
+                   **{"iam:PassedToService": "cognito-idp.amazonaws.com"}), outputs["importRoleArn"]
+    assert allowed(policy, "s3:ListBucket", _s3(outputs["bucketName"]))
+    assert allowed(policy, "s3:GetObject", f"{_s3(outputs['bucketName'])}/2026/11/26/x_20261126_010003.json")
 
 
 def test_the_invoke_command_reads_the_programs_outputs(main_program):

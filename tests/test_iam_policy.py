@@ -158,6 +158,7 @@ def resources_of_scope(scope: str, prefix: str) -> list[str]:
         "checkpoints": [object_arn(checkpoint_key(prefix, "prod-users"))],
         "kms_key": [KEY_ARN],
         "self_function": [FUNCTION_ARN],
+        "account": ["*"],  # actions without a resource type are evaluated against "*"
     }[scope]
 
 
@@ -187,13 +188,35 @@ def test_no_statement_has_a_wildcard_resource_or_action(prefix):
 
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow" and "Condition" not in statement
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action and "?" not in action, statement
+        if statement["Resource"] == ["*"]:
+            # Only what permissions.py lists as having no resource type, and only reads.
+            assert statement["Sid"] == "CallsWithoutResourceType"
+            assert statement["Action"] == actions_for("account")
+            continue
         for resource in _as_list(statement["Resource"]):
             assert resource != "*" and not resource.endswith(":*:*"), statement
             assert "*" not in resource.split(":::", 1)[-1].split("/", 1)[0], f"wildcard bucket in {resource}"
-        for action in _as_list(statement["Action"]):
-            assert "*" not in action and "?" not in action, statement
-        if any(a.startswith(("cognito-idp:", "s3:", "kms:")) for a in _as_list(statement["Action"])):
-            assert all("*" not in r for r in statement["Resource"] if not r.startswith(BUCKET_ARN + "/")), statement
+        if any(a.startswith(("cognito-idp:", "kms:", "lambda:", "sqs:")) for a in statement["Action"]):
+            assert all("*" not in r for r in statement["Resource"]), statement
+
+
+def test_actions_without_a_resource_type_get_their_own_read_only_statement():
+    describe_domain = Operation("cognito-idp", "DescribeUserPoolDomain", "cognito-idp:DescribeUserPoolDomain",
+                                "account")
+    operations = [op for op in BACKUP_ROLE_OPERATIONS if op.api != "DescribeUserPoolDomain"] + [describe_domain]
+
+    policy = backup_role_policy(resources(), operations)
+
+    unscoped = [s for s in policy["Statement"] if s["Resource"] == ["*"]]
+    assert unscoped == [{"Sid": "CallsWithoutResourceType", "Effect": "Allow",
+                         "Action": ["cognito-idp:DescribeUserPoolDomain"], "Resource": ["*"]}]
+    assert allowed(policy, "cognito-idp:DescribeUserPoolDomain", "*")
+    assert not allowed(policy, "cognito-idp:ListUsers", OTHER_POOL)
+    with pytest.raises(ValueError, match="cognito-idp:DeleteUserPoolDomain"):
+        backup_role_policy(resources(), [*operations, Operation(
+            "cognito-idp", "DeleteUserPoolDomain", "cognito-idp:DeleteUserPoolDomain", "account")])
 
 
 @PREFIXES
@@ -278,7 +301,9 @@ def _operation_names(service: str) -> list[str]:
 def test_a_cognito_operation_is_allowed_exactly_when_permissions_py_lists_it(operation, pool):
     action = f"cognito-idp:{operation}"
 
-    assert allowed(backup_role_policy(resources()), action, pool) == (action in actions_for("pool"))
+    expected = action in actions_for("pool") or action in actions_for("account")
+
+    assert allowed(backup_role_policy(resources()), action, pool) == expected
 
 
 @given(operation=st.sampled_from(_operation_names("s3")), key=st.sampled_from([SNAPSHOT, object_arn("cognito/x")]))

@@ -253,6 +253,70 @@ def test_the_invoke_waits_a_full_lambda_run_and_is_never_retried():
 
 
 # --------------------------------------------------------------------------------------------------
+# A snapshot too large for one run continues in the background
+
+
+class FakeClock:
+    """Stands in for the module's `time`: sleeping advances the clock and can run an action."""
+
+    def __init__(self, on_sleep=None):
+        self.now, self.sleeps, self.on_sleep = 0.0, 0, on_sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+        if self.on_sleep:
+            self.on_sleep(self.sleeps)
+
+
+def continued(pool: dict, key: str) -> dict:
+    return {"status": "continued", "key": key, "checkpoint_key": f"cognito/.checkpoints/{pool['name']}.json",
+            "generation": 1, "bucket": BUCKET, "pool_name": pool["name"], "user_pool_id": pool["id"],
+            "users": 120_000, "groups": 3}
+
+
+def test_a_continued_snapshot_is_reported_once_its_manifest_appears(lam, s3, bucket, tmp_path, monkeypatch,
+                                                                    capsys, no_diff_modules):
+    # Given a function that answers "continued": the last run writes the manifest two polls later
+    pool = POOLS[0]
+    doc = make_snapshot(pool=default_pool(pool["id"], pool["name"]), taken_at=NOW)
+    key = snapshot_key("", pool["name"], NOW)
+    expect_invoke(lam, pool, result=continued(pool, key))
+    clock = FakeClock(on_sleep=lambda n: n == 2 and write_s3(s3, bucket, doc))
+    monkeypatch.setattr(invoke, "time", clock)
+    summary = tmp_path / "summary.md"
+    # When the command runs
+    code = run_cli(monkeypatch, "--stack-outputs", outputs_file(tmp_path), "--pool", "prod-users",
+                   "--summary", str(summary), "--json")
+    # Then it waited for the manifest and reports the snapshot with the manifest's counts
+    assert code == 0
+    assert clock.sleeps == 2
+    [r] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
+    assert (r["status"], r["key"], r["runs"]) == ("ok", key, None)
+    assert r["counts"]["users"] == 3 and r["counts"]["memberships"] == 3
+    assert "taken over several Lambda runs" in summary.read_text()
+
+
+def test_a_continued_snapshot_that_does_not_complete_in_time_fails(lam, bucket, tmp_path, monkeypatch, capsys):
+    pool = POOLS[0]
+    key = snapshot_key("", pool["name"], NOW)
+    expect_invoke(lam, pool, result=continued(pool, key))
+    clock = FakeClock()
+    monkeypatch.setattr(invoke, "time", clock)
+    code = run_cli(monkeypatch, "--stack-outputs", outputs_file(tmp_path), "--pool", "prod-users",
+                   "--wait-minutes", "5")
+    assert code == 1
+    assert clock.now <= 5 * 60
+    err = capsys.readouterr().err
+    assert f"error: pool prod-users: the snapshot {key} continued in the background and was not complete " \
+           "after 5 minutes" in err
+    assert "failure queue" in err
+
+
+# --------------------------------------------------------------------------------------------------
 # Choosing pools
 
 
@@ -359,17 +423,18 @@ def test_without_a_bucket_the_summary_says_so(lam, tmp_path, monkeypatch):
 
 @pytest.fixture
 def fake_diff_tooling(monkeypatch):
-    """Stand-ins with the published signatures of listing.list_snapshots and diff.diff_snapshots,
-    recording how the command calls them."""
-    calls: dict = {"list": [], "diff": []}
+    """Stand-ins with the signatures of listing.list_snapshots and diff.diff_snapshots, recording how
+    the command calls them."""
+    calls: dict = {"list": [], "diff": [], "diff_options": []}
     state: dict = {"snapshots": [], "summary": {}, "raise": None}
 
     def list_snapshots(s3, bucket, prefix="", pool_name=None):
         calls["list"].append({"bucket": bucket, "prefix": prefix, "pool_name": pool_name})
         return state["snapshots"]
 
-    def diff_snapshots(source_a, source_b):
+    def diff_snapshots(source_a, source_b, s3=None, *, max_detail=10_000):
         calls["diff"].append((source_a, source_b))
+        calls["diff_options"].append({"s3": s3 is not None, "max_detail": max_detail})
         if state["raise"]:
             raise state["raise"]
         return {"summary": state["summary"], "users": {"added": ["secret-user"]}}
@@ -408,6 +473,8 @@ def test_changes_are_diffed_against_the_newest_earlier_complete_snapshot(lam, bu
     # the incomplete snapshot of 3 hours ago and the unreadable one of 6 hours ago were passed over
     previous = "backups/2026/11/25/prod-users_20261125_010003.json"
     assert calls["diff"] == [(f"s3://{BUCKET}/{previous}", f"s3://{BUCKET}/{new_key}")]
+    # with the command's S3 client, and no more detail than needed (the report shows counts only)
+    assert calls["diff_options"] == [{"s3": True, "max_detail": 1}]
     md = summary.read_text()
     assert f"Changes since `{previous}` (2026-11-25 01:00:03+00:00):" in md
     assert "| users added | users removed | users changed | memberships gained | memberships lost " \
@@ -446,13 +513,47 @@ def test_no_configuration_change_is_said_plainly(lam, bucket, tmp_path, monkeypa
     _, state = fake_diff_tooling
     pool = POOLS[0]
     state["snapshots"] = [{"key": key_for(pool["name"], NOW - timedelta(days=1)), "complete": True}]
-    state["summary"] = {"users_added": 0, "users_removed": 0, "config_changed": []}
+    state["summary"] = {"users_added": 0, "users_removed": 1, "config_changed": [], "identical": False}
     expect_invoke(lam, pool)
     summary = tmp_path / "summary.md"
     assert run_cli(monkeypatch, "--stack-outputs", outputs_file(tmp_path), "--pool", "prod-users",
                    "--summary", str(summary)) == 0
     md = summary.read_text()
     assert "| users added | users removed |" in md and "Configuration: unchanged" in md
+
+
+def test_the_summary_shows_changed_fields_and_sections_not_compared(lam, bucket, tmp_path, monkeypatch,
+                                                                    fake_diff_tooling):
+    _, state = fake_diff_tooling
+    pool = POOLS[0]
+    state["snapshots"] = [{"key": key_for(pool["name"], NOW - timedelta(days=1)), "complete": True}]
+    fields = {f"attribute custom:f{i}": 12 - i for i in range(12)}
+    state["summary"] = {"users_changed": 30, "groups_changed": 1, "changed_fields": fields, "config_changed": [],
+                        "not_compared": ["risk_configuration"], "identical": False, "users_a": 5, "users_b": 5}
+    expect_invoke(lam, pool)
+    summary = tmp_path / "summary.md"
+    assert run_cli(monkeypatch, "--stack-outputs", outputs_file(tmp_path), "--pool", "prod-users",
+                   "--summary", str(summary)) == 0
+    md = summary.read_text()
+    assert "| users changed | groups changed |\n|---:|---:|\n| 30 | 1 |" in md
+    assert "Changed user fields: `attribute custom:f0` (12), " in md and ", and 2 more" in md
+    assert "`attribute custom:f10`" not in md
+    assert "Not compared: `risk_configuration`" in md
+    assert "users a" not in md  # totals are not changes
+
+
+def test_identical_snapshots_say_no_changes(lam, bucket, tmp_path, monkeypatch, fake_diff_tooling):
+    _, state = fake_diff_tooling
+    pool = POOLS[0]
+    state["snapshots"] = [{"key": key_for(pool["name"], NOW - timedelta(days=1)), "complete": True}]
+    state["summary"] = {"users_added": 0, "users_removed": 0, "config_changed": [], "identical": True}
+    expect_invoke(lam, pool)
+    summary = tmp_path / "summary.md"
+    assert run_cli(monkeypatch, "--stack-outputs", outputs_file(tmp_path), "--pool", "prod-users",
+                   "--summary", str(summary)) == 0
+    md = summary.read_text()
+    assert "No changes: users, memberships, groups and configuration are the same." in md
+    assert "| users added |" not in md
 
 
 # The real diff tooling, end to end: snapshots written by tests/snapshot_builder.py (the documented
@@ -472,7 +573,7 @@ def test_the_previous_snapshot_is_found_by_the_real_listing(lam, s3, bucket, tmp
     diffed: list = []
     monkeypatch.setitem(sys.modules, "backup_lambda.listing", listing)
     monkeypatch.setitem(sys.modules, "backup_lambda.diff", types.SimpleNamespace(
-        diff_snapshots=lambda a, b: diffed.append((a, b)) or {"summary": {"users_added": 0}}))
+        diff_snapshots=lambda a, b, s3=None, **_: diffed.append((a, b)) or {"summary": {"users_added": 0}}))
     expect_invoke(lam, pool, result=ok_result(pool, key=new_key))
     summary = tmp_path / "summary.md"
     # When the command runs
@@ -514,7 +615,11 @@ def test_changes_from_the_real_diff_tooling(lam, s3, bucket, tmp_path, monkeypat
     assert r["changes"]["users_removed"] == 1
     assert r["changes"]["groups_added"] == 1
     assert "mfa_config" in r["changes"]["config_changed"]
-    assert "Changes since `2026/11/25/prod-users_20261125_010003.json`" in summary.read_text()
+    md = summary.read_text()
+    assert "Changes since `2026/11/25/prod-users_20261125_010003.json`" in md
+    # added carol, removed alice; bob and carol joined groups, alice left admins; staff is new
+    assert "| 1 | 1 | 0 | 2 | 1 | 1 | 0 | 0 |" in md
+    assert "Configuration changed: `mfa_config`" in md
 
 
 # --------------------------------------------------------------------------------------------------

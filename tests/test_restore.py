@@ -9,13 +9,13 @@ import json
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
-from rich_pool import PROVIDER_SECRETS, build_rich_pool
+from rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 from snapshot_builder import default_pool, make_group, make_snapshot, make_user, write_s3
 
 from backup_lambda.cli import main
 from backup_lambda.diff import diff_snapshots
 from backup_lambda.errors import ConfigError, SnapshotFileError
-from backup_lambda.restore import RestoreError, RestoreOptions, restore_snapshot
+from backup_lambda.restore import RestoreError, RestoreOptions, Restorer, restore_snapshot
 from backup_lambda.snapshot import take_snapshot
 from backup_lambda.snapshot_format import manifest_key
 
@@ -65,9 +65,11 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cognito, s3, rich, tmp_path,
     assert pools(cognito) == before
     assert list(tmp_path.iterdir()) == []  # no mapping file either
     plan = report["plan"]
-    assert plan["users"] == {"AdminCreateUser": 5}
-    assert plan["identity_providers"] == [{"provider": "Corp", "action": "skip", "why": plan["identity_providers"][0]["why"]}]
-    assert "client_secret not in the secrets file" in plan["identity_providers"][0]["why"]
+    assert plan["users"] == {"create: AdminCreateUser": 5}
+    assert plan["groups"] == {"create": 3}
+    (provider,) = plan["identity_providers"]
+    assert provider["provider"] == "Corp" and provider["action"] == "skip"
+    assert "client_secret not in the secrets file" in provider["why"]
     assert plan["pool"]["create"] == "restored" and plan["users_end_in"] == "FORCE_CHANGE_PASSWORD"
     assert "DRY RUN: nothing was written" in out.err
 
@@ -162,9 +164,10 @@ def test_an_empty_existing_pool_is_filled(cognito, s3, bucket, rich, tmp_path):
                  "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "20"}}],
     )["UserPool"]["Id"]
 
-    report = restore(cognito, s3, source, tmp_path, target_pool_id=target, secrets=PROVIDER_SECRETS)
+    report = restore(cognito, s3, source, tmp_path, target_pool_id=target, secrets=PROVIDER_SECRETS, check=True)
 
     assert report["status"] == "ok", report["failures"]
+    assert report["check"]["identical"], report["check"]["text"]
     assert report["steps"]["custom_attributes"] == {"added_after_creation": 2, "already_there": 1}
     assert_restored_equals(cognito, s3, bucket, source, target)
 
@@ -190,13 +193,13 @@ def test_resume_finishes_a_restore_that_stopped_and_skips_what_exists(cognito, s
     assert partial["complete"] is False and partial["target_user_pool_id"] == new_pool
 
     # A second stop, this time with some users created: one fails and the rest are done.
-    def fail_bob(params, **kwargs):
+    def fail_bob(params, **kwargs):  # before-parameter-build: params are the API parameters
         if params.get("Username") == "bob":
             raise ClientError({"Error": {"Code": "InternalErrorException", "Message": "try later"}}, "AdminCreateUser")
 
-    cognito.meta.events.register("before-call.cognito-idp.AdminCreateUser", fail_bob)
+    cognito.meta.events.register("before-parameter-build.cognito-idp.AdminCreateUser", fail_bob)
     second = restore(cognito, s3, source, tmp_path, target_pool_id=new_pool, resume=True, secrets=PROVIDER_SECRETS)
-    cognito.meta.events.unregister("before-call.cognito-idp.AdminCreateUser", fail_bob)
+    cognito.meta.events.unregister("before-parameter-build.cognito-idp.AdminCreateUser", fail_bob)
     assert second["status"] == "incomplete"
     assert second["failure_count"] == 1 and "user bob" in second["failures"][0]
     assert "--target-pool-id" in second["resume_command"] and "--resume" in second["resume_command"]
@@ -284,9 +287,16 @@ def test_throttled_writes_are_retried_and_slow_the_limiter(cognito, s3, bucket, 
         return None
 
     cognito.meta.events.register_first("before-send.cognito-identity-provider.AdminCreateUser", throttle_first_two)
-    report = restore(cognito, s3, source, tmp_path, new_pool_name="restored")
-    assert report["status"] == "ok" and state["n"] >= 3
-    assert report["steps"]["users"]["created"] == 1
+    restorer = Restorer(cognito, s3, RestoreOptions(snapshot=source, new_pool_name="restored", workers=1,
+                                                    mapping_file=str(tmp_path / "m.json")))
+    report = restorer.run()
+
+    assert report["status"] == "ok" and state["n"] >= 3, report["failures"]
+    (alice,) = [u for u in json.loads((tmp_path / "m.json").read_text())["users"] if u["old_username"] == "alice"]
+    assert alice["new_sub"] == users_of(cognito, report["target_user_pool_id"])["alice"]["attrs"]["sub"]
+    creation = restorer.limiters["UserCreation"]
+    assert creation.throttles == 2 and creation.calls >= 3
+    assert creation.max_rate == 25.0  # half of the 50/s quota by default
 
 
 def test_cli_restores_and_prints_json_last(cognito, s3, rich, tmp_path, monkeypatch, capsys):
@@ -296,12 +306,13 @@ def test_cli_restores_and_prints_json_last(cognito, s3, rich, tmp_path, monkeypa
     mapping = tmp_path / "m.json"
 
     code = main(["restore", source, "--new-pool-name", "cli-restored", "--secrets", str(secrets),
-                 "--mapping-file", str(mapping), "--workers", "2", "--json"])
+                 "--mapping-file", str(mapping), "--workers", "2", "--check", "--json"])
 
     out = capsys.readouterr()
     assert code == 0, out.err
     report = json.loads(out.out.strip().splitlines()[-1])
     assert report["status"] == "ok" and report["mapping_file"] == str(mapping)
+    assert report["check"]["identical"] is True and "IDENTICAL" in out.err
     assert PROVIDER_SECRETS["Corp"]["client_secret"] not in out.out + out.err
     assert "users end in FORCE_CHANGE_PASSWORD" in out.err
 
@@ -325,3 +336,34 @@ def test_a_secrets_file_that_is_not_json_is_refused(tmp_path, capsys):
     assert main(["restore", "x.json", "--new-pool-name", "x", "--secrets", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "is not valid JSON" in err and "abc" not in err
+
+
+def test_check_reports_a_restore_that_lost_something(cognito, s3, rich, tmp_path, monkeypatch):
+    _, source = rich
+    monkeypatch.setattr(Restorer, "_memberships", lambda self: self.steps.update(memberships={}))
+    report = restore(cognito, s3, source, tmp_path, new_pool_name="restored", secrets=PROVIDER_SECRETS, check=True)
+    assert report["status"] == "incomplete"
+    assert report["check"]["summary"]["memberships_lost"] == 5
+
+
+def test_dry_run_of_a_resume_says_what_is_already_there(cognito, s3, rich, tmp_path):
+    _, source = rich
+
+    def fail_memberships(**kwargs):
+        raise ClientError({"Error": {"Code": "InternalErrorException", "Message": "later"}}, "AdminAddUserToGroup")
+
+    cognito.meta.events.register("before-call.cognito-idp.AdminAddUserToGroup", fail_memberships)
+    first = restore(cognito, s3, source, tmp_path, new_pool_name="restored", secrets=PROVIDER_SECRETS, workers=1)
+    cognito.meta.events.unregister("before-call.cognito-idp.AdminAddUserToGroup", fail_memberships)
+    assert first["status"] == "incomplete" and first["failure_count"] == 5
+    (new_pool,) = [pid for pid, name in pools(cognito).items() if name == "restored"]
+    users_before = users_of(cognito, new_pool)
+
+    report = restore(cognito, s3, source, tmp_path, target_pool_id=new_pool, resume=True, dry_run=True)
+
+    plan = report["plan"]
+    assert plan["users"] == {"skip: already in the target pool": 5}
+    assert plan["groups"] == {"skip: already in the target pool": 3}
+    assert {c["action"] for c in plan["clients"]} == {"skip: already in the target pool"}
+    assert plan["identity_providers"] == [{"provider": "Corp", "action": "skip: already in the target pool"}]
+    assert users_of(cognito, new_pool).keys() == users_before.keys()

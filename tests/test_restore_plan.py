@@ -57,7 +57,8 @@ def test_pool_fields_are_renamed_and_read_only_ones_dropped():
         (custom("custom:must", Required=True), {"Name": "must", "Required": False}),
         ({"Name": "custom:n", "AttributeDataType": "Number", "Mutable": True,
           "NumberAttributeConstraints": {"MinValue": "1", "MaxValue": "9"}},
-         {"Name": "n", "AttributeDataType": "Number", "NumberAttributeConstraints": {"MinValue": "1", "MaxValue": "9"}}),
+         {"Name": "n", "AttributeDataType": "Number",
+          "NumberAttributeConstraints": {"MinValue": "1", "MaxValue": "9"}}),
         (custom("custom:blank", StringAttributeConstraints={}), {"Name": "blank"}),
     ],
 )
@@ -246,7 +247,7 @@ def test_csv_row_fills_every_header_column():
     header = ["cognito:username", "name", "email", "email_verified", "phone_number_verified",
               "cognito:mfa_enabled", "custom:tier", "sub"]
     user = make_user("alice", email="a@x.com", attributes={"name": 'Alice, "A"', "custom:tier": "gold"})
-    assert csv_row(user, header, None) == ["alice", 'Alice, "A"', "a@x.com", "true", "false", "false", "gold", ""]
+    assert csv_row(user, header, None) == ["alice", 'Alice, "A"', "a@x.com", "true", "", "false", "gold", ""]
 
 
 @given(st.lists(st.fixed_dictionaries({"providerName": st.sampled_from(["Google", "Corp"]),

@@ -184,7 +184,7 @@ def test_memory_does_not_grow_with_the_number_of_users():
         finally:
             tracemalloc.stop()
 
-    small, large = peak_for(500), peak_for(20_000)  # about 150 KB against 6 MB of JSON
+    small, large = peak_for(500), peak_for(10_000)  # about 150 KB against 3 MB of JSON
     assert large < 1_000_000
     assert large < small * 3
 

@@ -1,0 +1,88 @@
+"""cognito-backup: deploys the snapshot Lambda for every user pool listed in the stack's config.
+
+Reads top to bottom: validated config -> the role -> storage (key, buckets) -> the function and its
+schedule -> alerts -> dashboard -> the user-import logs role -> outputs. `pulumi up` per stack.
+"""
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.alerts import Alerts, AlertsArgs
+from infra.backup_function import BackupFunction, BackupFunctionArgs
+from infra.config import ConfigError, load_config
+from infra.dashboard import BackupDashboard, BackupDashboardArgs
+from infra.iam import BackupRole
+from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
+from infra.storage import SnapshotStorage, SnapshotStorageArgs
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+try:
+    config = load_config()
+except ConfigError as error:
+    raise pulumi.RunError(str(error)) from None
+
+account_id = aws.get_caller_identity_output().account_id
+partition = aws.get_partition_output().partition
+
+backup_role = BackupRole("backup", description=f"Runs the {config.function_name} snapshot function")
+
+storage = SnapshotStorage(
+    "snapshots",
+    SnapshotStorageArgs(
+        config=config, account_id=account_id, partition=partition, writer_role_arn=backup_role.role.arn
+    ),
+)
+
+backup = BackupFunction(
+    "backup",
+    BackupFunctionArgs(
+        config=config,
+        account_id=account_id,
+        partition=partition,
+        role=backup_role.role,
+        bucket_name=storage.bucket.bucket,
+        bucket_arn=storage.bucket.arn,
+        kms_key_arn=storage.key.arn,
+        project_dir=PROJECT_DIR,
+    ),
+)
+
+alerts = Alerts(
+    "alerts",
+    AlertsArgs(
+        config=config,
+        account_id=account_id,
+        partition=partition,
+        function_name=backup.function.name,
+        failure_queue_name=backup.failure_queue.name,
+        schedule_dlq_name=backup.schedule_dlq.name,
+    ),
+)
+
+dashboard = BackupDashboard(
+    "overview",
+    BackupDashboardArgs(
+        config=config,
+        bucket_name=storage.bucket.bucket,
+        alarm_arns=alerts.alarm_arns,
+        failure_queue_name=backup.failure_queue.name,
+        schedule_dlq_name=backup.schedule_dlq.name,
+    ),
+)
+
+import_role = UserImportLogsRole(
+    "user-import-logs", UserImportLogsRoleArgs(config=config, account_id=account_id, partition=partition)
+)
+
+pulumi.export("bucketName", storage.bucket.bucket)
+pulumi.export("functionName", backup.function.name)
+pulumi.export("kmsKeyArn", storage.key.arn)
+pulumi.export("alarmTopicArn", alerts.topic.arn)
+pulumi.export("importRoleArn", import_role.role.arn)
+pulumi.export("pools", [{"id": pool.id, "name": pool.name} for pool in config.pools])
+pulumi.export("snapshotPrefix", config.snapshot_prefix)
+pulumi.export("dashboardName", dashboard.dashboard.dashboard_name)
+pulumi.export("replicaBucketName", storage.replica_bucket.bucket if storage.replica_bucket else None)

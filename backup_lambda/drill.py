@@ -1,0 +1,214 @@
+"""Prove that the newest snapshot of a pool restores: restore it, snapshot the copy, compare, clean up.
+
+``drill --bucket B --pool-name N`` takes the newest complete snapshot of pool N, verifies it, restores
+it into a scratch pool (``drill-<pool>-<time>``: no Lambda triggers, no domain, deletion protection
+off, identity providers with placeholder secrets), snapshots the scratch pool into a local temporary
+directory (a drill never writes to the backup bucket), diffs the two (ignoring what a restore cannot
+bring back), and deletes the scratch pool, also when a step fails. It passes only when the diff finds
+nothing else. Exit code 0 on pass, 1 on fail.
+
+``--summary-file`` appends a Markdown report (for ``$GITHUB_STEP_SUMMARY``).
+``--matrix STACK=OUTPUTS.json ...`` prints the pools of stacks (from ``pulumi stack output --json``)
+as a GitHub Actions matrix, one entry per pool, for the ``restore-drill`` workflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from backup_lambda.diff import format_summary
+from backup_lambda.errors import BackupError, ConfigError
+from backup_lambda.listing import newest_complete
+from backup_lambda.restore import RestoreOptions, Restorer
+from backup_lambda.restore_check import check_restored_pool
+
+# A drill's copy differs from its snapshot in these, on purpose (it is a scratch pool).
+DRILL_POOL_OVERRIDES = {"DeletionProtection": "INACTIVE"}
+DRILL_IGNORED_POOL_FIELDS = ("LambdaConfig", "DeletionProtection")
+# Identity providers are recreated with this in place of their secrets (never in a snapshot): the
+# scratch pool proves their configuration restores, and nobody ever signs in through it.
+DRILL_PLACEHOLDER_SECRET = "restore-drill-placeholder-not-a-secret"  # noqa: S105 - deliberately not a secret
+
+
+def scratch_name(pool_name: str, when: datetime) -> str:
+    base = re.sub(r"[^\w.+=,@-]", "-", pool_name)[:100]
+    return f"drill-{base}-{when:%Y%m%d%H%M%S}"
+
+
+def _delete_pool(cognito: Any, pool_id: str) -> None:
+    try:
+        pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return
+        raise
+    for domain in (pool.get("Domain"), pool.get("CustomDomain")):
+        if domain:
+            cognito.delete_user_pool_domain(Domain=domain, UserPoolId=pool_id)
+    cognito.delete_user_pool(UserPoolId=pool_id)
+
+
+def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str = "",
+              users_via: str = "auto", import_role_arn: str | None = None, workers: int = 8,
+              rate_fraction: float = 0.5, keep_scratch: bool = False, work_dir: str | None = None,
+              progress: Callable[[str], None] = lambda _m: None,
+              snapshotter: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run one drill; never raises for a failed step (the report says which step failed and why)."""
+    started = time.monotonic()
+    now = datetime.now(timezone.utc)
+    report: dict[str, Any] = {"pool_name": pool_name, "bucket": bucket, "status": "fail", "steps": []}
+    scratch_id: str | None = None
+
+    def step(name: str, **details: Any) -> None:
+        report["steps"].append({"step": name, **details})
+        progress(f"drill {pool_name}: {name} {details if details else ''}".rstrip())
+
+    scratch_dir = tempfile.TemporaryDirectory(prefix="cognito-drill-", dir=work_dir)
+    try:
+        entry = newest_complete(s3, bucket, pool_name, prefix=prefix)
+        if entry is None:
+            raise ConfigError(f"no complete snapshot of pool {pool_name!r} in s3://{bucket}/{prefix}")
+        source = f"s3://{bucket}/{entry['key']}"
+        report.update(snapshot=source, snapshot_taken_at=entry["taken_at"], users=entry["users"])
+        step("found", snapshot=source, taken_at=entry["taken_at"])
+        options = RestoreOptions(
+            snapshot=source, new_pool_name=scratch_name(pool_name, now), users_via=users_via,
+            import_role_arn=import_role_arn, without_triggers=True, pool_overrides=dict(DRILL_POOL_OVERRIDES),
+            rate_fraction=rate_fraction, workers=workers, work_dir=work_dir,
+            mapping_file=f"{scratch_dir.name}/mapping.json", placeholder_secret=DRILL_PLACEHOLDER_SECRET,
+        )
+        restorer = Restorer(cognito, s3, options, progress=progress)
+        try:
+            restore = restorer.run()
+        finally:
+            scratch_id = restorer.pool_id  # created before a failure too: deleted below
+        report["scratch_pool_id"] = scratch_id
+        step("restored", scratch_pool_id=scratch_id, status=restore["status"], failures=restore["failure_count"])
+        if restore["status"] != "ok":
+            report["restore_failures"] = restore["failures"]
+            raise BackupError(f"the restore into {scratch_id} was incomplete: {restore['failure_count']} failures, "
+                              f"first: {restore['failures'][:1]}")
+        diff = check_restored_pool(cognito, s3, source, scratch_id,
+                                   excluded=restore.get("excluded_attributes") or (),
+                                   ignore_pool_fields=DRILL_IGNORED_POOL_FIELDS, work_dir=scratch_dir.name,
+                                   snapshotter=snapshotter)
+        step("snapshotted", users=diff["summary"]["users_b"])
+        report["diff_summary"] = diff["summary"]
+        report["diff_text"] = format_summary(diff)
+        report["config_changes"] = diff["config_changes"][:20]
+        step("compared", identical=diff["summary"]["identical"])
+        report["status"] = "pass" if diff["summary"]["identical"] else "fail"
+        if not diff["summary"]["identical"]:
+            report["error"] = "the restored pool differs from the snapshot beyond what a restore cannot bring back"
+    except Exception as exc:  # every failure is a failed drill, reported
+        report["error"] = str(exc)
+        step("failed", error=str(exc))
+    finally:
+        if scratch_id and not keep_scratch:
+            try:
+                _delete_pool(cognito, scratch_id)
+                step("deleted scratch pool", scratch_pool_id=scratch_id)
+            except Exception as exc:  # reported; the drill fails so someone looks
+                report["status"] = "fail"
+                report["cleanup_error"] = f"could not delete scratch pool {scratch_id}: {exc}"
+                step("cleanup failed", error=str(exc))
+        scratch_dir.cleanup()
+    report["duration_s"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def drill_matrix(specs: list[str]) -> dict[str, Any]:
+    """``["prod=outputs-prod.json", ...]`` -> ``{"include": [{"stack", "pool", "region", "bucket", "prefix",
+    "import_role_arn"}, ...]}``, one entry per pool of each stack's ``pulumi stack output --json``. The
+    region is the pool's (a pool id starts with it): stacks may live in different regions."""
+    from backup_lambda.invoke import load_json_arg, parse_pools
+
+    include: list[dict[str, str]] = []
+    for spec in specs:
+        stack, sep, source = spec.partition("=")
+        if not sep or not stack or not source:
+            raise ConfigError(f"--matrix takes STACK=OUTPUTS (a file or inline JSON), got {spec!r}")
+        origin = f"--matrix {stack}"
+        outputs = load_json_arg(source, origin)
+        if not isinstance(outputs, dict) or "pools" not in outputs or not outputs.get("bucketName"):
+            raise ConfigError(f"{origin}: expected the JSON object of `pulumi stack output --json` with "
+                              "`pools` and `bucketName` (has the stack been deployed?)")
+        for pool in parse_pools(outputs["pools"], origin):
+            include.append({"stack": stack, "pool": pool.name, "region": pool.id.split("_", 1)[0],
+                            "bucket": outputs["bucketName"],
+                            "prefix": outputs.get("snapshotPrefix") or "",
+                            "import_role_arn": outputs.get("importRoleArn") or ""})
+    return {"include": include}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    icon = "✅" if report["status"] == "pass" else "❌"
+    lines = [f"### {icon} Restore drill: {report['pool_name']}: {report['status'].upper()}", ""]
+    lines.append(f"- snapshot: `{report.get('snapshot', '-')}` (taken {report.get('snapshot_taken_at', '-')}, "
+                 f"{report.get('users') if report.get('users') is not None else '-'} users)")
+    lines.append(f"- scratch pool: `{report.get('scratch_pool_id', '-')}` (deleted unless --keep-scratch)")
+    lines.append(f"- duration: {report.get('duration_s')} s")
+    if report.get("error"):
+        lines.append(f"- error: {report['error']}")
+    if report.get("cleanup_error"):
+        lines.append(f"- cleanup: {report['cleanup_error']}")
+    if report.get("diff_text"):
+        lines += ["", "```", report["diff_text"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bucket", help="the backup bucket")
+    parser.add_argument("--pool-name", help="the pool whose newest complete snapshot is drilled")
+    parser.add_argument("--prefix", default="", help="the snapshot prefix in the bucket")
+    parser.add_argument("--users-via", choices=("auto", "admin-create", "import"), default="auto")
+    parser.add_argument("--import-role-arn", help="CloudWatch Logs role for user import jobs (large pools)")
+    parser.add_argument("--rate-fraction", type=float, default=0.5)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--keep-scratch", action="store_true", help="do not delete the scratch pool (debugging)")
+    parser.add_argument("--work-dir", help="where temporary files go")
+    parser.add_argument("--summary-file", help="append a Markdown report here (e.g. $GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--matrix", nargs="+", metavar="STACK=OUTPUTS",
+                        help="instead of drilling: list the pools of these stacks' outputs as a workflow matrix")
+    parser.add_argument("--github-output", metavar="FILE",
+                        help="with --matrix: append matrix=<json> and count=<n> here (e.g. $GITHUB_OUTPUT)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from backup_lambda.aws import make_client
+    from backup_lambda.cli import emit, progress
+
+    if args.matrix:
+        matrix = drill_matrix(args.matrix)
+        count = len(matrix["include"])
+        if args.github_output:
+            with open(args.github_output, "a", encoding="utf-8") as f:
+                f.write(f"matrix={json.dumps(matrix, separators=(',', ':'))}\ncount={count}\n")
+        listed = "\n".join(f"  {e['stack']}: {e['pool']} (s3://{e['bucket']}/{e['prefix']})" for e in matrix["include"])
+        emit(args, {"status": "ok", "matrix": matrix, "count": count}, f"{count} pools to drill:\n{listed}")
+        return 0
+    if not args.bucket or not args.pool_name:
+        raise ConfigError("drill needs --bucket and --pool-name (or --matrix)")
+    report = run_drill(make_client("cognito-idp"), make_client("s3"), bucket=args.bucket, pool_name=args.pool_name,
+                       prefix=args.prefix, users_via=args.users_via, import_role_arn=args.import_role_arn,
+                       workers=args.workers, rate_fraction=args.rate_fraction, keep_scratch=args.keep_scratch,
+                       work_dir=args.work_dir, progress=progress)
+    if args.summary_file:
+        with open(args.summary_file, "a", encoding="utf-8") as f:
+            f.write(markdown(report))
+    text = f"drill {report['pool_name']}: {report['status'].upper()}"
+    if report.get("diff_text"):
+        text += "\n" + report["diff_text"]
+    if report.get("error"):
+        text += f"\nerror: {report['error']}"
+    emit(args, report, text)
+    return 0 if report["status"] == "pass" else 1

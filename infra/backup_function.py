@@ -1,0 +1,239 @@
+"""The snapshot Lambda, its schedule and what catches its failures.
+
+One function serves every pool: the EventBridge rule has one target per pool whose constant input is
+that pool's snapshot event. Reserved concurrency 1 makes runs queue instead of overlapping (they share
+Cognito's account-wide UserList quota): EventBridge invokes asynchronously, and Lambda keeps throttled
+asynchronous events for up to six hours, so the pools are snapshotted one after the other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import BackupConfig
+from infra.iam import BackupRoleResources, backup_role_policy
+
+HANDLER = "backup_lambda.handler.lambda_handler"
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+CODE_DIR = "backup_lambda"
+QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # the most SQS keeps: two weeks to look at a failed event
+MAX_ASYNC_EVENT_AGE = 6 * 3600  # the most Lambda keeps an event that waits for the one concurrent run
+ASYNC_RETRIES = 2
+SCHEDULE_EVENT_AGE = 3600
+SCHEDULE_RETRIES = 10
+
+
+def code_archive(project_dir: Path, code_dir: str = CODE_DIR) -> pulumi.AssetArchive:
+    """The function's code: ``backup_lambda/`` at the archive's root (so that the handler imports as
+    ``backup_lambda.handler``), without byte-code caches."""
+    root = project_dir / code_dir
+    for required in ("__init__.py", "handler.py"):
+        if not (root / required).is_file():
+            raise FileNotFoundError(f"{root / required} is missing: the function runs {HANDLER}")
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if path.is_dir() or "__pycache__" in relative.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        # Relative to the working directory (the project's, under `pulumi up`) so that the state does
+        # not depend on where the repository is checked out.
+        assets[relative.as_posix()] = pulumi.FileAsset(os.path.relpath(path))
+    return pulumi.AssetArchive(assets)
+
+
+def function_environment(cfg: BackupConfig, bucket_name: str, kms_key_arn: str) -> dict[str, str]:
+    """The snapshot Lambda's environment (its contract with the engine)."""
+    return {
+        "BACKUP_BUCKET": bucket_name,
+        "KMS_KEY_ID": kms_key_arn,
+        "SNAPSHOT_PREFIX": cfg.snapshot_prefix,
+        "EXCLUDE_ATTRIBUTES": ",".join(cfg.exclude_attributes),
+        "REQUEST_BUDGET": f"{cfg.request_budget:g}",
+        "POWERTOOLS_SERVICE_NAME": "cognito-backup",
+        "POWERTOOLS_METRICS_NAMESPACE": "CognitoBackup",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def schedule_dlq_policy(queue_arn: str, rule_arn: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ScheduleRuleDeadLetters",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+
+
+@dataclass
+class BackupFunctionArgs:
+    config: BackupConfig
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    role: aws.iam.Role
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    project_dir: Path
+
+
+class BackupFunction(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
+    failure_queue: aws.sqs.Queue
+    schedule_dlq: aws.sqs.Queue
+    rule: aws.cloudwatch.EventRule
+    targets: list[aws.cloudwatch.EventTarget]
+
+    def __init__(self, name: str, args: BackupFunctionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cognito-backup:infra:BackupFunction", name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=cfg.log_group_name,
+            retention_in_days=cfg.log_retention_days,
+            opts=child,
+        )
+        self.failure_queue = aws.sqs.Queue(
+            f"{name}-failures",
+            message_retention_seconds=QUEUE_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            opts=child,
+        )
+        self.schedule_dlq = aws.sqs.Queue(
+            f"{name}-schedule-dlq",
+            message_retention_seconds=QUEUE_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            opts=child,
+        )
+
+        # The function's own ARN, built from its explicit name: no cycle between role and function.
+        function_arn = pulumi.Output.concat(
+            "arn:", args.partition, ":lambda:", cfg.region, ":", args.account_id, ":function:", cfg.function_name
+        )
+        log_group_arn = pulumi.Output.concat(
+            "arn:", args.partition, ":logs:", cfg.region, ":", args.account_id, ":log-group:", cfg.log_group_name
+        )
+        pool_arns = [
+            pulumi.Output.concat(
+                "arn:", args.partition, ":cognito-idp:", cfg.region, ":", args.account_id, ":userpool/", pool.id
+            )
+            for pool in cfg.pools
+        ]
+        policy = pulumi.Output.all(
+            pulumi.Output.all(*pool_arns),
+            args.bucket_arn,
+            args.kms_key_arn,
+            function_arn,
+            log_group_arn,
+            self.failure_queue.arn,
+        ).apply(
+            lambda v: json.dumps(
+                backup_role_policy(
+                    BackupRoleResources(
+                        pool_arns=tuple(v[0]),
+                        bucket_arn=v[1],
+                        snapshot_prefix=cfg.snapshot_prefix,
+                        kms_key_arn=v[2],
+                        function_arn=v[3],
+                        log_group_arn=v[4],
+                        failure_queue_arn=v[5],
+                    )
+                )
+            )
+        )
+        role_policy = aws.iam.RolePolicy(f"{name}-permissions", role=args.role.id, policy=policy, opts=child)
+
+        environment = pulumi.Output.all(args.bucket_name, args.kms_key_arn).apply(
+            lambda v: function_environment(cfg, v[0], v[1])
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=cfg.function_name,
+            description="Takes one snapshot of a Cognito user pool into S3 (cognito-backup)",
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=HANDLER,
+            code=code_archive(args.project_dir),
+            role=args.role.arn,
+            timeout=cfg.lambda_timeout,
+            memory_size=cfg.lambda_memory,
+            reserved_concurrent_executions=1,
+            layers=[cfg.powertools_layer_arn],
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-async",
+            function_name=self.function.name,
+            maximum_event_age_in_seconds=MAX_ASYNC_EVENT_AGE,
+            maximum_retry_attempts=ASYNC_RETRIES,
+            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                    destination=self.failure_queue.arn
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-schedule",
+            description=f"Snapshot the Cognito user pools of {cfg.resource_prefix}",
+            schedule_expression=cfg.schedule,
+            opts=child,
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-schedule-dlq-policy",
+            queue_url=self.schedule_dlq.url,
+            policy=pulumi.Output.all(self.schedule_dlq.arn, self.rule.arn).apply(
+                lambda v: json.dumps(schedule_dlq_policy(v[0], v[1]))
+            ),
+            opts=child,
+        )
+        permission = aws.lambda_.Permission(
+            f"{name}-schedule-invoke",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="events.amazonaws.com",
+            source_arn=self.rule.arn,
+            opts=child,
+        )
+        self.targets = [
+            aws.cloudwatch.EventTarget(
+                f"{name}-target-{pool.id}",
+                rule=self.rule.name,
+                target_id=f"snapshot-{pool.id}",
+                arn=self.function.arn,
+                input=json.dumps(pool.event()),
+                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                    maximum_event_age_in_seconds=SCHEDULE_EVENT_AGE,
+                    maximum_retry_attempts=SCHEDULE_RETRIES,
+                ),
+                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.schedule_dlq.arn),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+            )
+            for pool in cfg.pools
+        ]
+        self.register_outputs(
+            {
+                "function_name": self.function.name,
+                "function_arn": self.function.arn,
+                "failure_queue_arn": self.failure_queue.arn,
+                "schedule_dlq_arn": self.schedule_dlq.arn,
+            }
+        )
