@@ -192,7 +192,7 @@ class Demo:
             ("diff", ", ".join(f"{k}={summary.get(k)}" for k in
                                ("users_added", "users_removed", "users_changed", "memberships_gained",
                                 "memberships_lost"))),
-            ("restored to", f"{new_pool} ({restored_snap['users']:,} users; users must reset their password)"),
+            ("restored to", f"{new_pool} ({restored_snap['users']:,} users, each must set a new password)"),
             ("mapping file", str(mapping.relative_to(ROOT))),
             ("time taken", f"{elapsed:.1f} s"),
         ]
