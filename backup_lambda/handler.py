@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from backup_lambda.aws import make_client
 from backup_lambda.errors import SnapshotError
 from backup_lambda.settings import ContinuationRequest, load_settings, parse_event
-from backup_lambda.snapshot import load_checkpoint, resume_snapshot, take_snapshot
+from backup_lambda.snapshot import abandon_checkpoint, load_checkpoint, resume_snapshot, take_snapshot
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cognito-backup")
 logger = Logger(service=SERVICE)
@@ -59,15 +59,21 @@ def _deadline(context: Any):
     return (lambda: remaining() / 1000.0) if callable(remaining) else None
 
 
-def _continue_in_next_run(result: dict[str, Any], context: Any) -> None:
+def _continue_in_next_run(result: dict[str, Any], context: Any, s3) -> None:
     """Invoke this same function asynchronously to carry on from the checkpoint just saved."""
     function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", None)
     if not function:
         raise SnapshotError("cannot continue the snapshot: the function's own name is unknown",
                             operation="Invoke")
     payload = {"checkpoint_key": result["checkpoint_key"], "generation": result["generation"]}
-    make_client("lambda", max_attempts=3).invoke(FunctionName=function, InvocationType="Event",
-                                                 Payload=json.dumps(payload).encode())
+    try:
+        make_client("lambda", max_attempts=3).invoke(FunctionName=function, InvocationType="Event",
+                                                     Payload=json.dumps(payload).encode())
+    except Exception as exc:
+        abandon_checkpoint(s3, result["bucket"], result["checkpoint_key"])
+        raise SnapshotError(f"Invoke of {function} to continue the snapshot of user pool {result['user_pool_id']} "
+                            f"failed, the snapshot is abandoned: {exc}", pool=result["user_pool_id"],
+                            operation="Invoke") from exc
     logger.info("snapshot continues in a new run", extra={"generation": result["generation"],
                                                          "users": result["users"]})
 
@@ -100,7 +106,7 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
             deadline=_deadline(context),
         )
     if result["status"] == "continued":
-        _continue_in_next_run(result, context)
+        _continue_in_next_run(result, context, s3)
     return result
 
 
@@ -112,7 +118,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     except Exception as exc:
         given = event if isinstance(event, dict) else {}
         pool = given.get("pool_name") or getattr(exc, "pool", None) or given.get("user_pool_id")
-        metrics.add_dimension(name="pool_name", value=str(pool or "unknown")[:128])
+        metrics.add_dimension(name="pool_name", value=str(pool or "").strip()[:128] or "unknown")
         metrics.add_metric(name="SnapshotFailed", unit=MetricUnit.Count, value=1)
         logger.exception("snapshot failed")
         raise

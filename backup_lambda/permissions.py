@@ -181,9 +181,13 @@ SNAPSHOT_LIST_S3 = _ops("s3", "bucket", [("ListObjectsV2", "s3:ListBucket")])
 # S3 decrypts the SSE-KMS snapshot objects on the reader's behalf.
 SNAPSHOT_READ_KMS = _ops("kms", "kms_key", [("Decrypt", "kms:Decrypt")])
 
+# `restore --check` snapshots the pool it restored (to a local folder) and compares: the snapshot's reads.
+RESTORE_CHECK = [Operation(op.service, op.api, op.action, "restored_pool") for op in SNAPSHOT_COGNITO
+                 if op.scope == "pool"]
+
 RESTORE_OPERATIONS: list[Operation] = (
     RESTORE_COGNITO + RESTORE_ACCOUNT + RESTORE_SOURCE_POOL + RESTORE_PASS_ROLE + SNAPSHOT_READ_S3
-    + SNAPSHOT_LIST_S3 + SNAPSHOT_READ_KMS
+    + SNAPSHOT_LIST_S3 + SNAPSHOT_READ_KMS + RESTORE_CHECK
 )
 
 # `recover`: native point-in-time recovery of an existing pool of the stack.
@@ -205,6 +209,5 @@ RECOVER_OPERATIONS = _ops(
 # never to the bucket), and the scratch pool's deletion.
 DRILL_OPERATIONS: list[Operation] = (
     RESTORE_OPERATIONS
-    + [Operation(op.service, op.api, op.action, "restored_pool") for op in SNAPSHOT_COGNITO if op.scope == "pool"]
     + _ops("cognito-idp", "restored_pool", _same("cognito-idp", ["DeleteUserPool", "DeleteUserPoolDomain"]))
 )

@@ -5,9 +5,10 @@ botocore's per-attempt hook), and turns an AWS error into a ``SnapshotError`` na
 the operation. botocore's adaptive retry mode retries throttling and transient errors first.
 
 Users are listed in parallel over disjoint ranges of ``sub`` (``sub ^= "0"`` .. ``sub ^= "f"``, or
-256 two-digit ranges for large pools read by more than 16 workers), all sharing the UserList budget. A user is kept only from the
-range its sub belongs to and only once (``SeenSubs``), so the union is exact even if a filter were
-ignored or a page repeated. If the service refuses the range filter, one unfiltered scan is used.
+256 two-digit ranges for large pools read by more than 16 workers), all sharing the UserList budget.
+A user is kept only from the range its sub belongs to and only once (``SeenSubs``), so the union is
+exact even if a filter were ignored or a page repeated. If the service refuses the range filter, one
+unfiltered scan is used.
 """
 
 from __future__ import annotations

@@ -1,16 +1,32 @@
-"""A thread-safe token-bucket rate limiter, shared by every worker that calls one quota category.
+"""A thread-safe rate limiter, shared by every worker that calls one quota category.
 
 Cognito's quotas are per account and per category (UserList: 30 calls/s for ListUsers and
 ListUsersInGroup together). The backup keeps under a *budget* (default 15 calls/s, half the quota),
 and slows down further when AWS throttles it anyway (the application is busy): ``on_throttle()``
 halves the rate, which then recovers step by step as calls succeed (AIMD).
+
+Calls follow a schedule, one every ``1/rate`` seconds (a token bucket of ``burst`` tokens, as a
+virtual-time schedule). Waiting callers are served in arrival order, and only the first of them
+sleeps: the others wait for their turn. Two consequences the listing depends on:
+- no drift: a caller that wakes a little late (an overslept timer, a thread waiting for the GIL)
+  does not push the schedule back, so a busy limiter delivers its full rate, not a few % less;
+- fairness: workers that draw from one limiter advance at the same pace, so parallel ranges of
+  equal size end together instead of leaving a few stragglers (and an idle budget) at the end.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+
+# A caller late by up to this many intervals keeps its slot on the schedule (no drift: the next call
+# may then follow sooner, so a one-second window can hold up to two calls more than `rate`); later
+# than that, the schedule restarts from now (an idle limiter saves up no burst). One interval absorbs
+# the wake-up delays of a busy machine (measured: 75 calls/s asked, 69.5 got with a quarter of an
+# interval as credit on 2 loaded cores, 75.0 with one interval).
+LATENESS_CREDIT = 1.0
 
 
 class RateLimiter:
@@ -28,38 +44,53 @@ class RateLimiter:
         self.max_rate = float(rate)
         self.rate = float(rate)
         self.min_rate = min(min_rate, self.max_rate)
-        # A burst of 1 keeps calls evenly spaced: never more than `rate` calls in any one second.
+        # A burst of 1 keeps calls evenly spaced, `rate` calls a second (two more at most: LATENESS_CREDIT).
         self.burst = float(burst) if burst is not None else 1.0
-        self._tokens = self.burst
         self._clock = clock
         self._sleep = sleep
-        self._last = clock()
+        self._next = clock()  # when the next call is due (with a burst of 1)
+        self._waiting: deque[threading.Event] = deque()  # callers in arrival order; the first one sleeps
         self._lock = threading.Lock()
         self.calls = 0
         self.throttles = 0
         self.waited = 0.0
 
     def acquire(self) -> None:
-        """Block until one call may be made."""
-        while True:
+        """Block until one call may be made (callers are served in arrival order)."""
+        turn = threading.Event()
+        with self._lock:
+            self._waiting.append(turn)
+            first = len(self._waiting) == 1
+        try:
+            if not first:
+                turn.wait()
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    interval = 1.0 / self.rate
+                    due = self._next - (self.burst - 1.0) * interval
+                    if now >= due:
+                        late = now - self._next
+                        self._next = (self._next if late <= LATENESS_CREDIT * interval else now) + interval
+                        self.calls += 1
+                        return
+                    wait = due - now
+                self.waited += wait
+                self._sleep(wait)
+        finally:
             with self._lock:
-                now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    self.calls += 1
-                    return
-                wait = (1.0 - self._tokens) / self.rate
-            self.waited += wait
-            self._sleep(wait)
+                head = self._waiting[0] is turn
+                self._waiting.remove(turn)
+                if head and self._waiting:
+                    self._waiting[0].set()
 
     def on_throttle(self) -> None:
         """AWS said TooManyRequests: someone else is using the quota. Halve our rate."""
         with self._lock:
             self.throttles += 1
             self.rate = max(self.min_rate, self.rate / 2)
-            self._tokens = min(self._tokens, 0.0)
+            # No burst after a throttle: the next call waits at least one (new) interval.
+            self._next = max(self._next, self._clock() + self.burst / self.rate)
 
     def on_success(self) -> None:
         """Recover towards the budget: +5% of the budget per successful call."""

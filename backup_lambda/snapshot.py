@@ -23,6 +23,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import botocore
+from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_lambda import __version__
 from backup_lambda.errors import ConfigError, SnapshotError
@@ -54,16 +55,22 @@ CHECKPOINT_VERSION = 1
 DEFAULT_HANDOVER_S = 60.0
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as quoted in an error message: never more than ``limit`` characters, whatever it is."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def validate_user_pool_id(value: Any, field: str = "user_pool_id") -> str:
     if not isinstance(value, str) or not USER_POOL_ID_RE.fullmatch(value):
-        shown = repr(value) if not isinstance(value, str) or len(value) < 80 else repr(value[:80] + "...")
+        shown = _shown(value)
         raise ConfigError(f"{field} must look like '<region>_<alphanumerics>' (e.g. eu-west-1_AbC123), got {shown}")
     return value
 
 
 def validate_pool_name(value: Any, field: str = "pool_name") -> str:
     if not isinstance(value, str) or not POOL_NAME_RE.fullmatch(value):
-        shown = repr(value) if not isinstance(value, str) or len(value) < 80 else repr(value[:80] + "...")
+        shown = _shown(value)
         raise ConfigError(
             f"{field} must be 1-128 characters of letters, digits and . + = , @ _ - (no '/'), got {shown}"
         )
@@ -74,11 +81,11 @@ def validate_prefix(value: Any, field: str = "prefix") -> str:
     if value in (None, ""):
         return ""
     if not isinstance(value, str) or len(value) > 512:
-        raise ConfigError(f"{field} must be a string of at most 512 characters")
+        raise ConfigError(f"{field} must be a string of at most 512 characters, got {_shown(value)}")
     if not value.endswith("/"):
         value += "/"
     if not PREFIX_RE.fullmatch(value) or any(seg in (".", "..") for seg in value.split("/")):
-        raise ConfigError(f"{field} must be path segments like 'backups/prod/', got {value!r}")
+        raise ConfigError(f"{field} must be path segments like 'backups/prod/', got {_shown(value)}")
     return value
 
 
@@ -86,9 +93,9 @@ def validate_budget(value: Any, field: str = "request_budget") -> float:
     try:
         budget = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{field} must be a number of calls per second, got {value!r}") from None
+        raise ConfigError(f"{field} must be a number of calls per second, got {_shown(value)}") from None
     if not 0 < budget <= 30:
-        raise ConfigError(f"{field} must be > 0 and <= 30 (Cognito's UserList quota), got {value!r}")
+        raise ConfigError(f"{field} must be > 0 and <= 30 (Cognito's UserList quota), got {_shown(value)}")
     return budget
 
 
@@ -220,6 +227,19 @@ def load_checkpoint(s3, bucket: str, key: str) -> dict[str, Any]:
     return state
 
 
+def abandon_checkpoint(s3, bucket: str, key: str) -> None:
+    """Give up a continued snapshot: abort its upload and delete its checkpoint (best effort)."""
+    try:
+        state = load_checkpoint(s3, bucket, key)
+        StreamingUpload.resume(s3, state["upload"]).abort()
+    except Exception as exc:  # the lifecycle rules remove what could not be removed here
+        logger.error("could not abort the upload of the checkpoint %s: %s", key, exc)
+    try:
+        s3.delete_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        logger.error("could not delete the checkpoint %s: %s", key, exc)
+
+
 def resume_snapshot(cognito, s3, checkpoint: dict[str, Any], *, progress: Progress | None = None,
                     deadline: Deadline | None = None, handover_s: float = DEFAULT_HANDOVER_S,
                     workers: int = 16) -> dict[str, Any]:
@@ -313,10 +333,18 @@ class _Run:
     def tags(self) -> dict[str, str]:
         return {"retention": self.retention, "pool": self.pool_name}
 
+    def _s3_error(self, exc: Exception) -> SnapshotError:
+        operation = getattr(exc, "operation_name", None) or "S3 request"
+        return SnapshotError(f"{operation} failed for user pool {self.reader.pool_id} while writing "
+                             f"s3://{self.bucket}/{self.key}: {exc}", pool=self.reader.pool_id, operation=operation)
+
     @contextmanager
     def _abort_on_failure(self):
         try:
-            yield
+            try:
+                yield
+            except (ClientError, BotoCoreError) as exc:  # Cognito errors are SnapshotErrors already
+                raise self._s3_error(exc) from exc
         except BaseException:
             try:
                 self.upload.abort()
@@ -407,8 +435,13 @@ class _Run:
             "listing": {"user_listing": self.reader.user_listing, "ranges": self.reader.listing_state},
             "upload": self.upload.save_state(),
         }
-        self.s3.put_object(Bucket=self.bucket, Key=self.checkpoint_key, Body=json.dumps(state).encode(),
-                           ContentType="application/json", **encryption_args(self.kms_key_id))
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=self.checkpoint_key, Body=json.dumps(state).encode(),
+                               ContentType="application/json", **encryption_args(self.kms_key_id))
+        except (ClientError, BotoCoreError) as exc:
+            raise SnapshotError(f"PutObject of the checkpoint s3://{self.bucket}/{self.checkpoint_key} failed for "
+                                f"user pool {self.reader.pool_id}: {exc}", pool=self.reader.pool_id,
+                                operation="PutObject") from exc
         self.report({"phase": "continued", **self.counts, "key": self.key})
         return {"status": "continued", "key": self.key, "checkpoint_key": self.checkpoint_key,
                 "generation": self.generation, "bucket": self.bucket, "pool_name": self.pool_name,
@@ -451,9 +484,11 @@ class _Run:
             "tool_version": __version__,
         }
         mkey = manifest_key(self.key)
+        # Unconditional: CompleteMultipartUpload (If-None-Match) made this key ours, and a retry after a
+        # lost answer must not meet the manifest its first attempt wrote.
         try:
             self.s3.put_object(Bucket=self.bucket, Key=mkey, Body=json.dumps(manifest, indent=2).encode(),
-                               ContentType="application/json", IfNoneMatch="*",
+                               ContentType="application/json",
                                **encryption_args(self.kms_key_id), **tagging(self.tags))
         except Exception as exc:
             raise SnapshotError(

@@ -13,7 +13,13 @@ from backup_lambda.aws import make_client
 from backup_lambda.cli import emit
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
 from backup_lambda.settings import validate_attributes, validate_bucket, validate_kms_key
-from backup_lambda.snapshot import take_snapshot
+from backup_lambda.snapshot import (
+    take_snapshot,
+    validate_budget,
+    validate_pool_name,
+    validate_prefix,
+    validate_user_pool_id,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     bucket = validate_bucket(args.bucket, "--bucket")
     kms = validate_kms_key(args.kms_key_id, "--kms-key-id")
     excluded = validate_attributes(args.exclude_attributes, "--exclude-attributes")
+    validate_user_pool_id(args.user_pool_id, "--user-pool-id")
+    if args.pool_name is not None:
+        validate_pool_name(args.pool_name, "--pool-name")
+    validate_prefix(args.prefix, "--prefix")
+    validate_budget(args.request_budget, "--request-budget")
     result = take_snapshot(
         make_client("cognito-idp"), make_client("s3"),
         user_pool_id=args.user_pool_id, bucket=bucket, pool_name=args.pool_name, prefix=args.prefix,

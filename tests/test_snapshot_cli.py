@@ -71,7 +71,7 @@ def test_snapshot_command_reports_a_missing_pool_clearly(server):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--user-pool-id", "bad", "--bucket", "b-ok"], "user_pool_id must look like"),
+        (["--user-pool-id", "bad", "--bucket", "b-ok"], "--user-pool-id must look like"),
         (["--user-pool-id", "us-east-1_a", "--bucket", "B"], "--bucket must be an S3 bucket name"),
         (["--user-pool-id", "us-east-1_a", "--bucket", "b-ok", "--exclude-attributes", "sub"], "cannot exclude"),
     ],

@@ -1,0 +1,734 @@
+"""Bad input, generated: Lambda events, CLI arguments, stack configuration, snapshot files.
+
+Each is refused with a message that names what is wrong (the event field, the flag, the config key,
+the file's defect), and nothing is written: no AWS client is even used for a bad event or bad
+arguments, no pool is created and no file is left for a bad snapshot.
+
+``tests/test_handler.py`` and ``tests/test_infra_config.py`` hold the hand-picked cases; this file
+throws generated junk at the same entry points: wrong types, nested structures, huge strings, near
+misses of the valid forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from backup_lambda.errors import ConfigError
+from backup_lambda.settings import ATTRIBUTE_NAME_RE, BUCKET_RE, EVENT_KEYS, KMS_KEY_RE
+from backup_lambda.snapshot import PREFIX_RE, USER_POOL_ID_RE
+from backup_lambda.snapshot_format import CHECKPOINT_DIR, POOL_NAME_RE
+
+# A bounded message: "clear" includes not echoing a megabyte of junk into a log line.
+MAX_MESSAGE = 1000
+ALNUM = string.ascii_letters + string.digits
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"]
+
+json_junk = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=15,
+)
+huge_text = st.builds(lambda ch, n: ch * n, st.characters(codec="utf-8"), st.integers(5_000, 200_000))
+huge_junk = st.one_of(huge_text, st.lists(huge_text, min_size=1, max_size=3),
+                      st.dictionaries(huge_text, huge_text, min_size=1, max_size=2))
+good_pool_ids = st.builds(lambda r, s: f"{r}_{s}", st.sampled_from(REGIONS), st.text(ALNUM, min_size=1, max_size=24))
+
+
+def _not_pool_id(value: Any) -> bool:
+    return not (isinstance(value, str) and USER_POOL_ID_RE.fullmatch(value))
+
+
+near_miss_pool_ids = st.one_of(
+    good_pool_ids.map(lambda v: v.replace("_", "-", 1)),
+    good_pool_ids.map(lambda v: v.upper()),
+    good_pool_ids.map(lambda v: v + "\n"),
+    good_pool_ids.map(lambda v: " " + v),
+    st.builds(lambda v, c: v + c, good_pool_ids, st.sampled_from("/-_.:* é")),
+    st.sampled_from(["", "_", "us-east-1_", "_abc", "us-east_abc", "1_abc", "us-east-1__abc"]),
+)
+bad_pool_ids = st.one_of(near_miss_pool_ids, json_junk, huge_junk).filter(_not_pool_id)
+bad_pool_names = st.one_of(
+    json_junk, huge_junk,
+    st.text(min_size=1, max_size=40).map(lambda s: s + "/"),
+    st.sampled_from(["", " ", "a b", "a/b", "ü" * 200, "x" * 129, "name\n"]),
+).filter(lambda v: v is not None and not (isinstance(v, str) and POOL_NAME_RE.fullmatch(v)))
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "cognito-backup-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:cognito-backup-test"
+    aws_request_id: str = "8f9e0a1b-0000-4000-8000-0000000000b1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+class NoAws:
+    """Stands in for every AWS client: any use of it fails the test."""
+
+    def __init__(self, service: str):
+        self._service = service
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the {self._service} client was used ({name}) for input that should be refused")
+
+
+# --- Lambda events --------------------------------------------------------------------------------
+
+def _unknown_keys(prefix: dict) -> st.SearchStrategy:
+    key = st.one_of(st.text(min_size=1, max_size=60), huge_text).filter(
+        lambda k: k not in EVENT_KEYS and k != "checkpoint_key")
+    return st.builds(lambda k, v: ({**prefix, k: v}, k), key, json_junk)
+
+
+CHECKPOINTS = f"{CHECKPOINT_DIR}"
+good_checkpoint_keys = st.text(ALNUM + "_-.", min_size=1, max_size=40).map(lambda s: f"{CHECKPOINTS}{s}.json")
+bad_checkpoint_keys = st.one_of(
+    json_junk, huge_junk,
+    st.text(max_size=60).filter(lambda k: not (k.startswith(CHECKPOINTS) and k.endswith(".json"))),
+    good_checkpoint_keys.map(lambda k: k.replace(CHECKPOINTS, f"{CHECKPOINTS}sub/")),
+    good_checkpoint_keys.map(lambda k: "../" + k),
+).filter(lambda k: not (isinstance(k, str) and re.fullmatch(re.escape(CHECKPOINTS) + r"[^/]+\.json", k)
+                        and len(k) <= 1024))
+bad_generations = st.one_of(json_junk, st.integers(max_value=0), st.booleans()).filter(
+    lambda g: not (isinstance(g, int) and not isinstance(g, bool) and g >= 1))
+
+# (event, the field the refusal must name)
+malformed_events = st.one_of(
+    st.one_of(json_junk, huge_junk).filter(lambda e: not isinstance(e, dict)).map(lambda e: (e, "event")),
+    good_pool_ids.flatmap(lambda pid: _unknown_keys({"user_pool_id": pid})),
+    st.just(({}, "user_pool_id")),
+    bad_pool_names.map(lambda n: ({"pool_name": n}, "user_pool_id")),
+    st.builds(lambda v: ({"user_pool_id": v}, "user_pool_id"), bad_pool_ids),
+    st.builds(lambda v, n: ({"user_pool_id": v, "pool_name": n}, "user_pool_id"), bad_pool_ids,
+              st.one_of(st.none(), st.just("prod"))),
+    st.builds(lambda pid, n: ({"user_pool_id": pid, "pool_name": n}, "pool_name"), good_pool_ids, bad_pool_names),
+    st.builds(lambda k, g: ({"checkpoint_key": k, "generation": g}, "checkpoint_key"), bad_checkpoint_keys,
+              st.integers(1, 9)),
+    st.builds(lambda k, g: ({"checkpoint_key": k, "generation": g}, "generation"), good_checkpoint_keys,
+              bad_generations),
+    good_checkpoint_keys.flatmap(lambda k: _unknown_keys({"checkpoint_key": k, "generation": 1})),
+    st.builds(lambda k, pid: ({"checkpoint_key": k, "generation": 1, "user_pool_id": pid}, "user_pool_id"),
+              good_checkpoint_keys, good_pool_ids),
+)
+
+
+def _names(message: str, field: str) -> bool:
+    if field == "event":
+        return "event must be a JSON object" in message
+    if field in ("user_pool_id", "pool_name", "checkpoint_key", "generation"):
+        return field in message
+    return repr(field[:40]) in message  # an unknown key, as the refusal lists it
+
+
+@pytest.fixture
+def lambda_env(monkeypatch):
+    from backup_lambda import handler
+
+    monkeypatch.setenv("BACKUP_BUCKET", "snapshots-test")
+    monkeypatch.setenv("REQUEST_BUDGET", "30")
+    monkeypatch.setattr(handler, "make_client", lambda service, *a, **kw: NoAws(service))
+    return handler
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                 HealthCheck.data_too_large])
+@given(case=malformed_events)
+def test_a_malformed_event_is_refused_naming_the_field_with_no_aws_call(lambda_env, case):
+    event, field = case
+
+    with pytest.raises(ConfigError) as refused:
+        lambda_env.lambda_handler(event, FakeContext())
+
+    message = str(refused.value)
+    assert _names(message, field), f"{message[:300]!r} does not name {field[:60]!r}"
+    assert len(message) <= MAX_MESSAGE, f"a {len(message):,}-character message"
+
+
+def test_the_refusal_of_a_huge_non_string_field_is_bounded(lambda_env):
+    with pytest.raises(ConfigError) as refused:
+        lambda_env.lambda_handler({"user_pool_id": ["x" * 100_000]}, FakeContext())
+
+    assert len(str(refused.value)) <= MAX_MESSAGE
+
+
+def test_the_first_problem_wins_and_names_the_event_not_the_environment(lambda_env, monkeypatch):
+    """A bad environment is named by its variable, before the event is looked at."""
+    monkeypatch.setenv("REQUEST_BUDGET", "lots")
+
+    with pytest.raises(ConfigError, match="REQUEST_BUDGET"):
+        lambda_env.lambda_handler({"user_pool_id": 42}, FakeContext())
+
+
+# --- CLI arguments of `python -m backup_lambda snapshot` ------------------------------------------
+
+def run_cli(argv: list[str], monkeypatch) -> int:
+    from backup_lambda import snapshot_cli
+    from backup_lambda.cli import main
+
+    monkeypatch.setattr(snapshot_cli, "make_client", lambda service, *a, **kw: NoAws(service))
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        return exc.code
+
+
+GOOD = {"--user-pool-id": "us-east-1_Abc123", "--bucket": "snapshots-test"}
+argv_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=80)
+argv_huge = st.builds(lambda ch, n: ch * n, st.characters(codec="utf-8", exclude_characters="\x00"),
+                      st.integers(1_000, 50_000))
+
+
+def _bad(pattern: re.Pattern, *extra: st.SearchStrategy, normalise=lambda v: v) -> st.SearchStrategy:
+    return st.one_of(argv_text, argv_huge, *extra).filter(
+        lambda v: v != "" and not pattern.fullmatch(normalise(v)))
+
+
+def _bad_budget(value: str) -> bool:
+    try:
+        number = float(value)
+    except ValueError:
+        return True
+    return not 0 < number <= 30
+
+
+BAD_FLAG_VALUES = {
+    "--user-pool-id": _bad(USER_POOL_ID_RE, near_miss_pool_ids.filter(lambda v: "\x00" not in v)),
+    "--bucket": _bad(BUCKET_RE, st.sampled_from(["ab", "Upper", "a_b", "-ab", "ab-", "a" * 64, "a..b"])),
+    "--pool-name": _bad(POOL_NAME_RE, st.sampled_from(["a/b", "x" * 129, "a b"])),
+    "--prefix": _bad(PREFIX_RE, st.sampled_from(["../x", "a/../b", "a//b", "/abs", "a b/", "a#b"]),
+                     normalise=lambda v: v if v.endswith("/") else v + "/").filter(
+        lambda v: ".." in v.split("/") or not PREFIX_RE.fullmatch(v if v.endswith("/") else v + "/")),
+    "--kms-key-id": _bad(KMS_KEY_RE, st.sampled_from(["my key", "alias", "arn:aws:kms:key/1", "alias/"])),
+    "--exclude-attributes": st.lists(st.text(max_size=70), min_size=1, max_size=4).map(",".join).filter(
+        lambda v: any(n.strip() and not ATTRIBUTE_NAME_RE.fullmatch(n.strip()) for n in v.split(","))
+        or "sub" in {n.strip() for n in v.split(",")}),
+    "--request-budget": st.one_of(argv_text, st.floats().map(repr), st.integers().map(str),
+                                  st.sampled_from(["0", "-1", "30.0001", "nan", "inf", "1e309"])).filter(
+        lambda v: v != "" and _bad_budget(v)),
+}
+# These flags' values are checked inside the snapshot engine, whose messages use the parameter's name
+# (user_pool_id, pool_name, prefix, request_budget) instead of the flag's.
+ENGINE_NAMED = {"--user-pool-id": "user_pool_id", "--pool-name": "pool_name", "--prefix": "prefix",
+                "--request-budget": "request_budget"}
+
+
+def _argv_with(flag: str, value: str) -> list[str]:
+    args = {**GOOD, flag: value}
+    return ["snapshot", *[f"{k}={v}" for k, v in args.items()]]
+
+
+@pytest.mark.parametrize("flag", sorted(BAD_FLAG_VALUES))
+def test_a_bad_cli_value_is_refused_with_exit_2_and_no_aws_call(flag, monkeypatch, capsys):
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(value=BAD_FLAG_VALUES[flag])
+    def check(value):
+        capsys.readouterr()
+        code = run_cli(_argv_with(flag, value), monkeypatch)
+
+        err = capsys.readouterr().err
+        assert code == 2, f"exit code {code} for {flag}={value[:60]!r}"
+        assert flag in err or ENGINE_NAMED.get(flag, flag) in err, err[-300:]
+
+    check()
+
+
+@pytest.mark.parametrize("flag", sorted(ENGINE_NAMED))
+def test_a_bad_cli_value_is_refused_naming_the_flag_itself(flag, monkeypatch, capsys):
+    example = {"--user-pool-id": "pool 1", "--pool-name": "a/b", "--prefix": "../x",
+               "--request-budget": "99"}[flag]
+
+    assert run_cli(_argv_with(flag, example), monkeypatch) == 2
+    assert flag in capsys.readouterr().err
+
+
+structural_argv = st.one_of(
+    st.lists(st.sampled_from(sorted(GOOD)), unique=True, max_size=1).map(
+        lambda keep: (["snapshot", *[f"{k}={GOOD[k]}" for k in keep]], sorted(set(GOOD) - set(keep)))),
+    st.text(ALNUM + "-", min_size=1, max_size=20).filter(
+        lambda f: f"--{f}" not in {"--user-pool-id", "--bucket", "--pool-name", "--prefix", "--kms-key-id",
+                                   "--exclude-attributes", "--request-budget", "--quiet", "--json", "--help"}
+        and not any(o.startswith(f"--{f}") for o in ("--user-pool-id", "--bucket", "--pool-name", "--prefix",
+                                                       "--kms-key-id", "--exclude-attributes",
+                                                       "--request-budget", "--quiet", "--json", "--help"))).map(
+        lambda f: (["snapshot", *[f"{k}={v}" for k, v in GOOD.items()], f"--{f}"], [f"--{f}"])),
+    st.sampled_from(sorted(set(BAD_FLAG_VALUES) - {"--exclude-attributes"})).map(
+        lambda f: (["snapshot", *[f"{k}={v}" for k, v in GOOD.items() if k != f], f], [f])),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=structural_argv)
+def test_missing_unknown_or_empty_flags_are_refused_naming_them(case, monkeypatch, capsys):
+    argv, named = case
+    capsys.readouterr()
+
+    code = run_cli(argv, monkeypatch)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert all(flag in err for flag in named), err
+
+
+# --- the stack configuration ----------------------------------------------------------------------
+
+READER = "arn:aws:iam::123456789012:role/cognito-backup-restore"
+STACK_REGION = "eu-west-1"
+
+
+def stack_config(key: str | None = None, value: Any = None) -> dict[str, Any]:
+    from infra.config import NAMESPACE
+
+    values = {
+        "aws:region": STACK_REGION,
+        f"{NAMESPACE}:userPools": json.dumps([{"id": "eu-west-1_AbCd12345", "name": "prod-users"}]),
+        f"{NAMESPACE}:snapshotReaders": json.dumps([READER]),
+    }
+    if key is not None:
+        values[f"{NAMESPACE}:{key}"] = value
+    return values
+
+
+def _as_json(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return strategy.map(json.dumps)
+
+
+def _int_text(low: int, high: int, allowed: tuple[int, ...] = ()) -> st.SearchStrategy:
+    out_of_range = st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1))
+    if allowed:
+        out_of_range = st.one_of(out_of_range, st.integers(low, high).filter(lambda n: n not in allowed))
+    return st.one_of(
+        out_of_range.map(str),
+        st.floats(allow_nan=True).map(repr),
+        st.text(min_size=1, max_size=20).filter(lambda s: not re.fullmatch(r"\s*[+-]?\d+\s*", s)),
+    )
+
+
+def _bad_region(value: str) -> bool:
+    from infra.config import REGION_RE
+
+    return not REGION_RE.fullmatch(value) or value.startswith(("cn-", "us-gov-", "us-iso"))
+
+
+nonempty = st.text(min_size=1, max_size=40).filter(lambda s: s.strip() != "" or s == " ")
+principal = st.sampled_from(["arn:aws:iam::123456789012:role/*", "arn:aws:iam::123456789012:root",
+                             "arn:aws:iam::12345:role/x", "role/x", "arn:aws:s3:::bucket", "*"])
+
+BAD_CONFIG: dict[str, st.SearchStrategy] = {
+    "userPools": st.one_of(
+        _as_json(st.one_of(st.integers(), st.booleans(), st.just([]), st.dictionaries(st.text(max_size=5), json_junk,
+                                                                                      max_size=2))),
+        _as_json(st.lists(st.one_of(
+            st.builds(lambda i, n: {"id": i, "name": n}, bad_pool_ids, st.just("ok")),
+            st.builds(lambda n: {"id": "eu-west-1_AbC1", "name": n}, bad_pool_names),
+            st.builds(lambda s: {"id": f"us-east-1_{s}", "name": "elsewhere"}, st.text(ALNUM, min_size=1, max_size=9)),
+            json_junk.filter(lambda v: not isinstance(v, dict)),
+        ), min_size=1, max_size=3)),
+        st.text(min_size=1, max_size=30).filter(lambda s: not _parses(s)),
+    ),
+    "snapshotReaders": st.one_of(
+        _as_json(st.lists(principal, min_size=1, max_size=3)),
+        _as_json(st.one_of(st.just([]), st.integers(), st.dictionaries(st.text(max_size=4), st.text(max_size=4),
+                                                                       min_size=1, max_size=2))),
+        principal,
+    ),
+    "schedule": st.one_of(
+        nonempty.filter(lambda s: not s.strip().startswith(("cron(", "rate("))),
+        st.sampled_from(["cron(0 1 * * * *)", "cron(0 1 ? * ? *)", "cron(0 1 * *)", "rate(2 days)",
+                         "rate(1 days)", "rate(25 hours)", "rate(0 minutes)", "rate(5 minute)", "cron()"]),
+        st.integers(2, 400).map(lambda n: f"rate({n} days)"),
+    ),
+    "requestBudget": st.one_of(
+        st.floats(allow_nan=True).filter(lambda x: not 0 < x <= 30).map(repr),
+        st.integers().filter(lambda n: not 0 < n <= 30).map(str),
+        nonempty.filter(_bad_budget),
+    ),
+    "excludeAttributes": st.one_of(
+        _as_json(st.lists(st.sampled_from(["sub", "bad name", "a/b", "x" * 65, "é/ok", "a,b ", ""]).filter(
+            lambda n: n == "sub" or not ATTRIBUTE_NAME_RE.fullmatch(n)), min_size=1, max_size=3)),
+        _as_json(st.one_of(st.integers(), st.dictionaries(st.text(max_size=4), st.booleans(), min_size=1,
+                                                          max_size=2))),
+        _as_json(st.lists(st.one_of(st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2)),
+                          min_size=1, max_size=3)),
+    ),
+    "snapshotPrefix": st.builds(lambda a, bad, b: a + bad + b, st.text(ALNUM, max_size=8),
+                                st.sampled_from(["..", "/../", "//", " ", "#", "?", "\\", "%", "*", "|", '"']),
+                                st.text(ALNUM, max_size=8)).filter(
+        lambda v: ".." in v.split("/") or not PREFIX_RE.fullmatch(v if v.endswith("/") else v + "/")),
+    "alarmEmail": nonempty.filter(lambda s: "@" not in s or s.count("@") > 1 or " " in s),
+    "retentionDailyDays": _int_text(1, 36500),
+    "retentionWeeklyDays": _int_text(1, 36500),
+    "retentionMonthlyDays": _int_text(1, 36500),
+    "noncurrentVersionDays": _int_text(1, 36500),
+    "objectLock": st.one_of(
+        nonempty.filter(lambda s: not _parses(s) and s not in ("off", "governance", "compliance")),
+        _as_json(st.fixed_dictionaries({"mode": st.text(max_size=12).filter(
+            lambda m: m not in ("off", "governance", "compliance")), "days": st.integers(1, 30)})),
+        _as_json(st.fixed_dictionaries({"mode": st.sampled_from(["governance", "compliance"]),
+                                        "days": st.one_of(st.integers(max_value=0), st.integers(min_value=36501),
+                                                          st.text(max_size=5), st.none(), st.booleans())})),
+        _as_json(st.one_of(st.integers(), st.lists(st.integers(), max_size=2))),
+    ),
+    "replicaRegion": st.one_of(nonempty.filter(_bad_region), st.just(STACK_REGION)),
+    "powertoolsLayerVersion": _int_text(1, 10_000),
+    "lambdaTimeout": _int_text(60, 900),
+    "lambdaMemory": _int_text(128, 10240),
+    "logRetentionDays": _int_text(1, 3653, allowed=(
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)),
+    "accessLogRetentionDays": _int_text(1, 36500),
+    "protect": nonempty.filter(lambda s: s.strip().lower() not in ("true", "false")),
+}
+
+
+TRAILING_NEWLINE = {
+    "userPools[0].id": ("userPools", json.dumps([{"id": "eu-west-1_AbCd12345\n", "name": "prod-users"}])),
+    "userPools[0].name": ("userPools", json.dumps([{"id": "eu-west-1_AbCd12345", "name": "prod-users\n"}])),
+    "snapshotReaders[0]": ("snapshotReaders", json.dumps([READER + "\n"])),
+    "replicaRegion": ("replicaRegion", "eu-central-1\n"),
+    "alarmEmail": ("alarmEmail", "oncall@example.com\n"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(TRAILING_NEWLINE))
+def test_a_value_with_a_trailing_newline_is_refused(where):
+    """A '$' anchor with re.match also matches before a final newline: such a value would pass preview
+    and be refused by the function (fullmatch) or by AWS after the deploy."""
+    from infra.config import NAMESPACE, ConfigError, parse_config
+
+    key, value = TRAILING_NEWLINE[where]
+    with pytest.raises(ConfigError) as refused:
+        parse_config(stack_config(key, value), stack="prod")
+    assert any(p.startswith(f"{NAMESPACE}:{where}") for p in refused.value.problems)
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_every_stack_key_has_bad_values_to_try():
+    from infra.config import KEYS
+
+    assert set(BAD_CONFIG) == set(KEYS)
+
+
+@pytest.mark.parametrize("key", sorted(BAD_CONFIG))
+def test_a_bad_stack_value_is_refused_at_preview_naming_its_key(key):
+    from infra.config import NAMESPACE, ConfigError, parse_config
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(value=BAD_CONFIG[key])
+    def check(value):
+        assume(value != "")
+        with pytest.raises(ConfigError) as refused:
+            parse_config(stack_config(key, value), stack="prod")
+
+        problems = refused.value.problems
+        assert any(p.startswith(f"{NAMESPACE}:{key}") for p in problems), (value, problems)
+
+    check()
+
+
+def test_an_empty_attribute_name_in_exclude_attributes_is_refused():
+    from infra.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="excludeAttributes"):
+        parse_config(stack_config("excludeAttributes", json.dumps(["email", ""])), stack="prod")
+
+
+def test_the_program_refuses_a_bad_stack_before_creating_anything(monkeypatch):
+    """``pulumi preview`` runs the program: load_config fails first, naming the key."""
+    from infra import config as infra_config
+
+    raw = stack_config("schedule", "every night")
+    monkeypatch.setattr(infra_config, "load_config",
+                        lambda: infra_config.parse_config(raw, stack="prod"))
+    import runpy
+
+    import pulumi
+
+    created = []
+    monkeypatch.setattr(pulumi.CustomResource, "__init__", lambda self, *a, **kw: created.append(a))
+    with pytest.raises(pulumi.RunError, match="cognito-backup:schedule"):
+        runpy.run_path(str(Path(__file__).resolve().parents[1] / "__main__.py"), run_name="__main__")
+    assert created == []
+
+
+# --- snapshot files -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BadFile:
+    name: str
+    data: bytes
+    manifest: dict | None  # None: no manifest file
+    says: tuple[str, ...]  # one of these must appear in what the tool prints
+
+
+def _manifest_for(data: bytes, template: dict, **overrides: Any) -> dict:
+    return {**template, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **overrides}
+
+
+def bad_files(good: bytes, manifest: dict) -> list[BadFile]:
+    doc = json.loads(good)
+    end = good.rstrip().rfind(b"}")
+    users_at = good.find(b'"users"')
+    files = [
+        BadFile(f"truncated-{frac}", good[: int(len(good) * frac)], manifest,
+                ("ends early", "empty", "sha256", "byte count", "not a valid snapshot"))
+        for frac in (0.0, 0.01, 0.25, 0.5, 0.9)
+    ] + [
+        BadFile("truncated-in-users", good[: users_at + 40], manifest, ("ends early", "sha256", "byte count")),
+        BadFile("truncated-last-brace", good[:end], manifest, ("ends early", "sha256", "byte count")),
+        BadFile("truncated-manifest-updated", good[:end], _manifest_for(good[:end], manifest), ("ends early",)),
+        BadFile("tampered-one-byte", good.replace(b"example.com", b"examp1e.com", 1), manifest, ("sha256",)),
+        BadFile("tampered-manifest-sha256", good, {**manifest, "sha256": "0" * 64}, ("sha256",)),
+        BadFile("appended", good + b'{"extra": 1}\n', manifest, ("byte count", "sha256", "after the end")),
+        BadFile("format-version-2", *_reencoded(doc, manifest, format_version=2), ("format_version",)),
+        BadFile("format-version-string", *_reencoded(doc, manifest, format_version="1"), ("format_version",)),
+        BadFile("format-version-missing", *_reencoded(doc, manifest, format_version=None), ("format_version",)),
+        BadFile("manifest-format-version-9", good, {**manifest, "format_version": 9}, ("format_version",)),
+        BadFile("not-json-text", b"this is not a snapshot\n", _manifest_for(b"this is not a snapshot\n", manifest),
+                ("not a valid snapshot", "JSON", "json")),
+        BadFile("not-json-binary", bytes(range(256)) * 4, _manifest_for(bytes(range(256)) * 4, manifest),
+                ("not a valid snapshot", "UTF-8", "JSON", "json")),
+        BadFile("not-json-array", b"[1, 2, 3]\n", _manifest_for(b"[1, 2, 3]\n", manifest),
+                ("not a valid snapshot", "object", "JSON")),
+        BadFile("utf16", good.decode().encode("utf-16"), _manifest_for(good.decode().encode("utf-16"), manifest),
+                ("UTF-8", "not a valid snapshot", "JSON")),
+        BadFile("empty", b"", _manifest_for(b"", manifest), ("ends early", "empty", "not a valid snapshot")),
+        BadFile("no-manifest", good, None, ("manifest", "not complete")),
+        BadFile("manifest-not-json", good, {"__raw__": "{not json"}, ("manifest",)),
+    ]
+    return files
+
+
+def _reencoded(doc: dict, manifest: dict, **changes: Any) -> tuple[bytes, dict]:
+    from tests.snapshot_builder import encode_snapshot
+
+    changed = dict(doc)
+    for k, v in changes.items():
+        if v is None:
+            changed.pop(k, None)
+        else:
+            changed[k] = v
+    data = encode_snapshot(changed)
+    return data, _manifest_for(data, manifest, **{k: v for k, v in changes.items() if v is not None})
+
+
+def write_bad(directory: Path, bad: BadFile, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    path.write_bytes(bad.data)
+    if bad.manifest is not None:
+        body = bad.manifest.get("__raw__") or json.dumps({**bad.manifest, "snapshot_key": path.name})
+        (directory / f"{name}.manifest.json").write_text(body)
+    return path
+
+
+@pytest.fixture(scope="module")
+def moto_world():
+    """One moto account for the file's snapshot-file tests; every client shares one boto3 session."""
+    import functools
+
+    import boto3
+    from moto import mock_aws
+
+    from backup_lambda import aws
+    from demo.emulator import FAKE_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in FAKE_ENV.items():
+            mp.setenv(k, v)
+        mp.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            mp.setattr(aws, "make_client", functools.partial(aws.make_client, session=boto3.Session()))
+            yield aws.make_client
+
+
+@pytest.fixture(scope="module")
+def good_snapshot(moto_world):
+    """A real snapshot of a small rich pool, written by the engine against moto."""
+    from datetime import datetime, timezone
+
+    from backup_lambda.snapshot import take_snapshot
+    from tests.rich_pool import build_rich_pool
+
+    cognito, s3 = moto_world("cognito-idp"), moto_world("s3")
+    s3.create_bucket(Bucket="good")
+    pool_id = build_rich_pool(cognito, "prod-users")
+    result = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket="good", request_budget=30,
+                           now=datetime(2026, 11, 24, 1, 0, 3, tzinfo=timezone.utc))
+    data = s3.get_object(Bucket="good", Key=result["key"])["Body"].read()
+    manifest = json.loads(s3.get_object(Bucket="good", Key=result["manifest_key"])["Body"].read())
+    cognito.delete_user_pool(UserPoolId=pool_id)
+    return data, manifest
+
+
+def all_bad(good_snapshot) -> list[BadFile]:
+    return bad_files(*good_snapshot)
+
+
+BAD_NAMES = ["truncated-0.0", "truncated-0.01", "truncated-0.25", "truncated-0.5", "truncated-0.9",
+             "truncated-in-users", "truncated-last-brace", "truncated-manifest-updated", "tampered-one-byte",
+             "tampered-manifest-sha256", "appended", "format-version-2", "format-version-string",
+             "format-version-missing", "manifest-format-version-9", "not-json-text", "not-json-binary",
+             "not-json-array", "utf16", "empty", "no-manifest", "manifest-not-json"]
+
+
+def test_the_bad_file_list_is_complete(good_snapshot, tmp_path, monkeypatch, capsys):
+    assert [b.name for b in all_bad(good_snapshot)] == BAD_NAMES
+    data, manifest = good_snapshot
+    good = write_bad(tmp_path, BadFile("good", data, manifest, ()), "prod-users_20261124_010003")
+    assert run_tool(["verify", str(good)], monkeypatch) == 0, capsys.readouterr()
+
+
+def files_in(directory: Path) -> set[str]:
+    return {str(p.relative_to(directory)) for p in directory.rglob("*")}
+
+
+def run_tool(argv: list[str], monkeypatch) -> int:
+    from backup_lambda.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.fixture
+def workplace(tmp_path, monkeypatch):
+    """An empty working directory (the current one) and a separate work dir for temporary files."""
+    cwd, work = tmp_path / "cwd", tmp_path / "work"
+    cwd.mkdir()
+    work.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd, work
+
+
+def _said(bad: BadFile, text: str) -> bool:
+    return any(s in text for s in bad.says)
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_verify_refuses_a_bad_file_and_says_why(good_snapshot, workplace, tmp_path, monkeypatch, capsys, name):
+    bad = next(b for b in all_bad(good_snapshot) if b.name == name)
+    path = write_bad(tmp_path / "in", bad, "prod-users_20261124_010003")
+    before = files_in(tmp_path)
+
+    code = run_tool(["verify", str(path)], monkeypatch)
+
+    out = capsys.readouterr()
+    assert code != 0
+    assert _said(bad, out.out + out.err), out.out + out.err
+    assert files_in(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_diff_refuses_a_bad_file_on_either_side_and_writes_nothing(good_snapshot, workplace, tmp_path, monkeypatch,
+                                                                   capsys, name, side):
+    _, work = workplace
+    bad = next(b for b in all_bad(good_snapshot) if b.name == name)
+    data, manifest = good_snapshot
+    good_path = write_bad(tmp_path / "good", BadFile("good", data, manifest, ()), "prod-users_20261124_010003")
+    bad_path = write_bad(tmp_path / "in", bad, "prod-users_20261125_010003")
+    paths = [str(good_path), str(bad_path)] if side == "b" else [str(bad_path), str(good_path)]
+    before = files_in(tmp_path)
+
+    code = run_tool(["diff", *paths, "--work-dir", str(work)], monkeypatch)
+
+    out = capsys.readouterr()
+    assert code != 0
+    assert _said(bad, out.out + out.err) and str(bad_path) in out.out + out.err, out.err
+    assert files_in(tmp_path) == before
+
+
+@pytest.fixture
+def moto_cognito(moto_world, good_snapshot):
+    """The module's moto account, with no user pool; any pool a test leaves is removed after it."""
+    cognito = moto_world("cognito-idp")
+    yield cognito
+    for pool in cognito.list_user_pools(MaxResults=60)["UserPools"]:
+        cognito.delete_user_pool(UserPoolId=pool["Id"])
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_restore_refuses_a_bad_file_before_creating_anything(good_snapshot, workplace, tmp_path, monkeypatch,
+                                                             capsys, moto_cognito, name):
+    _, work = workplace
+    bad = next(b for b in all_bad(good_snapshot) if b.name == name)
+    path = write_bad(tmp_path / "in", bad, "prod-users_20261124_010003")
+    existing = moto_cognito.create_user_pool(PoolName="existing-empty")["UserPool"]["Id"]
+    before = files_in(tmp_path)
+
+    codes = [run_tool(["restore", str(path), "--new-pool-name", "restored", "--users-via", "admin-create",
+                       "--work-dir", str(work)], monkeypatch),
+             run_tool(["restore", str(path), "--target-pool-id", existing, "--users-via", "admin-create",
+                       "--work-dir", str(work)], monkeypatch)]
+
+    out = capsys.readouterr()
+    assert codes[0] != 0 and codes[1] != 0
+    assert _said(bad, out.out + out.err), out.err
+    pools = moto_cognito.list_user_pools(MaxResults=60)["UserPools"]
+    assert [p["Id"] for p in pools] == [existing], "a pool was created from a bad snapshot"
+    assert moto_cognito.list_groups(UserPoolId=existing)["Groups"] == []
+    assert moto_cognito.list_users(UserPoolId=existing)["Users"] == []
+    assert files_in(tmp_path) == before
+
+
+def test_restore_refuses_a_bad_snapshot_in_s3_and_writes_nothing_to_the_bucket(good_snapshot, workplace, monkeypatch,
+                                                                                capsys, moto_world, moto_cognito):
+    _, work = workplace
+    s3 = moto_world("s3")
+    s3.create_bucket(Bucket="snapshots")
+    data, manifest = good_snapshot
+    key = "2026/11/24/prod-users_20261124_010003.json"
+    s3.put_object(Bucket="snapshots", Key=key, Body=data[:-100])
+    s3.put_object(Bucket="snapshots", Key=key.replace(".json", ".manifest.json"),
+                  Body=json.dumps({**manifest, "snapshot_key": key}).encode())
+    before = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="snapshots")["Contents"])
+
+    code = run_tool(["restore", f"s3://snapshots/{key}", "--new-pool-name", "restored", "--work-dir", str(work)],
+                    monkeypatch)
+
+    assert code != 0 and "ends early" in capsys.readouterr().err
+    assert moto_cognito.list_user_pools(MaxResults=60)["UserPools"] == []
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="snapshots")["Contents"]) == before
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_verify_refuses_any_truncation_or_any_changed_byte(good_snapshot, tmp_path_factory, data):
+    from backup_lambda.verify import verify_snapshot
+
+    good, manifest = good_snapshot
+    if data.draw(st.booleans(), label="truncate"):
+        cut = data.draw(st.integers(0, len(good) - 1), label="cut")
+        damaged = good[:cut]
+    else:
+        at = data.draw(st.integers(0, len(good) - 1), label="at")
+        new = data.draw(st.integers(0, 255).filter(lambda b: b != good[at]), label="byte")
+        damaged = good[:at] + bytes([new]) + good[at + 1:]
+    directory = tmp_path_factory.mktemp("damaged")
+    path = write_bad(directory, BadFile("damaged", damaged, manifest, ()), "prod-users_20261124_010003")
+
+    result = verify_snapshot(str(path))
+
+    assert not result["ok"]
+    assert result["problems"]
