@@ -291,6 +291,7 @@ class _Run:
         }
         self.report({"phase": "config", "pool_name": self.pool_name})
         sections = reader.config_sections(pool)
+        logger.debug("configuration read: %s", {name: sections[name]["status"] for name in CONFIG_SECTIONS})
         self.sections = {name: sections[name]["status"] for name in CONFIG_SECTIONS}
 
         self.taken = taken
@@ -521,6 +522,8 @@ class _Run:
             "calls": self.calls_before + reader.stats["calls"],
             "users_per_s": round(self.counts["users"] / duration, 1) if duration > 0 else None,
         }
+        logger.info("snapshot %s complete: %d users, %d groups, %d memberships, %d bytes, %d run(s)", self.key,
+                    result["users"], result["groups"], result["memberships"], result["bytes"], result["runs"])
         self.report({"phase": "done", **result})
         return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import datetime, timezone
 
 import pytest
@@ -205,17 +206,22 @@ def test_excluded_attributes_are_left_out(cognito, s3, bucket):
     assert doc["summary"]["excluded_attributes"] == ["custom:org_id", "phone_number"]
 
 
-def test_secrets_never_reach_snapshot_manifest_result_or_logs(cognito, s3, bucket, caplog, capsys):
+def test_secrets_never_reach_snapshot_manifest_result_or_logs(cognito, s3, bucket, capsys):
+    from tests.fault_injection import CapturedLogs
+
     sample = build_pool(cognito, "secretive", users=20, unconfirmed=0)
     secrets = [sample.idp_secret, *sample.client_secrets]
     assert len(secrets) == 2 and all(secrets)
-    caplog.set_level("DEBUG", logger="backup_lambda")  # botocore debug-logs bodies: never on in production
 
-    result = snap(cognito, s3, bucket, sample.pool_id, progress=print)
+    # botocore debug-logs response bodies, so it is never on in production: INFO for all, DEBUG for ours
+    with CapturedLogs(logging.INFO, logging.DEBUG) as logs:
+        result = snap(cognito, s3, bucket, sample.pool_id, progress=print)
 
     written = b"".join(s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in objects(s3, bucket))
     out = capsys.readouterr()
-    seen = [written.decode(), json.dumps(result), caplog.text, out.out, out.err]
+    logged = "\n".join(logs.messages())
+    assert "complete" in logged and "configuration read" in logged, "the capture saw nothing: it would prove nothing"
+    seen = [written.decode(), json.dumps(result), logged, out.out, out.err]
     for secret in secrets:
         assert all(secret not in text for text in seen), "a secret leaked"
     doc = read_json(s3, bucket, result["key"])
