@@ -87,6 +87,12 @@ class Target:
     pools: list[Pool]
     bucket: str | None = None
 
+    @property
+    def region(self) -> str | None:
+        """The pools' region (a pool id starts with it), where the stack's function and bucket live."""
+        regions = {pool.id.split("_", 1)[0] for pool in self.pools}
+        return regions.pop() if len(regions) == 1 else None
+
 
 @dataclass
 class PoolResult:
@@ -124,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "of --stack-outputs)")
     parser.add_argument("--bucket", help="the snapshot bucket, for the changes since the previous "
                                          "snapshot (default: bucketName of --stack-outputs)")
-    parser.add_argument("--region", help="AWS region of the function (default: the AWS environment)")
+    parser.add_argument("--region", help="AWS region of the function (default: the pools' region, from their ids)")
     parser.add_argument("--wait-minutes", type=float, default=DEFAULT_WAIT_MINUTES, metavar="N",
                         help="how long to wait for a snapshot that continues in the background "
                              f"(default {DEFAULT_WAIT_MINUTES})")
@@ -137,12 +143,13 @@ def run(args: argparse.Namespace) -> int:
     summary_path = args.summary or os.environ.get("GITHUB_STEP_SUMMARY") or None
     if args.wait_minutes < 0:
         raise ConfigError("--wait-minutes must be 0 or more")
-    lam = lambda_client(args.region)
+    region = args.region or target.region
+    lam = lambda_client(region)
     clients: dict[str, Any] = {}
 
     def s3() -> Any:  # only made when a diff or a continued snapshot needs it
         if "s3" not in clients:
-            clients["s3"] = s3_client(args.region)
+            clients["s3"] = s3_client(region)
         return clients["s3"]
 
     # The summary grows pool by pool, so that a long `all` run shows what is done if it is stopped.

@@ -655,3 +655,11 @@ def test_any_valid_pool_list_parses_and_all_selects_every_pool_in_order(pools):
 def test_all_means_every_pool_even_when_one_is_named_all():
     pools = invoke.parse_pools([{"id": "a", "name": "all"}, {"id": "b", "name": "users"}], "test")
     assert invoke.select_pools(pools, "all", "test") == pools
+
+
+def test_the_region_is_the_pools_own_so_one_workflow_serves_stacks_in_any_region():
+    from backup_lambda.invoke import Pool, Target
+
+    assert Target("fn", [Pool("eu-west-1_AbC", "a"), Pool("eu-west-1_DeF", "b")]).region == "eu-west-1"
+    assert Target("fn", [Pool("us-east-1_AbC", "a")]).region == "us-east-1"
+    assert Target("fn", [Pool("eu-west-1_AbC", "a"), Pool("us-east-1_AbC", "b")]).region is None
