@@ -535,6 +535,7 @@ class Restorer:
         existing = {p["ProviderName"] for p in self.paginate("list_identity_providers", "Providers",
                                                              UserPoolId=self.pool_id, MaxResults=60)}
         created, skipped = [], []
+        failed: set[str] = set()
         self.restored_providers = set(existing)
         for provider in self._section_items("identity_providers"):
             name = provider.get("ProviderName")
@@ -552,7 +553,12 @@ class Restorer:
             except ClientError as exc:
                 self.fail(f"identity provider {name}", exc)
                 skipped.append({"provider": name, "reason": _error_text(exc)})
-        self.skipped_providers = {s["provider"] for s in skipped}
+                failed.add(name)
+        # A provider that failed is retried by a resume, which reuses existing clients as they are: its clients
+        # wait for it (_clients) rather than be created without it. Only providers skipped by design (no
+        # secret) are left out of the clients.
+        self.failed_providers = failed
+        self.skipped_providers = {s["provider"] for s in skipped} - failed
         self.steps["identity_providers"] = {"created": created, "skipped": skipped, "already_there": sorted(existing)}
 
     def _clients(self) -> None:
@@ -568,9 +574,14 @@ class Restorer:
             name = client.get("ClientName")
             entry = {"client_name": name, "old_client_id": client.get("ClientId"), "new_client_id": None,
                      "has_secret": bool(client.get("HasSecret"))}
+            waiting_for = sorted(set(client.get("SupportedIdentityProviders") or ()) & self.failed_providers)
             if existing.get(name):
                 entry["new_client_id"] = existing[name].pop(0)
                 reused += 1
+            elif waiting_for:
+                self.fail(f"app client {name}", f"not created, as its identity provider {', '.join(waiting_for)} "
+                          "failed: run again with --resume (or leave the provider's secret out of --secrets to "
+                          "restore the client without it)")
             else:
                 params, notes = plan_client(client, self.skipped_providers)
                 self.notes.extend(notes)
