@@ -18,6 +18,7 @@ from backup_lambda.errors import ConfigError, SnapshotFileError
 from backup_lambda.restore import RestoreError, RestoreOptions, Restorer, restore_snapshot
 from backup_lambda.snapshot import take_snapshot
 from backup_lambda.snapshot_format import manifest_key
+from tests.fault_injection import RawBody
 
 
 @pytest.fixture
@@ -263,17 +264,6 @@ def test_large_pools_need_the_import_role_or_an_explicit_path(cognito, s3, bucke
     assert "restored" not in pools(cognito).values()
 
 
-class _Raw:
-    def __init__(self, data: bytes):
-        self._data = data
-
-    def stream(self, **kwargs):
-        yield self._data
-
-    def read(self, *args, **kwargs):
-        data, self._data = self._data, b""
-        return data
-
 
 def test_throttled_writes_are_retried_and_slow_the_limiter(cognito, s3, bucket, tmp_path):
     source = federated_snapshot(cognito, s3, bucket)
@@ -283,7 +273,7 @@ def test_throttled_writes_are_retried_and_slow_the_limiter(cognito, s3, bucket, 
         state["n"] += 1
         if state["n"] <= 2:
             return AWSResponse(request.url, 400, {"x-amzn-ErrorType": "TooManyRequestsException"},
-                               _Raw(b'{"__type":"TooManyRequestsException","message":"Rate exceeded"}'))
+                               RawBody(b'{"__type":"TooManyRequestsException","message":"Rate exceeded"}'))
         return None
 
     cognito.meta.events.register_first("before-send.cognito-identity-provider.AdminCreateUser", throttle_first_two)

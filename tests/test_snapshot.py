@@ -14,6 +14,7 @@ from backup_lambda.errors import ConfigError, SnapshotError
 from backup_lambda.snapshot import take_snapshot
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, FORMAT_VERSION, manifest_key
 from demo.sample_pool import build_pool, create_pool
+from tests.fault_injection import RawBody
 
 NOW = datetime(2026, 11, 24, 1, 0, 3, tzinfo=timezone.utc)  # a Tuesday
 
@@ -394,7 +395,7 @@ def test_throttling_is_retried_and_nothing_is_lost(cognito, s3, bucket):
         state["n"] += 1
         if state["n"] % 3 == 0:
             return AWSResponse(request.url, 400, {"x-amzn-ErrorType": "TooManyRequestsException"},
-                               _Raw(b'{"__type":"TooManyRequestsException","message":"Rate exceeded"}'))
+                               RawBody(b'{"__type":"TooManyRequestsException","message":"Rate exceeded"}'))
         return None
 
     cognito.meta.events.register_first("before-send.cognito-identity-provider.ListUsers",
@@ -406,16 +407,3 @@ def test_throttling_is_retried_and_nothing_is_lost(cognito, s3, bucket):
     assert sorted(u["Username"] for u in doc["users"]) == expected
     assert result["throttles"] >= 1
 
-
-class _Raw:
-    """The raw body of a synthetic botocore response."""
-
-    def __init__(self, data: bytes):
-        self._data = data
-
-    def stream(self, **kwargs):
-        yield self._data
-
-    def read(self, *args, **kwargs):
-        data, self._data = self._data, b""
-        return data
