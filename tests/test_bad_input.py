@@ -27,6 +27,7 @@ from backup_lambda.errors import ConfigError
 from backup_lambda.settings import ATTRIBUTE_NAME_RE, BUCKET_RE, EVENT_KEYS, KMS_KEY_RE
 from backup_lambda.snapshot import PREFIX_RE, USER_POOL_ID_RE
 from backup_lambda.snapshot_format import CHECKPOINT_DIR, POOL_NAME_RE
+from tests.fault_injection import FakeContext
 
 # A bounded message: "clear" includes not echoing a megabyte of junk into a log line.
 MAX_MESSAGE = 1000
@@ -62,17 +63,6 @@ bad_pool_names = st.one_of(
     st.text(min_size=1, max_size=40).map(lambda s: s + "/"),
     st.sampled_from(["", " ", "a b", "a/b", "ü" * 200, "x" * 129, "name\n"]),
 ).filter(lambda v: v is not None and not (isinstance(v, str) and POOL_NAME_RE.fullmatch(v)))
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "cognito-backup-test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:cognito-backup-test"
-    aws_request_id: str = "8f9e0a1b-0000-4000-8000-0000000000b1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 class NoAws:

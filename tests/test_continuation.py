@@ -13,6 +13,7 @@ from backup_lambda.errors import ConfigError
 from backup_lambda.settings import ContinuationRequest, parse_event
 from backup_lambda.snapshot import load_checkpoint, resume_snapshot, take_snapshot
 from demo.sample_pool import build_pool
+from tests.fault_injection import FakeContext
 from tests.test_snapshot import NOW
 
 
@@ -79,19 +80,6 @@ def test_parallel_listing_continues_exactly(cognito, s3, bucket, small_parts):
     assert result["runs"] > 1
 
 
-class FakeContext:
-    function_name = "cognito-backup-prod"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cognito-backup-prod"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    def __init__(self, pages: int):
-        self._remaining = short_run(pages)
-
-    def get_remaining_time_in_millis(self) -> float:
-        return self._remaining() * 1000
-
-
 def test_the_lambda_invokes_itself_until_the_snapshot_is_complete(cognito, s3, bucket, small_parts, monkeypatch,
                                                                   capsys):
     """The self-invoke is checked with botocore's Stubber (moto cannot run a Python function here)."""
@@ -100,7 +88,7 @@ def test_the_lambda_invokes_itself_until_the_snapshot_is_complete(cognito, s3, b
     sample = build_pool(cognito, "selfinvoke", users=250, unconfirmed=0, with_config=False)
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
     monkeypatch.setenv("REQUEST_BUDGET", "30")
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "cognito-backup-prod")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "cognito-backup-prod")  # what the runtime sets
     monkeypatch.setattr("backup_lambda.s3_upload.DEFAULT_PART_SIZE", small_parts)
     invoked: list[dict] = []
     real_make_client = handler.make_client
@@ -124,12 +112,13 @@ def test_the_lambda_invokes_itself_until_the_snapshot_is_complete(cognito, s3, b
 
     monkeypatch.setattr(handler, "make_client", make_client_)
 
-    result = handler.lambda_handler({"user_pool_id": sample.pool_id, "pool_name": "selfinvoke"}, FakeContext(2))
+    event = {"user_pool_id": sample.pool_id, "pool_name": "selfinvoke"}
+    result = handler.lambda_handler(event, FakeContext(short_run(2)))
     assert result["status"] == "continued"
     while result["status"] == "continued":
         event = invoked[-1]
         assert event == {"checkpoint_key": result["checkpoint_key"], "generation": result["generation"]}
-        result = handler.lambda_handler(event, FakeContext(2))
+        result = handler.lambda_handler(event, FakeContext(short_run(2)))
 
     assert result["status"] == "ok" and result["users"] == 250 and result["runs"] == len(invoked) + 1
     out = capsys.readouterr().out
@@ -169,7 +158,7 @@ def test_a_duplicate_continuation_event_is_ignored(cognito, s3, bucket, small_pa
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
 
     stale = {"checkpoint_key": first["checkpoint_key"], "generation": 1}
-    assert handler.lambda_handler(stale, FakeContext(100)) == {"status": "ignored",
+    assert handler.lambda_handler(stale, FakeContext(short_run(100))) == {"status": "ignored",
                                                                "reason": "duplicate continuation event"}
     assert load_checkpoint(s3, bucket, first["checkpoint_key"])["generation"] == 2
 

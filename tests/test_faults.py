@@ -45,6 +45,7 @@ from tests.fault_injection import (
     TRANSIENT,
     CallRecorder,
     CapturedLogs,
+    FakeContext,
     Fault,
     Injector,
     LambdaRuns,
@@ -314,16 +315,6 @@ class _EveryNth:
 
 
 # --- permanent faults: a clear failure, nothing written, the alarm fires ---------------------------
-
-@dataclass
-class FakeContext:
-    function_name: str = "cognito-backup-test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:cognito-backup-test"
-    aws_request_id: str = "8f9e0a1b-0000-4000-8000-0000000000f1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 def run_lambda(world: World, monkeypatch, cognito, s3, bucket: str):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,17 +11,7 @@ from hypothesis import strategies as st
 from backup_lambda.errors import ConfigError, SnapshotError
 from backup_lambda.settings import load_settings, parse_event
 from demo.sample_pool import build_pool, create_pool
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "cognito-backup-prod"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:cognito-backup-prod"
-    aws_request_id: str = "8f9e0a1b-0000-4000-8000-000000000001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+from tests.fault_injection import FakeContext
 
 
 def emf_records(text: str) -> list[dict]:
