@@ -128,7 +128,8 @@ def direct_calls(operations: list[Operation] = BACKUP_ROLE_OPERATIONS) -> set[tu
 #
 # - ``restored_pool``: the pools a restore creates or fills; their ids are not known in advance, so
 #   ``arn:aws:cognito-idp:R:A:userpool/*``
-# - ``account``: calls without a resource type (``*``): CreateUserPool, DescribeUserPoolDomain
+# - ``account``: calls without a resource type (``*``): CreateUserPool, DescribeUserPoolDomain,
+#   ListUserPools
 # - ``bucket``: the backup bucket itself (``arn:aws:s3:::BUCKET``), for listing snapshots
 # - ``import_role``: the stack's user-import logs role (output ``importRoleArn``), passed to Cognito
 
@@ -170,7 +171,10 @@ RESTORE_COGNITO = _ops(
         ],
     ),
 )
-RESTORE_ACCOUNT = _ops("cognito-idp", "account", _same("cognito-idp", ["CreateUserPool", "DescribeUserPoolDomain"]))
+# ListUserPools: before creating a pool, the restore looks for one of the same name (left by a run that lost
+# CreateUserPool's answer), and after a lost answer, whether the pool was created. IAM cannot scope it to a pool.
+RESTORE_ACCOUNT = _ops("cognito-idp", "account",
+                       _same("cognito-idp", ["CreateUserPool", "DescribeUserPoolDomain", "ListUserPools"]))
 # Whether the snapshot's own pool still exists (then native recovery may serve better).
 RESTORE_SOURCE_POOL = _ops("cognito-idp", "pool", _same("cognito-idp", ["DescribeUserPool"]))
 # CreateUserImportJob hands Cognito the import logs role.

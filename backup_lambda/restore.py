@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from backup_lambda.errors import BackupError, ConfigError
 from backup_lambda.pool_reader import PoolReader
 from backup_lambda.quotas import OPERATION_CATEGORY, QUOTA_RPS
-from backup_lambda.ratelimit import RateLimiters, govern
+from backup_lambda.ratelimit import THROTTLE_CODES, RateLimiters, govern
 from backup_lambda.recover import native_recovery_advice
 from backup_lambda.restore_plan import (
     MAX_CUSTOM_PER_ADD,
@@ -89,6 +90,14 @@ CATEGORY = {
     "CreateManagedLoginBranding": "UserPoolResourceUpdate",
     "DeleteUserPoolDomain": "UserPoolResourceUpdate",
 }
+
+# Creates that botocore must not retry on its own: their answer may be lost after AWS carried them out (a
+# connection closed, a 5xx), and a blind retry then makes a second pool or app client, or fails with "already
+# exists". ``Restorer.create`` retries them itself, after looking whether the first attempt took effect.
+# (CreateGroup and AdminCreateUser are left to botocore: the restore takes their "already exists" as done.)
+LOOK_BEFORE_RETRY = frozenset({"CreateUserPool", "CreateUserPoolClient", "CreateResourceServer",
+                               "CreateIdentityProvider", "CreateUserPoolDomain"})
+CREATE_ATTEMPTS = 5
 
 
 class RestoreError(BackupError):
@@ -174,6 +183,35 @@ def _code(exc: BaseException) -> str | None:
     return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
 
 
+def _transient(exc: BaseException) -> bool:
+    """A failure after which the call may or may not have been carried out, and may succeed if tried again."""
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or _code(exc) in THROTTLE_CODES
+    return False
+
+
+def no_blind_retries(client: Any, operations: frozenset[str] = LOOK_BEFORE_RETRY) -> Callable[[], None]:
+    """Make botocore give up, after the first attempt, on ``operations`` of ``client``: the failure is raised
+    as botocore would raise it, and the caller decides. Registered last on ``needs-retry``, so the rate limiter
+    (``govern``) still hears of a throttle. Returns a function that removes the hook again."""
+    event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"
+
+    def needs_retry(operation: Any = None, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+        if operation is None or operation.name not in operations:
+            return
+        if caught_exception is not None:
+            raise caught_exception
+        if response is not None and response[0].status_code >= 300:
+            parsed = response[1]
+            raise client.exceptions.from_code(parsed.get("Error", {}).get("Code"))(parsed, operation.name)
+
+    client.meta.events.register_last(event, needs_retry)
+    return lambda: client.meta.events.unregister(event, needs_retry)
+
+
 def run_parallel(items: Iterable[Any], fn: Callable[[Any], Any], workers: int,
                  on_done: Callable[[Any, Any, BaseException | None], None]) -> None:
     """``fn(item)`` in ``workers`` threads, at most 4 x workers in flight; ``on_done(item, result,
@@ -242,6 +280,7 @@ class Restorer:
         self.steps: dict[str, Any] = {}
         self.pool_id: str | None = options.target_pool_id
         self.created_pool = False
+        self.same_name_pool: str | None = None  # an empty pool of --new-pool-name found there, restored into
         rates = {}
         for category, quota in QUOTA_RPS.items():
             rate = quota * options.rate_fraction
@@ -271,6 +310,26 @@ class Restorer:
             if not token:
                 return
 
+    def create(self, method: str, find: Callable[[], dict[str, Any] | None], **kwargs: Any) -> dict[str, Any]:
+        """A create of ``LOOK_BEFORE_RETRY`` (botocore does not retry it). After a failure that may have come
+        after AWS carried it out (connection lost, 5xx, throttle), look first: ``find()`` answers in the create's
+        shape if the item is there now (else None); only if it is not, call again."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return self.call(method, **kwargs)
+            except (ClientError, BotoConnectionError, HTTPClientError) as exc:
+                if attempt == CREATE_ATTEMPTS or not _transient(exc):
+                    raise
+                self.say(f"{method} failed ({_error_text(exc)}): looking whether it was carried out")
+            self.sleep(min(0.5 * 2 ** attempt, 20.0))
+            found = find()
+            if found is not None:
+                return found
+        raise AssertionError("unreachable")
+
+    def _pools_named(self, name: str) -> list[str]:
+        return [p["Id"] for p in self.paginate("list_user_pools", "UserPools", MaxResults=60) if p["Name"] == name]
+
     def _limiter_for(self, operation: str):
         category = CATEGORY.get(operation)
         return self.limiters[category] if category else None
@@ -278,6 +337,7 @@ class Restorer:
     # -- the run -----------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         release = govern(self.cognito, self._limiter_for)
+        release_retries = no_blind_retries(self.cognito)
         extra = {id(c): c for c in (self.import_client, self.link_client) if c is not self.cognito}
         releases = [govern(c, self._limiter_for) for c in extra.values()]
         try:
@@ -290,6 +350,7 @@ class Restorer:
                     self.db.close()
         finally:
             release()
+            release_retries()
             for release_extra in releases:
                 release_extra()
 
@@ -329,6 +390,8 @@ class Restorer:
             target = self._check_target()
             self.plan.notes[:] = ["the target pool keeps its own settings: only missing custom attributes and the "
                                   "MFA configuration are applied to it"]
+        else:
+            target = self._pool_of_the_same_name()
         if o.dry_run:
             return self._dry_run(report, counts, target)
         if target is None:
@@ -419,7 +482,29 @@ class Restorer:
         """)
 
     # -- the target pool ------------------------------------------------------------------------------------
-    def _check_target(self) -> dict[str, Any]:
+    def _pool_of_the_same_name(self) -> dict[str, Any] | None:
+        """Before CreateUserPool: is a pool of that name there already? A run whose CreateUserPool answer was
+        lost never learned the pool's id (so printed no resume command), and the operator runs the same command
+        again. An empty pool of the name is taken as the target (that run's pool); one with contents, or several
+        pools of the name, and the restore refuses, naming them and the resume command."""
+        name = self.plan.params["PoolName"]
+        ids = self._pools_named(name)
+        if not ids:
+            return None
+        if len(ids) > 1:
+            self.pool_id = "ID"
+            raise RestoreError(f"{len(ids)} pools named {name} exist already ({', '.join(ids)}): refusing to create "
+                               f"another. If one is a restore that stopped, finish it with: {self.resume_command()} "
+                               "(ID: that pool's id); else choose another --new-pool-name")
+        self.pool_id = ids[0]
+        target = self._check_target(by_name=name)
+        self.same_name_pool = ids[0]
+        if not self.o.dry_run:  # a dry run says so in its plan
+            self.say(f"an empty pool named {name} exists already ({ids[0]}; an earlier run that stopped as it created "
+                     f"it?): restoring into it. If this run stops, finish it with: {self.resume_command()}")
+        return target
+
+    def _check_target(self, by_name: str | None = None) -> dict[str, Any]:
         try:
             target = self.call("describe_user_pool", UserPoolId=self.pool_id)["UserPool"]
         except ClientError as exc:
@@ -434,6 +519,10 @@ class Restorer:
             if self.call(method, UserPoolId=self.pool_id, **kwargs).get(key):
                 contents.append(what)
         self.target_was_empty = not contents
+        if contents and by_name:
+            raise RestoreError(f"a pool named {by_name} exists already: {self.pool_id}, with {', '.join(contents)}. "
+                               f"Refusing to create another. If it is a restore that stopped, finish it with: "
+                               f"{self.resume_command()}; else choose another --new-pool-name")
         if contents and not self.o.resume:
             raise RestoreError(f"target pool {self.pool_id} is not empty (it has {', '.join(contents)}): "
                                "refusing to restore into it. If it is a restore that stopped, add --resume to "
@@ -450,7 +539,9 @@ class Restorer:
         params = self.plan.params
         self.say(f"creating pool {params['PoolName']}")
         try:
-            self.pool_id = self.call("create_user_pool", **params)["UserPool"]["Id"]
+            self.pool_id = self.create("create_user_pool", lambda: (
+                {"UserPool": {"Id": ids[0]}} if (ids := self._pools_named(params["PoolName"])) else None),
+                **params)["UserPool"]["Id"]
         except ClientError as exc:
             raise RestoreError(f"CreateUserPool failed: {_error_text(exc)}") from None
         self.created_pool = True
@@ -525,7 +616,12 @@ class Restorer:
             if server.get("Identifier") in existing:
                 continue
             try:
-                self.call("create_resource_server", UserPoolId=self.pool_id, **plan_resource_server(server))
+                identifier = server.get("Identifier")
+                self.create("create_resource_server", lambda: next((
+                    {"ResourceServer": s} for s in self.paginate("list_resource_servers", "ResourceServers",
+                                                                 UserPoolId=self.pool_id, MaxResults=50)
+                    if s["Identifier"] == identifier), None),  # noqa: B023 - called before the loop goes on
+                    UserPoolId=self.pool_id, **plan_resource_server(server))
                 created += 1
             except ClientError as exc:
                 self.fail(f"resource server {server.get('Identifier')}", exc)
@@ -547,7 +643,11 @@ class Restorer:
                 self.say(f"identity provider {name} SKIPPED: {reason}")
                 continue
             try:
-                self.call("create_identity_provider", UserPoolId=self.pool_id, **params)
+                self.create("create_identity_provider", lambda: next((
+                    {"IdentityProvider": p} for p in self.paginate("list_identity_providers", "Providers",
+                                                                   UserPoolId=self.pool_id, MaxResults=60)
+                    if p["ProviderName"] == name), None),  # noqa: B023 - called before the loop goes on
+                    UserPoolId=self.pool_id, **params)
                 created.append(name)
                 self.restored_providers.add(name)
             except ClientError as exc:
@@ -567,6 +667,14 @@ class Restorer:
             existing.setdefault(c["ClientName"], []).append(c["ClientId"])
         for ids in existing.values():
             ids.sort()
+        known = {i for ids in existing.values() for i in ids}  # a client listed now was not made by a create below
+
+        def made_by_lost_create(name: str) -> dict[str, Any] | None:
+            for c in self.paginate("list_user_pool_clients", "UserPoolClients", UserPoolId=self.pool_id,
+                                   MaxResults=60):
+                if c["ClientName"] == name and c["ClientId"] not in known:
+                    return {"UserPoolClient": c}
+            return None
         self.client_map: list[dict[str, Any]] = []
         created = reused = 0
         clients = sorted(self._section_items("clients"), key=lambda c: (c.get("ClientName", ""), c.get("ClientId", "")))
@@ -586,8 +694,10 @@ class Restorer:
                 params, notes = plan_client(client, self.skipped_providers)
                 self.notes.extend(notes)
                 try:
-                    new = self.call("create_user_pool_client", UserPoolId=self.pool_id, **params)["UserPoolClient"]
+                    new = self.create("create_user_pool_client", lambda: made_by_lost_create(name),  # noqa: B023
+                                      UserPoolId=self.pool_id, **params)["UserPoolClient"]
                     entry["new_client_id"] = new["ClientId"]
+                    known.add(new["ClientId"])
                     created += 1
                 except ClientError as exc:
                     self.fail(f"app client {name}", exc)
@@ -628,7 +738,9 @@ class Restorer:
             if version:
                 params["ManagedLoginVersion"] = version
             try:
-                self.call("create_user_pool_domain", **params)
+                self.create("create_user_pool_domain", lambda: (
+                    {} if self.call("describe_user_pool_domain", Domain=prefix).get("DomainDescription", {})
+                    .get("UserPoolId") == self.pool_id else None), **params)
                 step["domain"] = prefix
                 self.say(f"domain {prefix} created")
             except ClientError as exc:
@@ -1097,6 +1209,9 @@ class Restorer:
                             "custom_attributes_added_after": sum(len(b) for b in p.schema.add_later)}
         else:
             plan["pool"] = {"existing": self.pool_id, "empty": self.target_was_empty}
+            if self.same_name_pool:
+                plan["pool"]["why"] = (f"a pool named {self.plan.params['PoolName']} exists already, empty (left by "
+                                       "a run that stopped as it created it?): the restore fills it, creates none")
             if not self.target_was_empty:
                 existing["resource_servers"] = {s["Identifier"] for s in self.paginate(
                     "list_resource_servers", "ResourceServers", UserPoolId=self.pool_id, MaxResults=50)}

@@ -331,18 +331,10 @@ def test_a_clean_restore_makes_the_write_calls_the_sweep_interrupts(world, case,
     assert_pool_is_the_snapshot(world, report["target_user_pool_id"], tmp_path / "mapping.json")
 
 
-CREATE_POOL_ANSWER_LOST = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "CreateUserPool carried out, its answer lost: the run never learns the new pool's id, so it cannot print "
-    "a resume command, and the same command again creates a second pool (an empty orphan is left). Finding "
-    "the orphan needs ListUserPools, which the restore role is not granted (backup_lambda/permissions.py)."))
-
-
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("operation", "n"), points())
-def test_an_interrupted_restore_finishes_on_rerun_without_duplicates(world, case, tmp_path, capsys, request,
-                                                                     operation, n, mode):
-    if (operation, mode) == ("CreateUserPool", "answer-lost"):
-        request.applymarker(CREATE_POOL_ANSWER_LOST)
+def test_an_interrupted_restore_finishes_on_rerun_without_duplicates(world, case, tmp_path, capsys, operation, n,
+                                                                     mode):
     interruption = Interruption(operation, n, mode)
     world.hooks.append(interruption.attach)
     argv = restore_argv(world, case, tmp_path)
@@ -387,12 +379,8 @@ def test_an_interrupted_restore_finishes_on_rerun_without_duplicates(world, case
     assert both == WRITE_CALLS
 
 
-# --- known gap, beyond this requirement: a lost answer that botocore itself retries ---------------------
+# --- beyond this requirement: a lost answer that botocore itself would retry ----------------------------
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "The restore's client retries a create whose answer was lost (connection closed after AWS carried it out): "
-    "CreateUserPoolClient and CreateUserPool are not idempotent, so the retry makes a second client (the run "
-    "still reports OK) or a second, orphaned pool."))
 @pytest.mark.parametrize("operation", ["CreateUserPoolClient", "CreateUserPool"])
 def test_a_lost_answer_retried_within_the_run_makes_no_duplicate(world, case, tmp_path, capsys, monkeypatch,
                                                                   operation):
