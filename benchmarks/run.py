@@ -6,7 +6,7 @@ server, then reads the snapshot back and checks it is exact (``harness.verify``)
 separate, so the backup's peak RSS is its own.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.run            # the documented matrix (~40 min)
-    PYTHONPATH=. .venv/bin/python -m benchmarks.run --quick    # a one-minute smoke run
+    PYTHONPATH=. .venv/bin/python -m benchmarks.run --quick    # a one-minute smoke run (prints only)
 
 The results table goes to stdout and into docs/performance.md, between its "generated" markers (the
 rest of that page is prose and stays). Large pools run on a faster clock (``--big-scale``): the
@@ -37,7 +37,10 @@ from benchmarks.stand_in_cognito import SyntheticPool
 
 PAGE = 60
 DOC = harness.ROOT / "docs" / "performance.md"
-BEGIN, END = "<!-- BEGIN GENERATED: python -m benchmarks.run -->", "<!-- END GENERATED -->"
+
+
+def markers(block: str) -> tuple[str, str]:
+    return f"<!-- BEGIN GENERATED {block}: python -m benchmarks.run -->", f"<!-- END GENERATED {block} -->"
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class Cell:
 
 
 def default_matrix(sizes: list[int], latencies: list[float], big: int, big_scale: float,
-                   full_baseline: bool, throttled_quota: float) -> list[Cell]:
+                   full_baseline: bool, throttled_quota: float, engines: tuple[str, ...]) -> list[Cell]:
     cells = []
     for n in sizes:
         scale = big_scale if n >= big else 1.0
@@ -69,7 +72,7 @@ def default_matrix(sizes: list[int], latencies: list[float], big: int, big_scale
     if throttled_quota:
         cells.append(Cell("snapshot", sizes[0], 150, 1.0, quota=throttled_quota))
         cells.append(Cell("original", sizes[0], 150, 1.0, quota=throttled_quota))
-    return cells
+    return [c for c in cells if c.engine in engines]
 
 
 def run_cell(cell: Cell, number: int, s3, s3_url: str, jitter: float) -> dict[str, Any]:
@@ -160,23 +163,26 @@ def machine() -> str:
             f"moto {moto.__version__}")
 
 
-def generated(rows: list[dict[str, Any]], *, command: str, started: datetime, elapsed: float,
+def generated(rows: list[dict[str, Any]], *, block: str, command: str, started: datetime, elapsed: float,
               loads: list[float], total: int, jitter: float) -> str:
+    begin, end = markers(block)
     status = "" if len(rows) == total else f"\n**Incomplete: {len(rows)} of {total} cells so far.**\n"
-    return f"""{BEGIN}
+    return f"""{begin}
 Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.0f} min, with `{command}`
 on {machine()}. Load average during the run: {min(loads):.1f} to {max(loads):.1f}
 (the machine was shared). Latency per call: as listed, +-{100 * jitter:g}% uniform.
 {status}
 {table(rows)}
-{END}"""
+{end}"""
 
 
-def write_doc(path: Path, block: str) -> None:
+def write_doc(path: Path, name: str, block: str) -> None:
+    """Replace the generated block ``name`` in ``path`` (or append it): the prose around it stays."""
+    begin, end = markers(name)
     text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + block + rest.split(end, 1)[1]
     else:
         text = (text or "# Performance\n\n") + "\n" + block + "\n"
     path.write_text(text)
@@ -193,17 +199,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--throttled-quota", type=float, default=8.0,
                    help="also run the smallest pool at 150 ms with only this UserList quota left (0: skip)")
     p.add_argument("--jitter", type=float, default=0.1, help="latency varies by +- this fraction")
-    p.add_argument("--quick", action="store_true", help="a smoke run: 3,000 users, 20 ms, no big pool")
+    p.add_argument("--engines", default="snapshot,original", help="which backups to run, comma-separated")
+    p.add_argument("--block", default="matrix", help="the name of the generated block to replace in --output")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 3,000 users, 20 ms, printed only")
     p.add_argument("--output", type=Path, default=DOC, help="the page to write (default docs/performance.md)")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--raw", type=Path, help="also write every measurement as JSON lines here")
     args = p.parse_args(argv)
 
+    engines = tuple(args.engines.split(","))
+    if not set(engines) <= {"snapshot", "original"}:
+        p.error("--engines: snapshot, original or both, comma-separated")
+    try:
+        sizes = [int(x) for x in args.sizes.split(",")]
+        latencies = [float(x) for x in args.latencies.split(",")]
+    except ValueError:
+        p.error("--sizes and --latencies take comma-separated numbers, e.g. --sizes 10000,100000")
+    if not all(0 < n < 16**8 for n in sizes) or not all(x >= 0 for x in latencies) or args.big_scale <= 0:
+        p.error("sizes must be 1 to 4,294,967,295 users, latencies >= 0 ms, --big-scale > 0")
     if args.quick:
-        cells = default_matrix([3000], [20], 10**9, 1, False, 8)
+        cells = default_matrix([3000], [20], 10**9, 1, False, 8, engines)
+        args.no_write = True  # never replaces the real results
     else:
-        cells = default_matrix([int(x) for x in args.sizes.split(",")], [float(x) for x in args.latencies.split(",")],
-                               args.big, args.big_scale, args.full_baseline, args.throttled_quota)
+        cells = default_matrix(sizes, latencies, args.big, args.big_scale, args.full_baseline,
+                               args.throttled_quota, engines)
     command = "PYTHONPATH=. .venv/bin/python -m benchmarks.run" + "".join(
         " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     started, t0 = datetime.now(timezone.utc), time.monotonic()
@@ -224,10 +243,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.raw:
                 with args.raw.open("a") as f:
                     f.write(json.dumps(row) + "\n")
-            block = generated(rows, command=command, started=started, elapsed=time.monotonic() - t0,
-                              loads=loads, total=len(cells), jitter=args.jitter)
+            block = generated(rows, block=args.block, command=command, started=started,
+                              elapsed=time.monotonic() - t0, loads=loads, total=len(cells), jitter=args.jitter)
             if not args.no_write:
-                write_doc(args.output, block)
+                write_doc(args.output, args.block, block)
     print(block)
     return 0 if all(r["check"]["exact"] for r in rows) else 1
 
