@@ -228,8 +228,12 @@ class PoolReader:
             raise Absent("no app client uses managed login branding")
         return {"items": items}
 
-    def config_sections(self, pool: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """Every configuration section, in the document's order, each with its status."""
+    def config_sections(self, pool: dict[str, Any], parallel: int = 1) -> dict[str, dict[str, Any]]:
+        """Every configuration section, in the document's order, each with its status.
+
+        With ``parallel`` > 1 the independent sections are read concurrently (each call still waits
+        for its category's limiter): the configuration costs a few round trips instead of ~13.
+        """
         sections: dict[str, dict[str, Any]] = {}
 
         def read(name: str, fn: Callable[[], dict[str, Any]]) -> None:
@@ -241,18 +245,28 @@ class PoolReader:
                 logger.warning("section %s unavailable: %s", name, exc)
                 sections[name] = {"status": "unavailable", "reason": str(exc)}
 
-        read("mfa_config", lambda: self.mfa_config(pool))
-        read("clients", lambda: self.clients(pool))
-        read("identity_providers", lambda: self.identity_providers(pool))
-        read("resource_servers", lambda: self.resource_servers(pool))
-        read("domain", lambda: self.domain(pool))
-        read("ui_customization", lambda: self.ui_customization(pool))
-        read("risk_configuration", lambda: self.risk_configuration(pool))
-        read("log_delivery", lambda: self.log_delivery(pool))
-        read("tags", lambda: self.tags(pool))
+        independent = [
+            ("mfa_config", self.mfa_config),
+            ("clients", self.clients),
+            ("identity_providers", self.identity_providers),
+            ("resource_servers", self.resource_servers),
+            ("domain", self.domain),
+            ("ui_customization", self.ui_customization),
+            ("risk_configuration", self.risk_configuration),
+            ("log_delivery", self.log_delivery),
+            ("tags", self.tags),
+        ]
+        if parallel > 1:
+            with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="config") as pool_:
+                for future in [pool_.submit(read, name, lambda fn=fn: fn(pool)) for name, fn in independent]:
+                    future.result()  # re-raises the first failure
+        else:
+            for name, fn in independent:
+                read(name, lambda fn=fn: fn(pool))
         client_ids = [c["ClientId"] for c in sections["clients"].get("items", ())]
         read("managed_login_branding", lambda: self.managed_login_branding(pool, client_ids))
-        return sections
+        return {name: sections[name] for name, _ in independent} | {
+            "managed_login_branding": sections["managed_login_branding"]}
 
     # -- groups ----------------------------------------------------------------------------------
 

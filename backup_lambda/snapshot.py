@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 USER_POOL_ID_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+_[0-9A-Za-z]+$")
 PREFIX_RE = re.compile(r"^([\w.=@+-]+/)*$")
 GROUP_LOOKAHEAD = 8
+CONFIG_WORKERS = 6  # configuration sections read at once
 
 Progress = Callable[[dict[str, Any]], None]
 Deadline = Callable[[], float]  # seconds left in this run (Lambda: context.get_remaining_time_in_millis()/1000)
@@ -290,7 +291,7 @@ class _Run:
             "botocore_version": botocore.__version__,
         }
         self.report({"phase": "config", "pool_name": self.pool_name})
-        sections = reader.config_sections(pool)
+        sections = reader.config_sections(pool, parallel=CONFIG_WORKERS)
         logger.debug("configuration read: %s", {name: sections[name]["status"] for name in CONFIG_SECTIONS})
         self.sections = {name: sections[name]["status"] for name in CONFIG_SECTIONS}
 

@@ -146,3 +146,23 @@ def test_pool_without_domain_or_branding_records_them_absent(stubbed):
     assert {k for k, v in sections.items() if v["status"] == "absent"} == {
         "domain", "ui_customization", "risk_configuration", "log_delivery", "managed_login_branding"}
     assert sections["clients"] == {"status": "present", "items": []}
+
+
+def test_sections_read_in_parallel_are_the_same_and_in_order(cognito):
+    """Against moto: the parallel read (what a snapshot uses) equals the sequential one."""
+    from demo.sample_pool import build_pool
+
+    sample = build_pool(cognito, "parallel-config", users=3, unconfirmed=0)
+    reader = PoolReader(cognito, sample.pool_id)
+    pool = reader.describe_pool()
+
+    sequential = reader.config_sections(pool)
+    parallel = reader.config_sections(pool, parallel=6)
+
+    def without_moto_noise(sections):  # moto invents a new AWSAccountId on every DescribeUserPoolDomain
+        domain = sections["domain"]["value"]["Domain"]
+        return {**sections, "domain": {**domain, "AWSAccountId": None}}
+
+    assert list(parallel) == list(sequential)
+    assert without_moto_noise(parallel) == without_moto_noise(sequential)
+    assert sequential["clients"]["status"] == "present" and len(sequential["clients"]["items"]) == 2
