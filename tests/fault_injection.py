@@ -300,21 +300,28 @@ class CapturedLogs:
 
 # --- the Lambda, run in process -------------------------------------------------------------------
 
-class ShortContext:
-    """A Lambda context whose remaining time lasts ``pages`` checks (None: a full 15 minutes)."""
+class FakeContext:
+    """The Lambda context object, as far as the handler and Powertools use it. ``remaining``: a
+    function giving the seconds left in the run (default: a full 15 minutes)."""
 
     function_name = "cognito-backup-test"
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cognito-backup-test"
-    aws_request_id = "8f9e0a1b-0000-4000-8000-00000000c0de"
+    aws_request_id = "8f9e0a1b-0000-4000-8000-0000000000f1"
 
-    def __init__(self, pages: int | None = None):
-        self.pages = pages
-        self.checks = 0
+    def __init__(self, remaining=None):
+        self._remaining = remaining or (lambda: 900.0)
 
     def get_remaining_time_in_millis(self) -> int:
-        self.checks += 1
-        return 900_000 if self.pages is None or self.checks <= self.pages else 0
+        return int(self._remaining() * 1000)
+
+
+class ShortContext(FakeContext):
+    """A Lambda context whose remaining time lasts ``pages`` checks (None: a full 15 minutes)."""
+
+    def __init__(self, pages: int | None = None):
+        checks = iter(range(1, 1 << 62))
+        super().__init__(lambda: 900.0 if pages is None or next(checks) <= pages else 0.0)
 
 
 class LambdaRuns:
@@ -363,19 +370,3 @@ class LambdaRuns:
             result = self(self.invocations[-1], ShortContext(pages))
             runs += 1
         return result
-
-
-class FakeContext:
-    """The Lambda context object, as far as the handler and Powertools use it. ``remaining``: a
-    function giving the seconds left in the run (default: a full 15 minutes)."""
-
-    function_name = "cognito-backup-test"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cognito-backup-test"
-    aws_request_id = "8f9e0a1b-0000-4000-8000-0000000000f1"
-
-    def __init__(self, remaining=None):
-        self._remaining = remaining or (lambda: 900.0)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(self._remaining() * 1000)

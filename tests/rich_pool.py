@@ -85,11 +85,9 @@ def build_rich_pool(cognito: Any, name: str = "prod-users", *, username_attribut
     return pool_id
 
 
-@pytest.fixture(autouse=True)
-def fast_rate_limits(monkeypatch):
+def allow_bursts(monkeypatch) -> None:
     """Let the rate limiters allow bursts of 1,000 calls, so that tests do not wait on quotas sized for
-    production. Rates, categories, call counts and throttle handling work as usual. (Import this fixture
-    into a test module to use it.)"""
+    production. Rates, categories, call counts and throttle handling work as usual."""
     from backup_lambda.ratelimit import RateLimiter
 
     original = RateLimiter.__init__
@@ -98,3 +96,9 @@ def fast_rate_limits(monkeypatch):
         original(self, rate, 1000.0 if burst is None else burst, **kwargs)
 
     monkeypatch.setattr(RateLimiter, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
+def fast_rate_limits(monkeypatch):
+    """``allow_bursts`` for every test of a module that imports this fixture."""
+    allow_bursts(monkeypatch)

@@ -13,7 +13,7 @@ from backup_lambda.errors import ConfigError
 from backup_lambda.settings import ContinuationRequest, parse_event
 from backup_lambda.snapshot import load_checkpoint, resume_snapshot, take_snapshot
 from demo.sample_pool import build_pool
-from tests.fault_injection import FakeContext
+from tests.fault_injection import ShortContext
 from tests.test_snapshot import NOW
 
 
@@ -113,12 +113,12 @@ def test_the_lambda_invokes_itself_until_the_snapshot_is_complete(cognito, s3, b
     monkeypatch.setattr(handler, "make_client", make_client_)
 
     event = {"user_pool_id": sample.pool_id, "pool_name": "selfinvoke"}
-    result = handler.lambda_handler(event, FakeContext(short_run(2)))
+    result = handler.lambda_handler(event, ShortContext(2))
     assert result["status"] == "continued"
     while result["status"] == "continued":
         event = invoked[-1]
         assert event == {"checkpoint_key": result["checkpoint_key"], "generation": result["generation"]}
-        result = handler.lambda_handler(event, FakeContext(short_run(2)))
+        result = handler.lambda_handler(event, ShortContext(2))
 
     assert result["status"] == "ok" and result["users"] == 250 and result["runs"] == len(invoked) + 1
     out = capsys.readouterr().out
@@ -158,7 +158,7 @@ def test_a_duplicate_continuation_event_is_ignored(cognito, s3, bucket, small_pa
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
 
     stale = {"checkpoint_key": first["checkpoint_key"], "generation": 1}
-    assert handler.lambda_handler(stale, FakeContext(short_run(100))) == {"status": "ignored",
+    assert handler.lambda_handler(stale, ShortContext(100)) == {"status": "ignored",
                                                                "reason": "duplicate continuation event"}
     assert load_checkpoint(s3, bucket, first["checkpoint_key"])["generation"] == 2
 

@@ -35,7 +35,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from rich_pool import PROVIDER_SECRETS, build_rich_pool
+from rich_pool import PROVIDER_SECRETS, allow_bursts, build_rich_pool
 
 from backup_lambda import aws
 from backup_lambda.cli import main
@@ -129,22 +129,15 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """moto for the whole module, the source pool, its snapshot and a secrets file. Rate limiters allow
-    bursts of 1,000 calls (as rich_pool.fast_rate_limits does) so that nothing waits on quotas."""
+    bursts of 1,000 calls (rich_pool.allow_bursts) so that nothing waits on quotas."""
     from moto import mock_aws
-
-    from backup_lambda.ratelimit import RateLimiter
-
-    original = RateLimiter.__init__
-
-    def fast(self, rate, burst=None, **kwargs):
-        original(self, rate, 1000.0 if burst is None else burst, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
         for key, value in FAKE_ENV.items():
             mp.setenv(key, value)
         for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             mp.delenv(key, raising=False)
-        mp.setattr(RateLimiter, "__init__", fast)
+        allow_bursts(mp)
         with mock_aws():
             cognito, s3 = aws.make_client("cognito-idp"), aws.make_client("s3")
             s3.create_bucket(Bucket=BUCKET)
