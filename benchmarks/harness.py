@@ -18,8 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from backup_lambda.snapshot_file import SnapshotStream
 from benchmarks.stand_in_cognito import SyntheticPool
+from cognito_backup.snapshot_file import SnapshotStream
 from demo.emulator import FAKE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -166,8 +166,8 @@ def test_the_first_problem_wins_and_names_the_event_not_the_environment(lambda_e
 # --- CLI arguments of `python -m backup_lambda snapshot` ------------------------------------------
 
 def run_cli(argv: list[str], monkeypatch) -> int:
-    from backup_lambda import snapshot_cli
-    from backup_lambda.cli import main
+    from cognito_backup import snapshot_command as snapshot_cli
+    from cognito_backup.cli import main
 
     monkeypatch.setattr(snapshot_cli, "make_client", lambda service, *a, **kw: NoAws(service))
     try:
@@ -593,7 +593,7 @@ def files_in(directory: Path) -> set[str]:
 
 
 def run_tool(argv: list[str], monkeypatch) -> int:
-    from backup_lambda.cli import main
+    from cognito_backup.cli import main
 
     try:
         return main(argv)
@@ -705,7 +705,7 @@ def test_restore_refuses_a_bad_snapshot_in_s3_and_writes_nothing_to_the_bucket(g
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_verify_refuses_any_truncation_or_any_changed_byte(good_snapshot, tmp_path_factory, data):
-    from backup_lambda.verify import verify_snapshot
+    from cognito_backup.verify import verify_snapshot
 
     good, manifest = good_snapshot
     if data.draw(st.booleans(), label="truncate"):

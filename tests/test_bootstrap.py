@@ -856,7 +856,7 @@ def test_the_invoke_command_reads_the_programs_outputs(main_program):
     """`pulumi stack output --json` of this program is what snapshot.yml hands to the invoke command."""
     import argparse
 
-    from backup_lambda import invoke
+    from cognito_backup import invoke
 
     _, _, outputs = main_program
     parser = argparse.ArgumentParser()

@@ -23,9 +23,9 @@ from snapshot_builder import (
     write_local,
 )
 
-from backup_lambda.cli import main
-from backup_lambda.diff import diff_snapshots
 from backup_lambda.errors import SnapshotFileError
+from cognito_backup.cli import main
+from cognito_backup.diff import diff_snapshots
 
 CLIENT = {"ClientId": "old1", "ClientName": "web", "UserPoolId": "eu-west-1_Source1", "HasSecret": True,
           "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"], "RefreshTokenValidity": 30,

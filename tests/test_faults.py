@@ -397,8 +397,8 @@ def test_a_manifest_that_cannot_be_written_leaves_no_complete_snapshot(world, mo
     delete objects (Object Lock, least privilege): it stays, visibly incomplete. What must hold is
     that nothing treats it as a snapshot: no manifest, ``list`` shows it incomplete, ``verify``
     refuses it, and the Lambda fails."""
-    from backup_lambda.listing import list_snapshots
-    from backup_lambda.verify import verify_snapshot
+    from cognito_backup.listing import list_snapshots
+    from cognito_backup.verify import verify_snapshot
 
     cognito, s3, bucket = world.fresh()
     world.inject(Site("s3", "PutObject"), fault, cognito, s3, permanent=True)

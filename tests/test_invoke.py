@@ -23,8 +23,8 @@ from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_lambda import cli, invoke
 from backup_lambda.snapshot_format import snapshot_key
+from cognito_backup import cli, invoke
 from tests.snapshot_builder import default_pool, make_group, make_snapshot, make_user, present, write_s3
 
 FUNCTION = "cognito-backup-prod"
@@ -55,9 +55,9 @@ def lam(monkeypatch):
 
 @pytest.fixture
 def no_diff_modules(monkeypatch):
-    """Make the diff tooling unimportable, as it is before backup_lambda.diff/listing exist."""
-    monkeypatch.setitem(sys.modules, "backup_lambda.listing", None)
-    monkeypatch.setitem(sys.modules, "backup_lambda.diff", None)
+    """Make the diff tooling unimportable, as it is before cognito_backup.diff/listing exist."""
+    monkeypatch.setitem(sys.modules, "cognito_backup.listing", None)
+    monkeypatch.setitem(sys.modules, "cognito_backup.diff", None)
 
 
 def run_cli(monkeypatch, *argv: str) -> int:
@@ -399,18 +399,18 @@ def test_without_the_diff_tooling_the_summary_says_diff_unavailable(lam, bucket,
                    "--summary", str(summary))
     # the snapshot succeeded, so the run does too; the summary says why it shows no changes
     assert code == 0
-    assert "Changes since the previous snapshot: diff unavailable: backup_lambda.listing cannot be imported" \
+    assert "Changes since the previous snapshot: diff unavailable: cognito_backup.listing cannot be imported" \
         in summary.read_text()
 
 
 def test_a_diff_module_without_diff_snapshots_is_reported(lam, bucket, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "backup_lambda.listing", types.SimpleNamespace(list_snapshots=lambda *a, **k: []))
-    monkeypatch.setitem(sys.modules, "backup_lambda.diff", types.SimpleNamespace())
+    monkeypatch.setitem(sys.modules, "cognito_backup.listing", types.SimpleNamespace(list_snapshots=lambda *a, **k: []))
+    monkeypatch.setitem(sys.modules, "cognito_backup.diff", types.SimpleNamespace())
     expect_invoke(lam, POOLS[0])
     summary = tmp_path / "summary.md"
     assert run_cli(monkeypatch, "--stack-outputs", outputs_file(tmp_path), "--pool", "prod-users",
                    "--summary", str(summary)) == 0
-    assert "diff unavailable: backup_lambda.diff has no diff_snapshots()" in summary.read_text()
+    assert "diff unavailable: cognito_backup.diff has no diff_snapshots()" in summary.read_text()
 
 
 def test_without_a_bucket_the_summary_says_so(lam, tmp_path, monkeypatch):
@@ -439,9 +439,9 @@ def fake_diff_tooling(monkeypatch):
             raise state["raise"]
         return {"summary": state["summary"], "users": {"added": ["secret-user"]}}
 
-    monkeypatch.setitem(sys.modules, "backup_lambda.listing",
+    monkeypatch.setitem(sys.modules, "cognito_backup.listing",
                         types.SimpleNamespace(list_snapshots=list_snapshots))
-    monkeypatch.setitem(sys.modules, "backup_lambda.diff", types.SimpleNamespace(diff_snapshots=diff_snapshots))
+    monkeypatch.setitem(sys.modules, "cognito_backup.diff", types.SimpleNamespace(diff_snapshots=diff_snapshots))
     return calls, state
 
 
@@ -560,7 +560,7 @@ def test_identical_snapshots_say_no_changes(lam, bucket, tmp_path, monkeypatch, 
 # format) into moto's S3.
 
 def test_the_previous_snapshot_is_found_by_the_real_listing(lam, s3, bucket, tmp_path, monkeypatch):
-    listing = pytest.importorskip("backup_lambda.listing", reason="backup_lambda.listing is not written yet")
+    listing = pytest.importorskip("cognito_backup.listing", reason="cognito_backup.listing is not written yet")
     # Given, under a prefix: yesterday's complete snapshot, this morning's incomplete one (no manifest),
     # another pool's newer snapshot, and the one the function has just written
     pool = POOLS[0]
@@ -571,8 +571,8 @@ def test_the_previous_snapshot_is_found_by_the_real_listing(lam, s3, bucket, tmp
                                        taken_at=NOW - timedelta(hours=1)), prefix="cb/")
     new_key = write_s3(s3, bucket, make_snapshot(pool=source, taken_at=NOW), prefix="cb/")
     diffed: list = []
-    monkeypatch.setitem(sys.modules, "backup_lambda.listing", listing)
-    monkeypatch.setitem(sys.modules, "backup_lambda.diff", types.SimpleNamespace(
+    monkeypatch.setitem(sys.modules, "cognito_backup.listing", listing)
+    monkeypatch.setitem(sys.modules, "cognito_backup.diff", types.SimpleNamespace(
         diff_snapshots=lambda a, b, s3=None, **_: diffed.append((a, b)) or {"summary": {"users_added": 0}}))
     expect_invoke(lam, pool, result=ok_result(pool, key=new_key))
     summary = tmp_path / "summary.md"
@@ -586,10 +586,10 @@ def test_the_previous_snapshot_is_found_by_the_real_listing(lam, s3, bucket, tmp
 
 
 def test_changes_from_the_real_diff_tooling(lam, s3, bucket, tmp_path, monkeypatch, capsys):
-    listing = pytest.importorskip("backup_lambda.listing", reason="backup_lambda.listing is not written yet")
-    diff = pytest.importorskip("backup_lambda.diff", reason="backup_lambda.diff is not written yet")
+    listing = pytest.importorskip("cognito_backup.listing", reason="cognito_backup.listing is not written yet")
+    diff = pytest.importorskip("cognito_backup.diff", reason="cognito_backup.diff is not written yet")
     if not callable(getattr(listing, "list_snapshots", None)) or not callable(getattr(diff, "diff_snapshots", None)):
-        pytest.skip("backup_lambda.listing.list_snapshots / backup_lambda.diff.diff_snapshots not written yet")
+        pytest.skip("cognito_backup.listing.list_snapshots / cognito_backup.diff.diff_snapshots not written yet")
     # Given yesterday's complete snapshot and the one the function has just written
     pool = POOLS[0]
     source = default_pool(pool["id"], pool["name"])
@@ -658,7 +658,7 @@ def test_all_means_every_pool_even_when_one_is_named_all():
 
 
 def test_the_region_is_the_pools_own_so_one_workflow_serves_stacks_in_any_region():
-    from backup_lambda.invoke import Pool, Target
+    from cognito_backup.invoke import Pool, Target
 
     assert Target("fn", [Pool("eu-west-1_AbC", "a"), Pool("eu-west-1_DeF", "b")]).region == "eu-west-1"
     assert Target("fn", [Pool("us-east-1_AbC", "a")]).region == "us-east-1"

@@ -353,9 +353,10 @@ def test_the_role_reads_back_only_checkpoints(recording):
 def restore_calls(recording, tmp_path_factory):
     """A restore (CLI) of the rich pool's snapshot into a new pool with its domain, then the same
     restore resumed into that pool, then resumed with ``--check``: the calls of each, recorded."""
-    from backup_lambda import aws, restore
-    from backup_lambda.cli import main
+    from backup_lambda import aws
     from backup_lambda.ratelimit import RateLimiters
+    from cognito_backup.cli import main
+    from cognito_backup.restore import runner as restore
 
     runs = {name: CallRecorder() for name in ("restore", "resume", "check")}
     real = aws.make_client

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from snapshot_builder import make_snapshot, make_user, write_s3
 
-from backup_lambda.cli import main
-from backup_lambda.listing import list_snapshots, newest_complete
+from cognito_backup.cli import main
+from cognito_backup.listing import list_snapshots, newest_complete
 
 T0 = datetime(2026, 11, 20, 1, 0, 0, tzinfo=timezone.utc)
 

@@ -12,9 +12,9 @@ import pytest
 from botocore.stub import Stubber
 
 import backup_lambda.aws
-from backup_lambda.cli import main
 from backup_lambda.errors import ConfigError
-from backup_lambda.recover import RecoveryError, native_recovery_advice, parse_timestamp, recover
+from cognito_backup.cli import main
+from cognito_backup.recover import RecoveryError, native_recovery_advice, parse_timestamp, recover
 
 POOL = "eu-west-1_Pool1"
 RID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"

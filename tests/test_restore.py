@@ -12,12 +12,12 @@ from botocore.exceptions import ClientError
 from rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 from snapshot_builder import default_pool, make_group, make_snapshot, make_user, write_s3
 
-from backup_lambda.cli import main
-from backup_lambda.diff import diff_snapshots
 from backup_lambda.errors import ConfigError, SnapshotFileError
-from backup_lambda.restore import RestoreError, RestoreOptions, Restorer, restore_snapshot
 from backup_lambda.snapshot import take_snapshot
 from backup_lambda.snapshot_format import manifest_key
+from cognito_backup.cli import main
+from cognito_backup.diff import diff_snapshots
+from cognito_backup.restore import RestoreError, RestoreOptions, Restorer, restore_snapshot
 from tests.fault_injection import RawBody
 
 
@@ -255,7 +255,7 @@ def test_federated_users_are_listed_not_recreated(cognito, s3, bucket, tmp_path)
 
 
 def test_large_pools_need_the_import_role_or_an_explicit_path(cognito, s3, bucket, tmp_path, monkeypatch):
-    import backup_lambda.restore as restore_module
+    import cognito_backup.restore.runner as restore_module
 
     monkeypatch.setattr(restore_module, "AUTO_IMPORT_FROM", 2)
     source = federated_snapshot(cognito, s3, bucket)

@@ -16,10 +16,10 @@ from botocore.stub import ANY, Stubber
 from rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 from snapshot_builder import default_pool, make_group, make_snapshot, make_user, present, write_s3
 
-import backup_lambda.restore as restore_module
-from backup_lambda.diff import diff_snapshots
-from backup_lambda.restore import RestoreOptions, Restorer, link_provider
+import cognito_backup.restore.runner as restore_module
 from backup_lambda.snapshot import take_snapshot
+from cognito_backup.diff import diff_snapshots
+from cognito_backup.restore import RestoreOptions, Restorer, link_provider
 
 ROLE = "arn:aws:iam::123456789012:role/cognito-import-logs"
 STANDARD_HEADER = ["name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",

@@ -16,7 +16,7 @@ its last call, the restore is then stopped, in three ways:
 
 Then the operator runs what the tool printed: the resume command (``--target-pool-id <new pool>
 --resume``), or, where it printed none, the same command again. Both runs go through the real entry
-point (``backup_lambda.cli.main``). The second run must succeed, and the pool must be exactly the
+point (``cognito_backup.cli.main``). The second run must succeed, and the pool must be exactly the
 snapshot's (``diff --restored``), with nothing twice: one pool of that name, one client per name, one
 user per snapshot user, one mapping entry per user.
 """
@@ -38,9 +38,9 @@ from botocore.exceptions import ClientError
 from rich_pool import PROVIDER_SECRETS, allow_bursts, build_rich_pool
 
 from backup_lambda import aws
-from backup_lambda.cli import main
-from backup_lambda.diff import diff_snapshots
 from backup_lambda.snapshot import take_snapshot
+from cognito_backup.cli import main
+from cognito_backup.diff import diff_snapshots
 from demo.emulator import FAKE_ENV
 from demo.sample_pool import FIRST
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from snapshot_builder import default_pool, make_user
 
-from backup_lambda.restore_plan import (
+from cognito_backup.restore.requests import (
     admin_create_params,
     csv_row,
     federated_identities,

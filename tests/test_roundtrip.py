@@ -9,10 +9,10 @@ import re
 import pytest
 from rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 
-from backup_lambda.cli import main
-from backup_lambda.diff import diff_snapshots
-from backup_lambda.restore import RestoreOptions, restore_snapshot
 from backup_lambda.snapshot import take_snapshot
+from cognito_backup.cli import main
+from cognito_backup.diff import diff_snapshots
+from cognito_backup.restore import RestoreOptions, restore_snapshot
 
 # What a restore cannot bring back, as the plain diff (without --restored) names it.
 NON_RESTORABLE_POOL = {"Id", "Arn", "Name", "CreationDate", "LastModifiedDate"}

@@ -256,8 +256,9 @@ def test_an_excluded_email_is_gone_from_users_and_group_members_of_an_email_sign
 def test_the_cli_prints_no_secret_and_no_attribute_value(cognito, s3, bucket, fast, monkeypatch, capsys, extra):
     import boto3
 
-    from backup_lambda import aws, snapshot_cli
-    from backup_lambda.cli import main
+    from backup_lambda import aws
+    from cognito_backup import snapshot_command as snapshot_cli
+    from cognito_backup.cli import main
 
     sample = build_pool(cognito, "cli-pool", users=30, unconfirmed=0)
     values = attribute_values(cognito, sample.pool_id)
@@ -283,8 +284,8 @@ def test_the_cli_prints_no_secret_and_no_attribute_value(cognito, s3, bucket, fa
 def test_a_restore_prints_and_writes_no_secret(cognito, s3, bucket, fast, tmp_path, monkeypatch, capsys):
     """The provider secret comes in by ``--secrets FILE`` and the new clients get new secrets: neither
     is printed, logged or put in the mapping file."""
-    from backup_lambda.cli import main
     from backup_lambda.snapshot import take_snapshot
+    from cognito_backup.cli import main
 
     sample = build_pool(cognito, "restore-me", users=12, unconfirmed=0)
     result = take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, request_budget=30, now=NOW)

@@ -16,7 +16,7 @@ from moto import mock_aws
 from snapshot_builder import encode_snapshot, make_group, make_snapshot, make_user, write_local, write_s3
 
 from backup_lambda.errors import SnapshotFileError
-from backup_lambda.snapshot_file import (
+from cognito_backup.snapshot_file import (
     SnapshotSource,
     SnapshotStream,
     parse_location,

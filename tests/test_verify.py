@@ -9,9 +9,9 @@ import pytest
 from moto import mock_aws
 from snapshot_builder import encode_snapshot, make_snapshot, write_local, write_s3
 
-from backup_lambda.cli import main
 from backup_lambda.errors import SnapshotFileError
-from backup_lambda.verify import require_verified, verify_snapshot
+from cognito_backup.cli import main
+from cognito_backup.verify import require_verified, verify_snapshot
 
 
 def test_a_good_snapshot_passes_with_its_counts(tmp_path):

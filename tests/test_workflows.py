@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backup_lambda import invoke
+from cognito_backup import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 from backup_lambda.aws import make_client
-from backup_lambda.cli import emit
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
 from backup_lambda.settings import validate_attributes, validate_bucket, validate_kms_key
 from backup_lambda.snapshot import (
@@ -20,6 +19,7 @@ from backup_lambda.snapshot import (
     validate_prefix,
     validate_user_pool_id,
 )
+from cognito_backup.cli import emit
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

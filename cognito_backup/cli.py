@@ -18,14 +18,14 @@ from backup_lambda.errors import BackupError
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "snapshot": ("backup_lambda.snapshot_cli", "take a snapshot of a user pool into S3"),
-    "invoke": ("backup_lambda.invoke", "invoke the deployed snapshot Lambda and report"),
-    "list": ("backup_lambda.listing", "list the snapshots in a bucket"),
-    "verify": ("backup_lambda.verify", "verify a snapshot against its manifest"),
-    "diff": ("backup_lambda.diff", "compare two snapshots"),
-    "restore": ("backup_lambda.restore", "rebuild a user pool from a snapshot"),
-    "recover": ("backup_lambda.recover", "native point-in-time recovery of a pool's user data"),
-    "drill": ("backup_lambda.drill", "prove that the newest snapshot of a pool restores"),
+    "snapshot": ("cognito_backup.snapshot_command", "take a snapshot of a user pool into S3"),
+    "invoke": ("cognito_backup.invoke", "invoke the deployed snapshot Lambda and report"),
+    "list": ("cognito_backup.listing", "list the snapshots in a bucket"),
+    "verify": ("cognito_backup.verify", "verify a snapshot against its manifest"),
+    "diff": ("cognito_backup.diff", "compare two snapshots"),
+    "restore": ("cognito_backup.restore", "rebuild a user pool from a snapshot"),
+    "recover": ("cognito_backup.recover", "native point-in-time recovery of a pool's user data"),
+    "drill": ("cognito_backup.drill", "prove that the newest snapshot of a pool restores"),
 }
 
 

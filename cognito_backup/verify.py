@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from backup_lambda.errors import SnapshotFileError
-from backup_lambda.snapshot_file import SnapshotSource, SnapshotStream
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, SUPPORTED_FORMAT_VERSIONS
+from cognito_backup.snapshot_file import SnapshotSource, SnapshotStream
 
 REQUIRED_KEYS = ("format_version", "taken_at", "source", "pool", *CONFIG_SECTIONS, "groups", "users", "summary")
 SECTION_STATUSES = frozenset({"present", "absent", "unavailable"})
@@ -175,7 +175,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backup_lambda.cli import emit, progress
+    from cognito_backup.cli import emit, progress
 
     progress(f"verifying {args.snapshot}")
     result = verify_snapshot(args.snapshot, progress=progress)

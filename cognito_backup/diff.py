@@ -26,7 +26,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from backup_lambda.restore_plan import (
+from backup_lambda.snapshot_format import CONFIG_SECTIONS
+from cognito_backup.restore.requests import (
     POOL_READ_ONLY,
     POOL_RETIRED,
     attributes_of,
@@ -35,9 +36,8 @@ from backup_lambda.restore_plan import (
     normalize_schema,
     user_identity,
 )
-from backup_lambda.snapshot_file import SnapshotSource
-from backup_lambda.snapshot_format import CONFIG_SECTIONS
-from backup_lambda.verify import require_verified
+from cognito_backup.snapshot_file import SnapshotSource
+from cognito_backup.verify import require_verified
 
 DEFAULT_MAX_DETAIL = 10_000
 BATCH = 5_000
@@ -433,7 +433,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backup_lambda.cli import emit, progress
+    from cognito_backup.cli import emit, progress
 
     result = diff_snapshots(args.a, args.b, restored=args.restored, max_detail=args.max_detail,
                             work_dir=args.work_dir, progress=progress)

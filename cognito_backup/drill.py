@@ -25,11 +25,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backup_lambda.diff import format_summary
 from backup_lambda.errors import BackupError, ConfigError
-from backup_lambda.listing import newest_complete
-from backup_lambda.restore import RestoreOptions, Restorer
-from backup_lambda.restore_check import check_restored_pool
+from cognito_backup.diff import format_summary
+from cognito_backup.listing import newest_complete
+from cognito_backup.restore import RestoreOptions, Restorer
+from cognito_backup.restore_check import check_restored_pool
 
 # A drill's copy differs from its snapshot in these, on purpose (it is a scratch pool).
 DRILL_POOL_OVERRIDES = {"DeletionProtection": "INACTIVE"}
@@ -130,7 +130,7 @@ def drill_matrix(specs: list[str]) -> dict[str, Any]:
     """``["prod=outputs-prod.json", ...]`` -> ``{"include": [{"stack", "pool", "region", "bucket", "prefix",
     "import_role_arn"}, ...]}``, one entry per pool of each stack's ``pulumi stack output --json``. The
     region is the pool's (a pool id starts with it): stacks may live in different regions."""
-    from backup_lambda.invoke import load_json_arg, parse_pools
+    from cognito_backup.invoke import load_json_arg, parse_pools
 
     include: list[dict[str, str]] = []
     for spec in specs:
@@ -185,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backup_lambda.aws import make_client
-    from backup_lambda.cli import emit, progress
+    from cognito_backup.cli import emit, progress
 
     if args.matrix:
         matrix = drill_matrix(args.matrix)

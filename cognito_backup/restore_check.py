@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from backup_lambda.diff import diff_snapshots
+from cognito_backup.diff import diff_snapshots
 
 
 class LocalObjectStore:

@@ -220,7 +220,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backup_lambda.aws import make_client
-    from backup_lambda.cli import emit, progress
+    from cognito_backup.cli import emit, progress
 
     to = parse_timestamp(args.to) if args.to else None
     report = recover(make_client("cognito-idp"), args.user_pool_id, to=to, restore_id=args.restore_id,

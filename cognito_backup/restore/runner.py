@@ -42,8 +42,8 @@ from backup_lambda.errors import BackupError, ConfigError
 from backup_lambda.pool_reader import PoolReader
 from backup_lambda.quotas import OPERATION_CATEGORY, QUOTA_RPS
 from backup_lambda.ratelimit import THROTTLE_CODES, RateLimiters, govern
-from backup_lambda.recover import native_recovery_advice
-from backup_lambda.restore_plan import (
+from cognito_backup.recover import native_recovery_advice
+from cognito_backup.restore.requests import (
     MAX_CUSTOM_PER_ADD,
     PoolPlan,
     admin_create_params,
@@ -63,8 +63,8 @@ from backup_lambda.restore_plan import (
     plan_resource_server,
     user_identity,
 )
-from backup_lambda.snapshot_file import SnapshotSource
-from backup_lambda.verify import require_verified
+from cognito_backup.snapshot_file import SnapshotSource
+from cognito_backup.verify import require_verified
 
 AUTO_IMPORT_FROM = 10_000
 IMPORT_MAX_ROWS = 500_000
@@ -413,8 +413,8 @@ class Restorer:
         return report
 
     def _check(self, excluded: list[str]) -> dict[str, Any]:
-        from backup_lambda.diff import format_summary
-        from backup_lambda.restore_check import check_restored_pool
+        from cognito_backup.diff import format_summary
+        from cognito_backup.restore_check import check_restored_pool
 
         self.say(f"checking: snapshotting {self.pool_id} and comparing it with the snapshot")
         ignored = ["LambdaConfig"] if self.o.without_triggers else []
@@ -1369,7 +1369,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backup_lambda.aws import make_client
-    from backup_lambda.cli import emit, progress
+    from cognito_backup.cli import emit, progress
 
     options = RestoreOptions(
         snapshot=args.snapshot, new_pool_name=args.new_pool_name, target_pool_id=args.target_pool_id,

@@ -42,9 +42,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from backup_lambda.aws import make_client
-from backup_lambda.cli import emit
 from backup_lambda.errors import ConfigError
 from backup_lambda.snapshot_format import KEY_RE, manifest_key
+from cognito_backup.cli import emit
 
 # A snapshot may run for the Lambda maximum of 15 minutes; wait a minute longer for the answer.
 INVOKE_READ_TIMEOUT_S = 960
@@ -469,8 +469,8 @@ def add_changes(result: PoolResult, s3: Any, bucket: str | None) -> None:
                                "or --stack-outputs with bucketName)")
         return
     try:
-        list_snapshots = _tool("backup_lambda.listing", "list_snapshots")
-        diff_snapshots = _tool("backup_lambda.diff", "diff_snapshots")
+        list_snapshots = _tool("cognito_backup.listing", "list_snapshots")
+        diff_snapshots = _tool("cognito_backup.diff", "diff_snapshots")
     except ImportError as exc:
         result.changes_note = f"diff unavailable: {exc}"
         return

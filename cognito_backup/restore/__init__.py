@@ -1,0 +1,17 @@
+"""Rebuild a user pool from a snapshot (``python -m cognito_backup restore``)."""
+
+from cognito_backup.restore.runner import (
+    AUTO_IMPORT_FROM,
+    RestoreError,
+    RestoreOptions,
+    Restorer,
+    add_arguments,
+    format_report,
+    link_provider,
+    load_secrets,
+    restore_snapshot,
+    run,
+)
+
+__all__ = ["AUTO_IMPORT_FROM", "RestoreError", "RestoreOptions", "Restorer", "add_arguments", "format_report",
+           "link_provider", "load_secrets", "restore_snapshot", "run"]
