@@ -1,7 +1,7 @@
 """Bootstrap, once per AWS account: GitHub's OIDC provider, the CI roles, the optional state backend.
 
 Reads top to bottom: config -> state backend -> OIDC provider -> roles -> exports. The policies are
-the pure functions of ``ci_access.py`` (tested in tests/test_bootstrap.py).
+the pure functions of ``ci_access.py`` (tested in tests/infra/test_bootstrap.py).
 """
 
 from __future__ import annotations

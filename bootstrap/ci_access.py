@@ -174,7 +174,7 @@ MANAGE_ACTIONS: dict[str, list[str]] = {
 
 # The main program names some resources itself (``<prefix>-<stack>...``: function, log group, alarms,
 # dashboard, key aliases); Pulumi names the others after their logical names plus a random suffix.
-# These are those logical names. tests/test_bootstrap.py runs the program under Pulumi's mocks and
+# These are those logical names. tests/infra/test_bootstrap.py runs the program under Pulumi's mocks and
 # fails when the deploy role could not create one of its resources: extend this when it does.
 PROGRAM_AUTONAMED: dict[str, list[str]] = {
     "buckets": ["snapshots-bucket-*", "snapshots-access-logs-*", "snapshots-replica-bucket-*",

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from backup_lambda.errors import ConfigError, SnapshotError
 from backup_lambda.settings import load_settings, parse_event
 from demo.sample_pool import build_pool, create_pool
-from tests.fault_injection import FakeContext
+from tests.support.fault_injection import FakeContext
 
 
 def emf_records(text: str) -> list[dict]:

@@ -22,7 +22,7 @@ from backup_lambda.permissions import actions_for
 from infra.alerts import MISSING_SNAPSHOT_HOURS
 from infra.backup_function import code_archive
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 READER = f"arn:aws:iam::{ACCOUNT}:role/cognito-backup-restore"
 POOLS = [{"id": "eu-west-1_AbCd12345", "name": "prod-users"}, {"id": "eu-west-1_EfGh67890", "name": "partners"}]

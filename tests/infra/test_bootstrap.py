@@ -23,7 +23,7 @@ from pulumi.runtime import settings as pulumi_settings
 from backup_lambda.permissions import DRILL_OPERATIONS, Operation
 from bootstrap import ci_access as ca
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 STATE_KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/0c0ffee0-0000-4000-8000-000000000000"

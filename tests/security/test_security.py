@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from demo.sample_pool import build_pool
-from tests.fault_injection import (
+from tests.support.fault_injection import (
     ACCESS_DENIED,
     CallRecorder,
     CapturedLogs,
@@ -229,7 +229,7 @@ def test_an_excluded_email_is_gone_from_users_and_group_members_of_an_email_sign
         cognito, s3, lambda_env, monkeypatch, capsys):
     """Where users sign in with their email, Cognito names them by a generated id: excluding
     ``email`` leaves no address anywhere, group member lists included."""
-    from tests.rich_pool import build_rich_pool
+    from tests.support.rich_pool import build_rich_pool
 
     pool_id = build_rich_pool(cognito, "email-pool", username_attributes=["email"])
     emails = attribute_values(cognito, pool_id)["email"]

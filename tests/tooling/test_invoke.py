@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from backup_lambda.snapshot_format import snapshot_key
 from cognito_backup import cli, invoke
-from tests.snapshot_builder import default_pool, make_group, make_snapshot, make_user, present, write_s3
+from tests.support.snapshot_builder import default_pool, make_group, make_snapshot, make_user, present, write_s3
 
 FUNCTION = "cognito-backup-prod"
 BUCKET = "snapshots-test"  # conftest's `bucket`

@@ -13,13 +13,13 @@ import json
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
-from snapshot_builder import default_pool, make_group, make_snapshot, make_user, present, write_s3
 
 import cognito_backup.restore.runner as restore_module
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.diff import diff_snapshots
 from cognito_backup.restore import RestoreOptions, Restorer, link_provider
+from tests.support.rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
+from tests.support.snapshot_builder import default_pool, make_group, make_snapshot, make_user, present, write_s3
 
 ROLE = "arn:aws:iam::123456789012:role/cognito-import-logs"
 STANDARD_HEADER = ["name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",

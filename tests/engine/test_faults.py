@@ -33,7 +33,7 @@ import pytest
 
 from backup_lambda.snapshot_format import manifest_key
 from demo.emulator import FAKE_ENV
-from tests.fault_injection import (
+from tests.support.fault_injection import (
     ACCESS_DENIED,
     CONNECTION_CLOSED,
     CONNECTION_REFUSED,

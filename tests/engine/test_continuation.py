@@ -13,8 +13,8 @@ from backup_lambda.errors import ConfigError
 from backup_lambda.settings import ContinuationRequest, parse_event
 from backup_lambda.snapshot import load_checkpoint, resume_snapshot, take_snapshot
 from demo.sample_pool import build_pool
-from tests.fault_injection import ShortContext
-from tests.test_snapshot import NOW
+from tests.engine.test_snapshot import NOW
+from tests.support.fault_injection import ShortContext
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_a_duplicate_continuation_event_is_ignored(cognito, s3, bucket, small_pa
 
 
 def test_a_failing_continuation_aborts_and_removes_its_checkpoint(cognito, s3, bucket, small_parts):
-    from tests.test_snapshot import fail_operation
+    from tests.engine.test_snapshot import fail_operation
 
     sample = build_pool(cognito, "broken", users=200, unconfirmed=0, with_config=False)
     first = take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, now=NOW, request_budget=30,

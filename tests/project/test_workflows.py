@@ -21,7 +21,7 @@ import yaml
 
 from cognito_backup import invoke
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml")) + sorted(WORKFLOWS.glob("*.yaml"))
 # The stacks of the Pulumi program: one Pulumi.<stack>.yaml each, at the root.

@@ -35,7 +35,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from rich_pool import PROVIDER_SECRETS, allow_bursts, build_rich_pool
 
 from backup_lambda import aws
 from backup_lambda.snapshot import take_snapshot
@@ -43,6 +42,7 @@ from cognito_backup.cli import main
 from cognito_backup.diff import diff_snapshots
 from demo.emulator import FAKE_ENV
 from demo.sample_pool import FIRST
+from tests.support.rich_pool import PROVIDER_SECRETS, allow_bursts, build_rich_pool
 
 BUCKET = "snapshots-interrupt"
 EXTRA_USERS = 75  # + the rich pool's 5
@@ -378,7 +378,8 @@ def test_an_interrupted_restore_finishes_on_rerun_without_duplicates(world, case
 def test_a_lost_answer_retried_within_the_run_makes_no_duplicate(world, case, tmp_path, capsys, monkeypatch,
                                                                   operation):
     import botocore.retries.standard
-    from fault_injection import RESPONSE_LOST, Injector
+
+    from tests.support.fault_injection import RESPONSE_LOST, Injector
 
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
     injectors: list = []

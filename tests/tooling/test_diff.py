@@ -13,7 +13,11 @@ from datetime import timedelta
 
 import psutil
 import pytest
-from snapshot_builder import (
+
+from backup_lambda.errors import SnapshotFileError
+from cognito_backup.cli import main
+from cognito_backup.diff import diff_snapshots
+from tests.support.snapshot_builder import (
     TAKEN_AT,
     default_pool,
     make_group,
@@ -22,10 +26,6 @@ from snapshot_builder import (
     present,
     write_local,
 )
-
-from backup_lambda.errors import SnapshotFileError
-from cognito_backup.cli import main
-from cognito_backup.diff import diff_snapshots
 
 CLIENT = {"ClientId": "old1", "ClientName": "web", "UserPoolId": "eu-west-1_Source1", "HasSecret": True,
           "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"], "RefreshTokenValidity": 30,
@@ -45,7 +45,7 @@ def later(doc: dict) -> dict:
 
 
 def rebuild_summary(doc: dict) -> dict:
-    from snapshot_builder import summary_for
+    from tests.support.snapshot_builder import summary_for
 
     doc["summary"] = summary_for(doc["users"], doc["groups"], [])
     return doc
@@ -230,7 +230,7 @@ def test_cli_summary_json_and_exit_code(tmp_path, capsys):
 
 def write_big(directory, n_users: int, *, change_every: int = 0):
     """A snapshot of n users, written user by user (the test never holds the pool either)."""
-    from snapshot_builder import key_for, make_manifest
+    from tests.support.snapshot_builder import key_for, make_manifest
 
     doc = make_snapshot(users=[], groups=[make_group("all", [f"user{i:07d}" for i in range(0, n_users, 10)])])
     doc["summary"]["users"] = n_users

@@ -7,11 +7,11 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
-from snapshot_builder import encode_snapshot, make_snapshot, write_local, write_s3
 
 from backup_lambda.errors import SnapshotFileError
 from cognito_backup.cli import main
 from cognito_backup.verify import require_verified, verify_snapshot
+from tests.support.snapshot_builder import encode_snapshot, make_snapshot, write_local, write_s3
 
 
 def test_a_good_snapshot_passes_with_its_counts(tmp_path):

@@ -7,12 +7,12 @@ import json
 import re
 
 import pytest
-from rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.cli import main
 from cognito_backup.diff import diff_snapshots
 from cognito_backup.restore import RestoreOptions, restore_snapshot
+from tests.support.rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 
 # What a restore cannot bring back, as the plain diff (without --restored) names it.
 NON_RESTORABLE_POOL = {"Id", "Arn", "Name", "CreationDate", "LastModifiedDate"}

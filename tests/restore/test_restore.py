@@ -9,8 +9,6 @@ import json
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
-from rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
-from snapshot_builder import default_pool, make_group, make_snapshot, make_user, write_s3
 
 from backup_lambda.errors import ConfigError, SnapshotFileError
 from backup_lambda.snapshot import take_snapshot
@@ -18,7 +16,9 @@ from backup_lambda.snapshot_format import manifest_key
 from cognito_backup.cli import main
 from cognito_backup.diff import diff_snapshots
 from cognito_backup.restore import RestoreError, RestoreOptions, Restorer, restore_snapshot
-from tests.fault_injection import RawBody
+from tests.support.fault_injection import RawBody
+from tests.support.rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
+from tests.support.snapshot_builder import default_pool, make_group, make_snapshot, make_user, write_s3
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
-from snapshot_builder import encode_snapshot, make_group, make_snapshot, make_user, write_local, write_s3
 
 from backup_lambda.errors import SnapshotFileError
 from cognito_backup.snapshot_file import (
@@ -22,6 +21,7 @@ from cognito_backup.snapshot_file import (
     parse_location,
     read_snapshot_config,
 )
+from tests.support.snapshot_builder import encode_snapshot, make_group, make_snapshot, make_user, write_local, write_s3
 
 
 def rebuild(data: bytes, chunk_size: int = 1 << 16) -> tuple[dict, SnapshotStream]:

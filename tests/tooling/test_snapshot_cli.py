@@ -14,7 +14,7 @@ import pytest
 from demo.emulator import LocalAws
 from demo.sample_pool import build_pool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

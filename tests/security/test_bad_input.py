@@ -4,7 +4,7 @@ Each is refused with a message that names what is wrong (the event field, the fl
 the file's defect), and nothing is written: no AWS client is even used for a bad event or bad
 arguments, no pool is created and no file is left for a bad snapshot.
 
-``tests/test_handler.py`` and ``tests/test_infra_config.py`` hold the hand-picked cases; this file
+``tests/engine/test_handler.py`` and ``tests/infra/test_infra_config.py`` hold the hand-picked cases; this file
 throws generated junk at the same entry points: wrong types, nested structures, huge strings, near
 misses of the valid forms.
 """
@@ -27,7 +27,7 @@ from backup_lambda.errors import ConfigError
 from backup_lambda.settings import ATTRIBUTE_NAME_RE, BUCKET_RE, EVENT_KEYS, KMS_KEY_RE
 from backup_lambda.snapshot import PREFIX_RE, USER_POOL_ID_RE
 from backup_lambda.snapshot_format import CHECKPOINT_DIR, POOL_NAME_RE
-from tests.fault_injection import FakeContext
+from tests.support.fault_injection import FakeContext
 
 # A bounded message: "clear" includes not echoing a megabyte of junk into a log line.
 MAX_MESSAGE = 1000
@@ -456,7 +456,7 @@ def test_the_program_refuses_a_bad_stack_before_creating_anything(monkeypatch):
     created = []
     monkeypatch.setattr(pulumi.CustomResource, "__init__", lambda self, *a, **kw: created.append(a))
     with pytest.raises(pulumi.RunError, match="cognito-backup:schedule"):
-        runpy.run_path(str(Path(__file__).resolve().parents[1] / "__main__.py"), run_name="__main__")
+        runpy.run_path(str(Path(__file__).resolve().parents[2] / "__main__.py"), run_name="__main__")
     assert created == []
 
 
@@ -509,7 +509,7 @@ def bad_files(good: bytes, manifest: dict) -> list[BadFile]:
 
 
 def _reencoded(doc: dict, manifest: dict, **changes: Any) -> tuple[bytes, dict]:
-    from tests.snapshot_builder import encode_snapshot
+    from tests.support.snapshot_builder import encode_snapshot
 
     changed = dict(doc)
     for k, v in changes.items():
@@ -557,7 +557,7 @@ def good_snapshot(moto_world):
     from datetime import datetime, timezone
 
     from backup_lambda.snapshot import take_snapshot
-    from tests.rich_pool import build_rich_pool
+    from tests.support.rich_pool import build_rich_pool
 
     cognito, s3 = moto_world("cognito-idp"), moto_world("s3")
     s3.create_bucket(Bucket="good")

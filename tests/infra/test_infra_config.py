@@ -30,7 +30,7 @@ from infra.config import (
     parse_config,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 READER = "arn:aws:iam::123456789012:role/cognito-backup-restore"
 
 

@@ -27,7 +27,7 @@ import pytest
 
 from backup_lambda.permissions import SNAPSHOT_COGNITO, SNAPSHOT_S3, direct_calls
 from demo.emulator import FAKE_ENV
-from tests.fault_injection import (
+from tests.support.fault_injection import (
     ACCESS_DENIED,
     Call,
     CallRecorder,
@@ -208,7 +208,7 @@ def bucket_policy(recording: Recording) -> dict:
 
 def decision(policy: dict, action: str, resource: str, principal: str | None = None,
              context: dict[str, str] | None = None) -> str:
-    from tests.test_iam_policy import decision as evaluate
+    from tests.infra.test_iam_policy import decision as evaluate
 
     return evaluate(policy, action=action, resource=resource, principal=principal, context=context)
 

@@ -6,13 +6,13 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-from rich_pool import build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.cli import main
 from cognito_backup.drill import markdown, run_drill
 from cognito_backup.restore import Restorer
 from cognito_backup.restore_check import LocalObjectStore
+from tests.support.rich_pool import build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from snapshot_builder import make_snapshot, make_user, write_s3
-
 from cognito_backup.cli import main
 from cognito_backup.listing import list_snapshots, newest_complete
+from tests.support.snapshot_builder import make_snapshot, make_user, write_s3
 
 T0 = datetime(2026, 11, 20, 1, 0, 0, tzinfo=timezone.utc)
 

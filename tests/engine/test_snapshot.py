@@ -14,7 +14,7 @@ from backup_lambda.errors import ConfigError, SnapshotError
 from backup_lambda.snapshot import take_snapshot
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, FORMAT_VERSION, manifest_key
 from demo.sample_pool import build_pool, create_pool
-from tests.fault_injection import RawBody
+from tests.support.fault_injection import RawBody
 
 NOW = datetime(2026, 11, 24, 1, 0, 3, tzinfo=timezone.utc)  # a Tuesday
 
@@ -208,7 +208,7 @@ def test_excluded_attributes_are_left_out(cognito, s3, bucket):
 
 
 def test_secrets_never_reach_snapshot_manifest_result_or_logs(cognito, s3, bucket, capsys):
-    from tests.fault_injection import CapturedLogs
+    from tests.support.fault_injection import CapturedLogs
 
     sample = build_pool(cognito, "secretive", users=20, unconfirmed=0)
     secrets = [sample.idp_secret, *sample.client_secrets]

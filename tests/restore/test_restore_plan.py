@@ -7,7 +7,6 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from snapshot_builder import default_pool, make_user
 
 from cognito_backup.restore.requests import (
     admin_create_params,
@@ -23,6 +22,7 @@ from cognito_backup.restore.requests import (
     target_username,
     user_identity,
 )
+from tests.support.snapshot_builder import default_pool, make_user
 
 
 def custom(name: str, **extra) -> dict:
