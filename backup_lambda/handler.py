@@ -25,14 +25,17 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
+from backup_lambda import contract
 from backup_lambda.aws import make_client
+from backup_lambda.checkpoint import abandon_checkpoint, load_checkpoint
+from backup_lambda.contract import ContinuationRequest, ContinuedResult, IgnoredResult, SnapshotResult
 from backup_lambda.errors import SnapshotError
-from backup_lambda.settings import ContinuationRequest, load_settings, parse_event
-from backup_lambda.snapshot import abandon_checkpoint, load_checkpoint, resume_snapshot, take_snapshot
+from backup_lambda.settings import load_settings, parse_event
+from backup_lambda.snapshot import resume_snapshot, take_snapshot
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cognito-backup")
+SERVICE = os.environ.get(contract.ENV_SERVICE, contract.SERVICE_NAME)
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CognitoBackup"), service=SERVICE)
+metrics = Metrics(namespace=os.environ.get(contract.ENV_NAMESPACE, contract.METRICS_NAMESPACE), service=SERVICE)
 copy_config_to_registered_loggers(source_logger=logger, include={"backup_lambda"})
 
 # Progress events carry counts only: the keys allowed into a log line.
@@ -43,15 +46,19 @@ def _log_progress(event: dict[str, Any]) -> None:
     logger.info("snapshot progress", extra={k: event[k] for k in _LOGGED_PROGRESS_KEYS if k in event})
 
 
-def _publish(result: dict[str, Any]) -> None:
-    metrics.add_dimension(name="pool_name", value=result["pool_name"])
-    metrics.add_metric(name="SnapshotSucceeded", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="UsersExported", unit=MetricUnit.Count, value=result["users"])
-    metrics.add_metric(name="GroupsExported", unit=MetricUnit.Count, value=result["groups"])
-    metrics.add_metric(name="MembershipsExported", unit=MetricUnit.Count, value=result["memberships"])
-    metrics.add_metric(name="SnapshotBytes", unit=MetricUnit.Bytes, value=result["bytes"])
-    metrics.add_metric(name="SnapshotDurationSeconds", unit=MetricUnit.Seconds, value=result["duration_s"])
-    metrics.add_metric(name="Throttles", unit=MetricUnit.Count, value=result["throttles"])
+def _publish(result: SnapshotResult) -> None:
+    values = {
+        contract.SNAPSHOT_SUCCEEDED: 1,
+        contract.USERS_EXPORTED: result.users,
+        contract.GROUPS_EXPORTED: result.groups,
+        contract.MEMBERSHIPS_EXPORTED: result.memberships,
+        contract.SNAPSHOT_BYTES: result.bytes,
+        contract.SNAPSHOT_DURATION: result.duration_s,
+        contract.THROTTLES: result.throttles,
+    }
+    metrics.add_dimension(name=contract.POOL_DIMENSION, value=result.pool_name)
+    for name, unit in contract.SUCCESS_METRICS.items():
+        metrics.add_metric(name=name, unit=MetricUnit(unit), value=values[name])
 
 
 def _deadline(context: Any):
@@ -59,35 +66,34 @@ def _deadline(context: Any):
     return (lambda: remaining() / 1000.0) if callable(remaining) else None
 
 
-def _continue_in_next_run(result: dict[str, Any], context: Any, s3) -> None:
+def _continue_in_next_run(result: ContinuedResult, context: Any, s3) -> None:
     """Invoke this same function asynchronously to carry on from the checkpoint just saved."""
     function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", None)
     if not function:
         raise SnapshotError("cannot continue the snapshot: the function's own name is unknown",
                             operation="Invoke")
-    payload = {"checkpoint_key": result["checkpoint_key"], "generation": result["generation"]}
+    payload = contract.continuation_event(result.checkpoint_key, result.generation)
     try:
         make_client("lambda", max_attempts=3).invoke(FunctionName=function, InvocationType="Event",
                                                      Payload=json.dumps(payload).encode())
     except Exception as exc:
-        abandon_checkpoint(s3, result["bucket"], result["checkpoint_key"])
-        raise SnapshotError(f"Invoke of {function} to continue the snapshot of user pool {result['user_pool_id']} "
-                            f"failed, the snapshot is abandoned: {exc}", pool=result["user_pool_id"],
+        abandon_checkpoint(s3, result.bucket, result.checkpoint_key)
+        raise SnapshotError(f"Invoke of {function} to continue the snapshot of user pool {result.user_pool_id} "
+                            f"failed, the snapshot is abandoned: {exc}", pool=result.user_pool_id,
                             operation="Invoke") from exc
-    logger.info("snapshot continues in a new run", extra={"generation": result["generation"],
-                                                         "users": result["users"]})
+    logger.info("snapshot continues in a new run", extra={"generation": result.generation, "users": result.users})
 
 
-def _run(event: Any, context: Any) -> dict[str, Any]:
+def _run(event: Any, context: Any) -> SnapshotResult | ContinuedResult | IgnoredResult:
     settings = load_settings(os.environ)
     request = parse_event(event, settings.prefix)
     cognito, s3 = make_client("cognito-idp"), make_client("s3")
     if isinstance(request, ContinuationRequest):
         checkpoint = load_checkpoint(s3, settings.bucket, request.checkpoint_key)
-        if checkpoint["generation"] != request.generation:
+        if checkpoint.generation != request.generation:
             logger.warning("duplicate continuation event ignored", extra={"generation": request.generation})
-            return {"status": "ignored", "reason": "duplicate continuation event"}
-        logger.append_keys(user_pool_id=checkpoint["user_pool_id"], pool_name=checkpoint["pool_name"])
+            return IgnoredResult(reason="duplicate continuation event")
+        logger.append_keys(user_pool_id=checkpoint.user_pool_id, pool_name=checkpoint.pool_name)
         logger.info("snapshot continuing", extra={"generation": request.generation})
         result = resume_snapshot(cognito, s3, checkpoint, progress=_log_progress, deadline=_deadline(context))
     else:
@@ -105,7 +111,7 @@ def _run(event: Any, context: Any) -> dict[str, Any]:
             progress=_log_progress,
             deadline=_deadline(context),
         )
-    if result["status"] == "continued":
+    if isinstance(result, ContinuedResult):
         _continue_in_next_run(result, context, s3)
     return result
 
@@ -117,17 +123,18 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         result = _run(event, context)
     except Exception as exc:
         given = event if isinstance(event, dict) else {}
-        pool = given.get("pool_name") or getattr(exc, "pool", None) or given.get("user_pool_id")
-        metrics.add_dimension(name="pool_name", value=str(pool or "").strip()[:128] or "unknown")
-        metrics.add_metric(name="SnapshotFailed", unit=MetricUnit.Count, value=1)
+        pool = (given.get(contract.EVENT_POOL_NAME) or getattr(exc, "pool", None)
+                or given.get(contract.EVENT_POOL_ID))
+        metrics.add_dimension(name=contract.POOL_DIMENSION, value=str(pool or "").strip()[:128] or "unknown")
+        metrics.add_metric(name=contract.SNAPSHOT_FAILED, unit=MetricUnit.Count, value=1)
         logger.exception("snapshot failed")
         raise
-    if result["status"] != "ok":
-        return result
+    if not isinstance(result, SnapshotResult):
+        return result.to_json()
     _publish(result)
-    logger.info("snapshot complete", extra={k: result[k] for k in ("key", "users", "groups", "memberships",
-                                                                   "bytes", "duration_s", "throttles", "runs")})
-    return result
+    logger.info("snapshot complete", extra={k: getattr(result, k) for k in (
+        "key", "users", "groups", "memberships", "bytes", "duration_s", "throttles", "runs")})
+    return result.to_json()
 
 
 logging.getLogger("botocore").setLevel(logging.WARNING)

@@ -1,4 +1,5 @@
-"""Read one user pool: its configuration, its groups with their members, and its users.
+"""Read one user pool: the calls (rate-limited, errors naming the pool), its groups with their members,
+and its users. The configuration sections are read by ``config_reader`` through the same calls.
 
 Every call goes through ``PoolReader.call``, which applies the quota category's rate limiter (via
 botocore's per-attempt hook), and turns an AWS error into a ``SnapshotError`` naming the pool and
@@ -18,7 +19,7 @@ import logging
 import queue
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +28,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backup_lambda.errors import SnapshotError
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET, DEFAULT_SHARE, OPERATION_CATEGORY
 from backup_lambda.ratelimit import RateLimiters, govern
-from backup_lambda.redact import redact_client, redact_identity_provider
 from backup_lambda.subs import SeenSubs
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ HEX = "0123456789abcdef"
 MANY_RANGES_FROM = 100_000
 DONE = "done"  # a range's state once it is drained (otherwise: its next token, or None: not started)
 SEQUENTIAL = "*"  # the one "range" of an unfiltered scan
-
-
-def _without_metadata(resp: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resp.items() if k != "ResponseMetadata"}
 
 
 def sub_of(user: dict[str, Any]) -> str | None:
@@ -139,134 +135,8 @@ class PoolReader:
             if not token:
                 return
 
-    # -- configuration ---------------------------------------------------------------------------
-
     def describe_pool(self) -> dict[str, Any]:
         return self.call("DescribeUserPool", "describe_user_pool", UserPoolId=self.pool_id)["UserPool"]
-
-    def mfa_config(self, pool: dict[str, Any]) -> dict[str, Any]:
-        resp = self.call("GetUserPoolMfaConfig", "get_user_pool_mfa_config", UserPoolId=self.pool_id)
-        return {"value": _without_metadata(resp)}
-
-    def clients(self, pool: dict[str, Any]) -> dict[str, Any]:
-        items = []
-        for summary in self.paginate("ListUserPoolClients", "list_user_pool_clients", "UserPoolClients",
-                                     "NextToken", "NextToken", UserPoolId=self.pool_id, MaxResults=60):
-            client = self.call("DescribeUserPoolClient", "describe_user_pool_client",
-                               UserPoolId=self.pool_id, ClientId=summary["ClientId"])["UserPoolClient"]
-            items.append(redact_client(client))
-        return {"items": items}
-
-    def identity_providers(self, pool: dict[str, Any]) -> dict[str, Any]:
-        items = []
-        for summary in self.paginate("ListIdentityProviders", "list_identity_providers", "Providers",
-                                     "NextToken", "NextToken", UserPoolId=self.pool_id, MaxResults=60):
-            provider = self.call("DescribeIdentityProvider", "describe_identity_provider",
-                                 UserPoolId=self.pool_id,
-                                 ProviderName=summary["ProviderName"])["IdentityProvider"]
-            items.append(redact_identity_provider(provider))
-        return {"items": items}
-
-    def resource_servers(self, pool: dict[str, Any]) -> dict[str, Any]:
-        items = list(self.paginate("ListResourceServers", "list_resource_servers", "ResourceServers",
-                                   "NextToken", "NextToken", UserPoolId=self.pool_id, MaxResults=50))
-        return {"items": items}
-
-    def domain(self, pool: dict[str, Any]) -> dict[str, Any]:
-        names = {"Domain": pool.get("Domain"), "CustomDomain": pool.get("CustomDomain")}
-        if not any(names.values()):
-            raise Absent("the pool has no domain")
-        value = {}
-        for kind, name in names.items():
-            value[kind] = (
-                self.call("DescribeUserPoolDomain", "describe_user_pool_domain",
-                          Domain=name)["DomainDescription"] if name else None
-            )
-        return {"value": value}
-
-    def ui_customization(self, pool: dict[str, Any]) -> dict[str, Any]:
-        resp = self.call_or_absent(
-            "GetUICustomization", "get_ui_customization",
-            {"ResourceNotFoundException": "the pool has no hosted UI customization"},
-            UserPoolId=self.pool_id,
-        )
-        return {"value": resp.get("UICustomization", {})}
-
-    def risk_configuration(self, pool: dict[str, Any]) -> dict[str, Any]:
-        resp = self.call_or_absent(
-            "DescribeRiskConfiguration", "describe_risk_configuration",
-            {"UserPoolAddOnNotEnabledException": "threat protection is off for this pool"},
-            UserPoolId=self.pool_id,
-        )
-        return {"value": resp.get("RiskConfiguration", {})}
-
-    def log_delivery(self, pool: dict[str, Any]) -> dict[str, Any]:
-        resp = self.call_or_absent(
-            "GetLogDeliveryConfiguration", "get_log_delivery_configuration",
-            {"ResourceNotFoundException": "the pool has no log delivery configuration"},
-            UserPoolId=self.pool_id,
-        )
-        return {"value": resp.get("LogDeliveryConfiguration", {})}
-
-    def tags(self, pool: dict[str, Any]) -> dict[str, Any]:
-        resp = self.call("ListTagsForResource", "list_tags_for_resource", ResourceArn=pool["Arn"])
-        return {"value": resp.get("Tags", {})}
-
-    def managed_login_branding(self, pool: dict[str, Any], client_ids: list[str]) -> dict[str, Any]:
-        items = []
-        for client_id in client_ids:
-            try:
-                resp = self.call_or_absent(
-                    "DescribeManagedLoginBrandingByClient", "describe_managed_login_branding_by_client",
-                    {"ResourceNotFoundException": "no branding"},
-                    UserPoolId=self.pool_id, ClientId=client_id,
-                )
-            except Absent:
-                continue
-            items.append({"ClientId": client_id, "ManagedLoginBranding": resp.get("ManagedLoginBranding")})
-        if not items:
-            raise Absent("no app client uses managed login branding")
-        return {"items": items}
-
-    def config_sections(self, pool: dict[str, Any], parallel: int = 1) -> dict[str, dict[str, Any]]:
-        """Every configuration section, in the document's order, each with its status.
-
-        With ``parallel`` > 1 the independent sections are read concurrently (each call still waits
-        for its category's limiter): the configuration costs a few round trips instead of ~13.
-        """
-        sections: dict[str, dict[str, Any]] = {}
-
-        def read(name: str, fn: Callable[[], dict[str, Any]]) -> None:
-            try:
-                sections[name] = {"status": "present", **fn()}
-            except Absent as exc:
-                sections[name] = {"status": "absent", "reason": str(exc)}
-            except Unavailable as exc:
-                logger.warning("section %s unavailable: %s", name, exc)
-                sections[name] = {"status": "unavailable", "reason": str(exc)}
-
-        independent = [
-            ("mfa_config", self.mfa_config),
-            ("clients", self.clients),
-            ("identity_providers", self.identity_providers),
-            ("resource_servers", self.resource_servers),
-            ("domain", self.domain),
-            ("ui_customization", self.ui_customization),
-            ("risk_configuration", self.risk_configuration),
-            ("log_delivery", self.log_delivery),
-            ("tags", self.tags),
-        ]
-        if parallel > 1:
-            with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="config") as pool_:
-                for future in [pool_.submit(read, name, lambda fn=fn: fn(pool)) for name, fn in independent]:
-                    future.result()  # re-raises the first failure
-        else:
-            for name, fn in independent:
-                read(name, lambda fn=fn: fn(pool))
-        client_ids = [c["ClientId"] for c in sections["clients"].get("items", ())]
-        read("managed_login_branding", lambda: self.managed_login_branding(pool, client_ids))
-        return {name: sections[name] for name, _ in independent} | {
-            "managed_login_branding": sections["managed_login_branding"]}
 
     # -- groups ----------------------------------------------------------------------------------
 

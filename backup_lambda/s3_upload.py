@@ -8,6 +8,8 @@ whole object are computed on the way. ``complete()`` refuses to overwrite an exi
 from __future__ import annotations
 
 import base64
+import binascii
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +17,47 @@ from backup_lambda import sha256_state
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+
+
+@dataclass
+class UploadState:
+    """What another process needs to carry on writing an object (``StreamingUpload.save_state``)."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    parts: list[dict[str, Any]]
+    part_size: int
+    bytes: int
+    sha256_kind: str
+    sha256_state: str  # base64
+    tail: str  # base64: the bytes written since the last part was sent
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> UploadState:
+        """``ValueError`` naming the field that does not fit (a checkpoint is read back from S3)."""
+        if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
+            raise ValueError(f"upload must have exactly the fields {sorted(cls.__dataclass_fields__)}")
+        for name in ("bucket", "key", "upload_id", "sha256_kind", "sha256_state", "tail"):
+            if not isinstance(data[name], str):
+                raise ValueError(f"upload.{name} is not a string")
+        for name in ("part_size", "bytes"):
+            if not isinstance(data[name], int) or isinstance(data[name], bool) or data[name] < 0:
+                raise ValueError(f"upload.{name} is not a whole number >= 0")
+        parts = data["parts"]
+        if not isinstance(parts, list) or not all(
+                isinstance(p, dict) and set(p) == {"PartNumber", "ETag"} and p["PartNumber"] == i
+                and isinstance(p["ETag"], str) for i, p in enumerate(parts, 1)):
+            raise ValueError("upload.parts is not the list of parts 1..n with their ETags")
+        for name in ("sha256_state", "tail"):
+            try:
+                base64.b64decode(data[name], validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"upload.{name} is not base64") from None
+        return cls(**data)
 
 
 def encryption_args(kms_key_id: str | None) -> dict[str, Any]:
@@ -76,23 +119,24 @@ class StreamingUpload:
         self.finished = True
         return self._sha.hexdigest()
 
-    def save_state(self) -> dict[str, Any]:
+    def save_state(self) -> UploadState:
         """What another process needs to carry on writing this object (see ``resume``)."""
-        return {
-            "bucket": self.bucket, "key": self.key, "upload_id": self.upload_id, "parts": self.parts,
-            "part_size": self.part_size, "bytes": self.bytes, "sha256_kind": self._sha.kind,
-            "sha256_state": base64.b64encode(self._sha.state()).decode(),
-            "tail": base64.b64encode(bytes(self._buffer)).decode(),
-        }
+        assert self.upload_id is not None, "the upload has not started"
+        return UploadState(
+            bucket=self.bucket, key=self.key, upload_id=self.upload_id, parts=list(self.parts),
+            part_size=self.part_size, bytes=self.bytes, sha256_kind=self._sha.kind,
+            sha256_state=base64.b64encode(self._sha.state()).decode(),
+            tail=base64.b64encode(bytes(self._buffer)).decode(),
+        )
 
     @classmethod
-    def resume(cls, s3, state: dict[str, Any]) -> StreamingUpload:
-        upload = cls(s3, state["bucket"], state["key"], part_size=state["part_size"])
-        upload.upload_id = state["upload_id"]
-        upload.parts = list(state["parts"])
-        upload.bytes = state["bytes"]
-        upload._sha = sha256_state.new(base64.b64decode(state["sha256_state"]), kind=state["sha256_kind"])
-        upload._buffer = bytearray(base64.b64decode(state["tail"]))
+    def resume(cls, s3, state: UploadState) -> StreamingUpload:
+        upload = cls(s3, state.bucket, state.key, part_size=state.part_size)
+        upload.upload_id = state.upload_id
+        upload.parts = list(state.parts)
+        upload.bytes = state.bytes
+        upload._sha = sha256_state.new(base64.b64decode(state.sha256_state), kind=state.sha256_kind)
+        upload._buffer = bytearray(base64.b64decode(state.tail))
         return upload
 
     def abort(self) -> None:

@@ -1,43 +1,44 @@
 """The snapshot's inputs, read and validated in one place: the Lambda event and its environment.
 
-Every error names the field or the variable that is wrong, and is raised before any AWS call.
+Every error names the field or the variable that is wrong, and is raised before any AWS call. The
+names come from ``contract``, the rules from ``validation``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backup_lambda.contract import (
+    CONTINUATION_EVENT_KEYS,
+    ENV_BUCKET,
+    ENV_EXCLUDE_ATTRIBUTES,
+    ENV_KMS_KEY,
+    ENV_PREFIX,
+    ENV_REQUEST_BUDGET,
+    EVENT_CHECKPOINT_KEY,
+    EVENT_GENERATION,
+    EVENT_POOL_ID,
+    EVENT_POOL_NAME,
+    SNAPSHOT_EVENT_KEYS,
+    ContinuationRequest,
+    SnapshotRequest,
+)
 from backup_lambda.errors import ConfigError
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
-from backup_lambda.redact import parse_attribute_list
-from backup_lambda.snapshot import validate_budget, validate_pool_name, validate_prefix, validate_user_pool_id
 from backup_lambda.snapshot_format import CHECKPOINT_DIR
-
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-KMS_KEY_RE = re.compile(
-    r"^(arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/+=,.@-]+"
-    r"|alias/[\w/+=,.@-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+from backup_lambda.validation import (
+    validate_attributes,
+    validate_bucket,
+    validate_budget,
+    validate_kms_key,
+    validate_pool_name,
+    validate_prefix,
+    validate_user_pool_id,
 )
-ATTRIBUTE_NAME_RE = re.compile(r"^[\w:.-]{1,64}$")
-EVENT_KEYS = {"user_pool_id", "pool_name"}
-CONTINUATION_KEYS = {"checkpoint_key", "generation"}
 
-
-@dataclass(frozen=True)
-class SnapshotRequest:
-    user_pool_id: str
-    pool_name: str | None = None
-
-
-@dataclass(frozen=True)
-class ContinuationRequest:
-    """The event a snapshot sends to its own function to carry on from a checkpoint."""
-
-    checkpoint_key: str
-    generation: int
+MAX_KEY_LENGTH = 1024  # S3's limit for an object key
 
 
 @dataclass(frozen=True)
@@ -56,70 +57,46 @@ def parse_event(event: Any, prefix: str = "") -> SnapshotRequest | ContinuationR
     .checkpoints/...json", "generation": n}``: accepted only for keys under the checkpoint folder.
     """
     if not isinstance(event, Mapping):
-        raise ConfigError(f"event must be a JSON object like {{\"user_pool_id\": ...}}, got {type(event).__name__}")
-    if "checkpoint_key" in event:
+        raise ConfigError(f"event must be a JSON object like {{\"{EVENT_POOL_ID}\": ...}}, got {type(event).__name__}")
+    if EVENT_CHECKPOINT_KEY in event:
         return _parse_continuation(event, prefix)
-    unknown = sorted(str(k)[:40] for k in event if k not in EVENT_KEYS)
+    unknown = sorted(str(k)[:40] for k in event if k not in SNAPSHOT_EVENT_KEYS)
     if unknown:
-        raise ConfigError(f"event has unknown field(s) {unknown}; expected {sorted(EVENT_KEYS)}")
-    if "user_pool_id" not in event:
-        raise ConfigError("event field user_pool_id is required")
-    pool_id = validate_user_pool_id(event["user_pool_id"], "event field user_pool_id")
-    name = event.get("pool_name")
+        raise ConfigError(f"event has unknown field(s) {unknown}; expected {sorted(SNAPSHOT_EVENT_KEYS)}")
+    if EVENT_POOL_ID not in event:
+        raise ConfigError(f"event field {EVENT_POOL_ID} is required")
+    pool_id = validate_user_pool_id(event[EVENT_POOL_ID], f"event field {EVENT_POOL_ID}")
+    name = event.get(EVENT_POOL_NAME)
     if name is not None:
-        name = validate_pool_name(name, "event field pool_name")
+        name = validate_pool_name(name, f"event field {EVENT_POOL_NAME}")
     return SnapshotRequest(pool_id, name)
 
 
 def _parse_continuation(event: Mapping, prefix: str) -> ContinuationRequest:
-    unknown = sorted(str(k)[:40] for k in event if k not in CONTINUATION_KEYS)
+    unknown = sorted(str(k)[:40] for k in event if k not in CONTINUATION_EVENT_KEYS)
     if unknown:
-        raise ConfigError(f"continuation event has unknown field(s) {unknown}; expected {sorted(CONTINUATION_KEYS)}")
-    key = event["checkpoint_key"]
+        raise ConfigError(f"continuation event has unknown field(s) {unknown}; "
+                          f"expected {sorted(CONTINUATION_EVENT_KEYS)}")
+    key = event[EVENT_CHECKPOINT_KEY]
     folder = f"{prefix}{CHECKPOINT_DIR}"
     if (not isinstance(key, str) or not key.startswith(folder) or not key.endswith(".json")
-            or "/" in key[len(folder):] or len(key) > 1024):
-        raise ConfigError(f"event field checkpoint_key must be a .json key directly under {folder!r}")
-    generation = event.get("generation")
+            or "/" in key[len(folder):] or len(key) > MAX_KEY_LENGTH):
+        raise ConfigError(f"event field {EVENT_CHECKPOINT_KEY} must be a .json key directly under {folder!r}")
+    generation = event.get(EVENT_GENERATION)
     if not isinstance(generation, int) or isinstance(generation, bool) or generation < 1:
-        raise ConfigError("event field generation must be a positive integer")
+        raise ConfigError(f"event field {EVENT_GENERATION} must be a positive integer")
     return ContinuationRequest(key, generation)
 
 
-def validate_bucket(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not BUCKET_RE.fullmatch(value):
-        raise ConfigError(f"{field} must be an S3 bucket name (3-63 lower-case letters, digits, '.', '-'), "
-                          f"got {value!r}")
-    return value
-
-
-def validate_kms_key(value: Any, field: str) -> str | None:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or not KMS_KEY_RE.fullmatch(value):
-        raise ConfigError(f"{field} must be a KMS key id, key ARN, alias name or alias ARN, got {value!r}")
-    return value
-
-
-def validate_attributes(value: Any, field: str) -> frozenset[str]:
-    names = parse_attribute_list(value)
-    bad = sorted(n for n in names if not ATTRIBUTE_NAME_RE.fullmatch(n))
-    if bad:
-        raise ConfigError(f"{field} has invalid attribute name(s) {bad}; expected e.g. custom:ssn,phone_number")
-    if "sub" in names:
-        raise ConfigError(f"{field} cannot exclude 'sub': it identifies users across snapshots")
-    return names
-
-
 def load_settings(environ: Mapping[str, str]) -> Settings:
-    bucket = environ.get("BACKUP_BUCKET")
+    bucket = environ.get(ENV_BUCKET)
     if not bucket:
-        raise ConfigError("environment variable BACKUP_BUCKET is required (the snapshot bucket's name)")
-    budget_raw = environ.get("REQUEST_BUDGET") or DEFAULT_REQUEST_BUDGET
+        raise ConfigError(f"environment variable {ENV_BUCKET} is required (the snapshot bucket's name)")
+    budget_raw = environ.get(ENV_REQUEST_BUDGET) or DEFAULT_REQUEST_BUDGET
     return Settings(
-        bucket=validate_bucket(bucket, "BACKUP_BUCKET"),
-        kms_key_id=validate_kms_key(environ.get("KMS_KEY_ID"), "KMS_KEY_ID"),
-        prefix=validate_prefix(environ.get("SNAPSHOT_PREFIX", ""), "SNAPSHOT_PREFIX"),
-        exclude_attributes=validate_attributes(environ.get("EXCLUDE_ATTRIBUTES"), "EXCLUDE_ATTRIBUTES"),
-        request_budget=validate_budget(budget_raw, "REQUEST_BUDGET"),
+        bucket=validate_bucket(bucket, ENV_BUCKET),
+        kms_key_id=validate_kms_key(environ.get(ENV_KMS_KEY), ENV_KMS_KEY),
+        prefix=validate_prefix(environ.get(ENV_PREFIX, ""), ENV_PREFIX),
+        exclude_attributes=validate_attributes(environ.get(ENV_EXCLUDE_ATTRIBUTES), ENV_EXCLUDE_ATTRIBUTES),
+        request_budget=validate_budget(budget_raw, ENV_REQUEST_BUDGET),
     )

@@ -32,7 +32,6 @@ CONFIG_SECTIONS = (
     "managed_login_branding",
 )
 
-POOL_NAME_RE = re.compile(r"^[\w.+=,@-]{1,128}$")
 KEY_RE = re.compile(
     r"(?P<date>\d{4}/\d{2}/\d{2})/(?P<pool_name>.+)_(?P<stamp>\d{8}_\d{6})\.json$"
 )
@@ -70,7 +69,3 @@ def parse_snapshot_key(key: str) -> dict | None:
         return None
     taken = datetime.strptime(m["stamp"], "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc)
     return {"pool_name": m["pool_name"], "taken_at": taken}
-
-
-def checkpoint_key(prefix: str, pool_name: str) -> str:
-    return f"{prefix}{CHECKPOINT_DIR}{pool_name}.json"

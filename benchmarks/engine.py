@@ -57,8 +57,8 @@ def run_snapshot(args: argparse.Namespace, marks: dict[str, float]) -> dict[str,
     marks["start"] = time.perf_counter()
     result = take_snapshot(cognito, s3, user_pool_id=args.pool_id, bucket=args.bucket,
                            request_budget=args.budget, workers=args.workers, progress=progress)
-    return {k: result[k] for k in ("key", "manifest_key", "users", "groups", "memberships", "bytes",
-                                   "throttles", "calls", "sha256")}
+    return {k: getattr(result, k) for k in ("key", "manifest_key", "users", "groups", "memberships", "bytes",
+                                            "throttles", "calls", "sha256")}
 
 
 def run_original(args: argparse.Namespace, marks: dict[str, float]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from pathlib import Path
 import yaml
 
 from backup_lambda.permissions import DRILL_OPERATIONS, Operation, actions_for
+from backup_lambda.validation import USER_POOL_ID_RE
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
@@ -58,7 +59,7 @@ GITHUB_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_])?$
 STACK_RE = re.compile(r"^[A-Za-z0-9_-]{1,49}$")
 PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
 BRANCH_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
-POOL_ID_RE = re.compile(r"^(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2})_[A-Za-z0-9]+$")
+POOL_ID_RE = USER_POOL_ID_RE
 
 # ----------------------------------------------------------------------------------------------
 # Read-only metadata of the services the program uses: what preview (and a refresh) reads.

@@ -42,6 +42,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from backup_lambda.aws import make_client
+from backup_lambda.contract import snapshot_event
 from backup_lambda.errors import ConfigError
 from backup_lambda.snapshot_format import KEY_RE, manifest_key
 from cognito_backup.cli import emit
@@ -306,7 +307,7 @@ def s3_client(region: str | None = None) -> Any:
 
 def event_for(pool: Pool) -> dict[str, str]:
     """The snapshot Lambda's event for one pool."""
-    return {"user_pool_id": pool.id, "pool_name": pool.name}
+    return snapshot_event(pool.id, pool.name)
 
 
 def invoke_pool(lam: Any, function: str, pool: Pool) -> PoolResult:

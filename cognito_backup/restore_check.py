@@ -71,5 +71,5 @@ def check_restored_pool(cognito: Any, s3: Any, source: str, pool_id: str, *, exc
     with tempfile.TemporaryDirectory(prefix="cognito-check-", dir=work_dir) as tmp:
         snap = snapshotter(cognito, LocalObjectStore(tmp), user_pool_id=pool_id, bucket="local",
                            exclude_attributes=list(excluded))
-        return diff_snapshots(source, str(Path(tmp) / snap["key"]), s3=s3, restored=True,
+        return diff_snapshots(source, str(Path(tmp) / snap.key), s3=s3, restored=True,
                               ignore_pool_fields=ignore_pool_fields, max_detail=max_detail, work_dir=tmp)

@@ -11,10 +11,12 @@ from typing import Any
 
 from backup_lambda.aws import make_client
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
-from backup_lambda.settings import validate_attributes, validate_bucket, validate_kms_key
-from backup_lambda.snapshot import (
-    take_snapshot,
+from backup_lambda.snapshot import take_snapshot
+from backup_lambda.validation import (
+    validate_attributes,
+    validate_bucket,
     validate_budget,
+    validate_kms_key,
     validate_pool_name,
     validate_prefix,
     validate_user_pool_id,
@@ -70,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         kms_key_id=kms, exclude_attributes=excluded, request_budget=args.request_budget,
         progress=_printer(args.quiet),
     )
-    text = (f"snapshot s3://{bucket}/{result['key']}\n"
-            f"  {result['users']:,} users, {result['groups']:,} groups, {result['memberships']:,} memberships, "
-            f"{result['bytes']:,} bytes in {result['duration_s']} s (sha256 {result['sha256'][:16]}...)")
-    emit(args, result, text)
+    text = (f"snapshot s3://{bucket}/{result.key}\n"
+            f"  {result.users:,} users, {result.groups:,} groups, {result.memberships:,} memberships, "
+            f"{result.bytes:,} bytes in {result.duration_s} s (sha256 {result.sha256[:16]}...)")
+    emit(args, result.to_json(), text)
     return 0

@@ -18,17 +18,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from backup_lambda.contract import METRICS_NAMESPACE, POOL_DIMENSION, SERVICE_NAME, SNAPSHOT_SUCCEEDED
 from infra.config import BackupConfig, Pool
 from infra.storage import KEY_ADMIN_ACTIONS
 
-METRICS_NAMESPACE = "CognitoBackup"
-SERVICE_NAME = "cognito-backup"
 MISSING_SNAPSHOT_HOURS = 26
 
 
 def pool_dimensions(pool: Pool) -> dict[str, str]:
     """The dimensions the snapshot Lambda's metrics carry (Powertools adds ``service``)."""
-    return {"service": SERVICE_NAME, "pool_name": pool.name}
+    return {"service": SERVICE_NAME, POOL_DIMENSION: pool.name}
 
 
 def alerts_key_policy(*, partition: str, account_id: str) -> dict:
@@ -126,7 +125,7 @@ class Alerts(pulumi.ComponentResource):
                     f"No successful snapshot of {pool.name} ({pool.id}) in {MISSING_SNAPSHOT_HOURS} hours."
                 ),
                 namespace=METRICS_NAMESPACE,
-                metric_name="SnapshotSucceeded",
+                metric_name=SNAPSHOT_SUCCEEDED,
                 dimensions=pool_dimensions(pool),
                 statistic="Sum",
                 period=3600,

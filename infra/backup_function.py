@@ -16,6 +16,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from backup_lambda import contract
 from infra.config import BackupConfig
 from infra.iam import BackupRoleResources, backup_role_policy
 
@@ -49,15 +50,15 @@ def code_archive(project_dir: Path, code_dir: str = CODE_DIR) -> pulumi.AssetArc
 
 
 def function_environment(cfg: BackupConfig, bucket_name: str, kms_key_arn: str) -> dict[str, str]:
-    """The snapshot Lambda's environment (its contract with the engine)."""
+    """The snapshot Lambda's environment (its contract with the engine: ``backup_lambda.contract``)."""
     return {
-        "BACKUP_BUCKET": bucket_name,
-        "KMS_KEY_ID": kms_key_arn,
-        "SNAPSHOT_PREFIX": cfg.snapshot_prefix,
-        "EXCLUDE_ATTRIBUTES": ",".join(cfg.exclude_attributes),
-        "REQUEST_BUDGET": f"{cfg.request_budget:g}",
-        "POWERTOOLS_SERVICE_NAME": "cognito-backup",
-        "POWERTOOLS_METRICS_NAMESPACE": "CognitoBackup",
+        contract.ENV_BUCKET: bucket_name,
+        contract.ENV_KMS_KEY: kms_key_arn,
+        contract.ENV_PREFIX: cfg.snapshot_prefix,
+        contract.ENV_EXCLUDE_ATTRIBUTES: ",".join(cfg.exclude_attributes),
+        contract.ENV_REQUEST_BUDGET: f"{cfg.request_budget:g}",
+        contract.ENV_SERVICE: contract.SERVICE_NAME,
+        contract.ENV_NAMESPACE: contract.METRICS_NAMESPACE,
         "LOG_LEVEL": "INFO",
     }
 

@@ -18,11 +18,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backup_lambda.contract import snapshot_event
 from backup_lambda.errors import ConfigError as LambdaConfigError
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
-from backup_lambda.settings import validate_attributes
-from backup_lambda.snapshot import validate_budget, validate_prefix
-from backup_lambda.snapshot_format import POOL_NAME_RE
+from backup_lambda.validation import (
+    MAX_USER_POOL_ID,
+    POOL_NAME_RE,
+    REGION_RE,
+    USER_POOL_ID_RE,
+    validate_attributes,
+    validate_budget,
+    validate_prefix,
+)
 
 NAMESPACE = "cognito-backup"
 REGION_KEY = "aws:region"
@@ -69,8 +76,6 @@ KEYS: dict[str, Any] = {
     "protect": True,
 }
 
-REGION_RE = re.compile(r"^(?:[a-z]{2})(?:-[a-z]+)+-\d{1,2}$")
-POOL_ID_RE = re.compile(r"^(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2})_(?P<suffix>[A-Za-z0-9]+)$")
 STACK_RE = re.compile(r"^[A-Za-z0-9_-]{1,49}$")  # "cognito-backup-<stack>" must be a valid Lambda name
 CRON_RE = re.compile(r"^cron\((?P<fields>\S+(?: \S+){5})\)$")
 RATE_RE = re.compile(r"^rate\((?P<value>[1-9]\d*) (?P<unit>minutes?|hours?|days?)\)$")
@@ -98,7 +103,7 @@ class Pool:
 
     def event(self) -> dict[str, str]:
         """The snapshot Lambda's event for this pool (the schedule target's constant input)."""
-        return {"user_pool_id": self.id, "pool_name": self.name}
+        return snapshot_event(self.id, self.name)
 
 
 @dataclass(frozen=True)
@@ -281,11 +286,11 @@ def _read_pools(r: _Reader, region: str | None) -> tuple[Pool, ...]:
             r.problem(at, f"unknown field(s) {', '.join(unknown)}: only id and name are read")
         ok = True
         pool_id, name = entry.get("id"), entry.get("name")
-        match = POOL_ID_RE.fullmatch(pool_id) if isinstance(pool_id, str) else None
+        match = USER_POOL_ID_RE.fullmatch(pool_id) if isinstance(pool_id, str) else None
         if pool_id is None:
             r.problem(f"{at}.id", "required (the user pool id, e.g. eu-west-1_AbCd12345)")
             ok = False
-        elif not match or len(pool_id) > 55:
+        elif not match or len(pool_id) > MAX_USER_POOL_ID:
             r.problem(f"{at}.id", f"{pool_id!r} does not look like <region>_<alnum> (e.g. eu-west-1_AbCd12345)")
             ok = False
         elif region and match["region"] != region:
@@ -301,7 +306,7 @@ def _read_pools(r: _Reader, region: str | None) -> tuple[Pool, ...]:
         if name is None:
             r.problem(f"{at}.name", "required (the name used in snapshot keys, metrics and alarms)")
             ok = False
-        elif not isinstance(name, str) or not POOL_NAME_RE.fullmatch(name) or not name.isascii():
+        elif not isinstance(name, str) or not POOL_NAME_RE.fullmatch(name):
             r.problem(
                 f"{at}.name",
                 f"{name!r} must be 1-128 ASCII letters, digits or _.+=,@- "

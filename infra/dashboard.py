@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.alerts import METRICS_NAMESPACE, MISSING_SNAPSHOT_HOURS, SERVICE_NAME
+from backup_lambda import contract
+from backup_lambda.contract import METRICS_NAMESPACE, POOL_DIMENSION, SERVICE_NAME
+from infra.alerts import MISSING_SNAPSHOT_HOURS
 from infra.config import BackupConfig, Pool
 
 DAY = 86400
@@ -21,7 +23,7 @@ WIDTH = 24  # the dashboard grid
 
 
 def _metric(name: str, pool: Pool, **options) -> list:
-    return [METRICS_NAMESPACE, name, "service", SERVICE_NAME, "pool_name", pool.name, options or {}]
+    return [METRICS_NAMESPACE, name, "service", SERVICE_NAME, POOL_DIMENSION, pool.name, options or {}]
 
 
 def _widget(kind: str, x: int, y: int, width: int, height: int, **properties) -> dict:
@@ -102,27 +104,27 @@ def dashboard_body(
             _widget(
                 "metric", 0, y, 4, 6, title="Snapshots per day", view="bar", stat="Sum",
                 metrics=[
-                    _metric("SnapshotSucceeded", pool, label="succeeded", color="#2ca02c"),
-                    _metric("SnapshotFailed", pool, label="failed", color="#d62728"),
+                    _metric(contract.SNAPSHOT_SUCCEEDED, pool, label="succeeded", color="#2ca02c"),
+                    _metric(contract.SNAPSHOT_FAILED, pool, label="failed", color="#d62728"),
                 ],
                 **common,
             ),
             _widget(
                 "metric", 4, y, 6, 6, title="Users and groups", view="timeSeries", stat="Maximum",
                 metrics=[
-                    _metric("UsersExported", pool, label="users"),
-                    _metric("GroupsExported", pool, label="groups", yAxis="right"),
-                    _metric("MembershipsExported", pool, label="memberships"),
+                    _metric(contract.USERS_EXPORTED, pool, label="users"),
+                    _metric(contract.GROUPS_EXPORTED, pool, label="groups", yAxis="right"),
+                    _metric(contract.MEMBERSHIPS_EXPORTED, pool, label="memberships"),
                 ],
                 **common,
             ),
             _widget(
                 "metric", 10, y, 4, 6, title="Duration (s)", view="timeSeries", stat="Maximum",
-                metrics=[_metric("SnapshotDurationSeconds", pool, label="duration")], **common,
+                metrics=[_metric(contract.SNAPSHOT_DURATION, pool, label="duration")], **common,
             ),
             _widget(
                 "metric", 14, y, 4, 6, title="Snapshot size (bytes)", view="timeSeries", stat="Maximum",
-                metrics=[_metric("SnapshotBytes", pool, label="bytes")], **common,
+                metrics=[_metric(contract.SNAPSHOT_BYTES, pool, label="bytes")], **common,
             ),
             _widget(
                 "metric", 18, y, 3, 6, title="Cognito throttles", view="timeSeries", stat="Sum",

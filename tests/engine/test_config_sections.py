@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from backup_lambda.aws import make_client
+from backup_lambda.config_reader import read_configuration
 from backup_lambda.errors import SnapshotError
 from backup_lambda.pool_reader import PoolReader
 
@@ -74,7 +75,7 @@ def test_every_section_in_use_is_captured(stubbed):
     client, stub = stubbed
     expect_full_configuration(stub)
 
-    sections = PoolReader(client, POOL_ID).config_sections(POOL)
+    sections = read_configuration(PoolReader(client, POOL_ID), POOL)
 
     stub.assert_no_pending_responses()
     assert all(s["status"] == "present" for s in sections.values()), sections
@@ -102,7 +103,7 @@ def test_an_api_this_botocore_does_not_know_marks_the_section_unavailable(stubbe
     monkeypatch.setattr(PoolReader, "knows",
                         lambda self, op: op != "GetLogDeliveryConfiguration" and real(self, op))
 
-    sections = PoolReader(client, POOL_ID).config_sections(POOL)
+    sections = read_configuration(PoolReader(client, POOL_ID), POOL)
 
     stub.assert_no_pending_responses()
     assert sections["log_delivery"]["status"] == "unavailable"
@@ -122,7 +123,7 @@ def test_a_denied_section_fails_the_snapshot_naming_pool_and_operation(stubbed):
     stub.add_client_error("list_user_pool_clients", "AccessDeniedException", "not authorized")
 
     with pytest.raises(SnapshotError) as err:
-        PoolReader(client, POOL_ID).config_sections(POOL)
+        read_configuration(PoolReader(client, POOL_ID), POOL)
 
     assert err.value.operation == "ListUserPoolClients" and err.value.pool == POOL_ID
     assert "ListUserPoolClients failed for user pool eu-west-1_AbCdEf123: AccessDeniedException" in str(err.value)
@@ -140,7 +141,7 @@ def test_pool_without_domain_or_branding_records_them_absent(stubbed):
     stub.add_client_error("get_log_delivery_configuration", "ResourceNotFoundException")
     stub.add_response("list_tags_for_resource", {"Tags": {}}, {"ResourceArn": ARN})
 
-    sections = PoolReader(client, POOL_ID).config_sections({**POOL, "Domain": None, "CustomDomain": None})
+    sections = read_configuration(PoolReader(client, POOL_ID), {**POOL, "Domain": None, "CustomDomain": None})
 
     stub.assert_no_pending_responses()
     assert {k for k, v in sections.items() if v["status"] == "absent"} == {
@@ -156,8 +157,8 @@ def test_sections_read_in_parallel_are_the_same_and_in_order(cognito):
     reader = PoolReader(cognito, sample.pool_id)
     pool = reader.describe_pool()
 
-    sequential = reader.config_sections(pool)
-    parallel = reader.config_sections(pool, parallel=6)
+    sequential = read_configuration(reader, pool)
+    parallel = read_configuration(reader, pool, parallel=6)
 
     def without_moto_noise(sections):  # moto invents a new AWSAccountId on every DescribeUserPoolDomain
         value = sections["domain"]["value"]

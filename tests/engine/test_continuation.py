@@ -9,9 +9,11 @@ import json
 import pytest
 from botocore.stub import ANY, Stubber
 
+from backup_lambda.checkpoint import load_checkpoint
+from backup_lambda.contract import ContinuationRequest
 from backup_lambda.errors import ConfigError
-from backup_lambda.settings import ContinuationRequest, parse_event
-from backup_lambda.snapshot import load_checkpoint, resume_snapshot, take_snapshot
+from backup_lambda.settings import parse_event
+from backup_lambda.snapshot import resume_snapshot, take_snapshot
 from demo.sample_pool import build_pool
 from tests.engine.test_snapshot import NOW
 from tests.support.fault_injection import ShortContext
@@ -51,18 +53,18 @@ def test_a_continued_snapshot_is_byte_for_byte_a_single_run_one(cognito, s3, buc
 
     result = take_snapshot(cognito, s3, prefix="multi/", deadline=short_run(2), **common)
     runs = 1
-    while result["status"] == "continued":
-        checkpoint = load_checkpoint(s3, bucket, result["checkpoint_key"])
-        assert checkpoint["generation"] == result["generation"] == runs
+    while result.status == "continued":
+        checkpoint = load_checkpoint(s3, bucket, result.checkpoint_key)
+        assert checkpoint.generation == result.generation == runs
         result = resume_snapshot(cognito, s3, checkpoint, deadline=short_run(2), workers=1)
         runs += 1
 
-    assert runs >= 4 and result["runs"] == runs
-    single_body, multi_body = body(s3, bucket, single["key"]), body(s3, bucket, result["key"])
+    assert runs >= 4 and result.runs == runs
+    single_body, multi_body = body(s3, bucket, single.key), body(s3, bucket, result.key)
     assert multi_body == single_body
-    assert result["sha256"] == hashlib.sha256(multi_body).hexdigest() == single["sha256"]
-    manifest = json.loads(body(s3, bucket, result["manifest_key"]))
-    assert manifest["sha256"] == result["sha256"] and manifest["users"] == 400 and manifest["runs"] == runs
+    assert result.sha256 == hashlib.sha256(multi_body).hexdigest() == single.sha256
+    manifest = json.loads(body(s3, bucket, result.manifest_key))
+    assert manifest["sha256"] == result.sha256 and manifest["users"] == 400 and manifest["runs"] == runs
     assert s3.list_objects_v2(Bucket=bucket, Prefix="multi/.checkpoints/").get("KeyCount") == 0
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
@@ -71,13 +73,13 @@ def test_parallel_listing_continues_exactly(cognito, s3, bucket, small_parts):
     sample = build_pool(cognito, "wide", users=300, unconfirmed=0, with_config=False)
     result = take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, now=NOW, request_budget=30,
                            part_size=small_parts, deadline=short_run(3))
-    while result["status"] == "continued":
-        result = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, result["checkpoint_key"]),
+    while result.status == "continued":
+        result = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, result.checkpoint_key),
                                  deadline=short_run(3))
 
-    doc = json.loads(body(s3, bucket, result["key"]))
+    doc = json.loads(body(s3, bucket, result.key))
     assert sorted(u["Username"] for u in doc["users"]) == sorted(sample.users)
-    assert result["runs"] > 1
+    assert result.runs > 1
 
 
 def test_the_lambda_invokes_itself_until_the_snapshot_is_complete(cognito, s3, bucket, small_parts, monkeypatch,
@@ -152,15 +154,15 @@ def test_a_duplicate_continuation_event_is_ignored(cognito, s3, bucket, small_pa
     sample = build_pool(cognito, "dup", users=200, unconfirmed=0, with_config=False)
     first = take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, now=NOW, request_budget=30,
                           part_size=small_parts, deadline=short_run(1))
-    second = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, first["checkpoint_key"]),
+    second = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, first.checkpoint_key),
                              deadline=short_run(1))
-    assert second["status"] == "continued" and second["generation"] == 2
+    assert second.status == "continued" and second.generation == 2
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
 
-    stale = {"checkpoint_key": first["checkpoint_key"], "generation": 1}
+    stale = {"checkpoint_key": first.checkpoint_key, "generation": 1}
     assert handler.lambda_handler(stale, ShortContext(100)) == {"status": "ignored",
                                                                "reason": "duplicate continuation event"}
-    assert load_checkpoint(s3, bucket, first["checkpoint_key"])["generation"] == 2
+    assert load_checkpoint(s3, bucket, first.checkpoint_key).generation == 2
 
 
 def test_a_failing_continuation_aborts_and_removes_its_checkpoint(cognito, s3, bucket, small_parts):
@@ -172,7 +174,7 @@ def test_a_failing_continuation_aborts_and_removes_its_checkpoint(cognito, s3, b
     fail_operation(cognito, "ListUsers", "AccessDeniedException")
 
     with pytest.raises(Exception, match="ListUsers"):
-        resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, first["checkpoint_key"]))
+        resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, first.checkpoint_key))
 
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

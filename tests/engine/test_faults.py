@@ -168,7 +168,7 @@ class World:
     def snapshot(self, cognito, s3, bucket, **kwargs):
         from backup_lambda.snapshot import take_snapshot
 
-        return take_snapshot(cognito, s3, **self.snapshot_args(bucket), **kwargs)
+        return take_snapshot(cognito, s3, **self.snapshot_args(bucket), **kwargs).to_json()
 
     def snapshot_args(self, bucket: str) -> dict[str, Any]:
         return {"user_pool_id": self.pool_id, "bucket": bucket, "now": NOW, "request_budget": 30,
@@ -600,7 +600,7 @@ def race(world: World, bucket: str, nows: list[datetime], *, meet_at_completion:
 
             s3.meta.events.register("before-call.s3.CompleteMultipartUpload", meet)
         try:
-            results[i] = take_snapshot(cognito, s3, **{**world.snapshot_args(bucket), "now": nows[i]})
+            results[i] = take_snapshot(cognito, s3, **{**world.snapshot_args(bucket), "now": nows[i]}).to_json()
         except Exception as exc:  # inspected below
             results[i] = exc
 
@@ -668,7 +668,7 @@ def test_racing_runs_with_faults_never_leave_a_corrupted_object(world, atomic_co
         Injector(s3, "CompleteMultipartUpload", RESPONSE_LOST if i else CONNECTION_CLOSED)
         Injector(cognito, "ListUsers", SERVER_ERROR, skip=3 + i)
         try:
-            results[i] = take_snapshot(cognito, s3, **world.snapshot_args(bucket))
+            results[i] = take_snapshot(cognito, s3, **world.snapshot_args(bucket)).to_json()
         except Exception as exc:  # inspected below
             results[i] = exc
 

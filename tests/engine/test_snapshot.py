@@ -54,11 +54,11 @@ def test_every_user_is_written_exactly_once(cognito, s3, bucket, n_users):
 
     result = snap(cognito, s3, bucket, pool_id)
 
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     usernames = [u["Username"] for u in doc["users"]]
     assert sorted(usernames) == sorted(expected)
     assert len(set(usernames)) == len(usernames)
-    assert result["users"] == doc["summary"]["users"] == n_users
+    assert result.users == doc["summary"]["users"] == n_users
     subs = [a["Value"] for u in doc["users"] for a in u["Attributes"] if a["Name"] == "sub"]
     assert len(set(subs)) == n_users
 
@@ -68,7 +68,7 @@ def test_document_follows_the_format(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, sample.pool_id)
 
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     assert doc["format_version"] == FORMAT_VERSION
     assert doc["taken_at"] == "2026-11-24T01:00:03Z"
     assert doc["source"]["user_pool_id"] == sample.pool_id
@@ -97,7 +97,7 @@ def test_groups_carry_all_their_members(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, sample.pool_id)
 
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     groups = {g["GroupName"]: g for g in doc["groups"]}
     assert len(groups) == len(sample.groups) > 60
     for name, members in sample.groups.items():
@@ -106,8 +106,8 @@ def test_groups_carry_all_their_members(cognito, s3, bucket):
     assert groups["admins"]["Precedence"] == 1
     assert groups["admins"]["RoleArn"].endswith("role/cognito-admins")
     assert "UserPoolId" not in groups["admins"]
-    assert result["memberships"] == sum(len(m) for m in sample.groups.values())
-    assert result["groups"] == len(sample.groups)
+    assert result.memberships == sum(len(m) for m in sample.groups.values())
+    assert result.groups == len(sample.groups)
 
 
 def test_pool_without_groups(cognito, s3, bucket):
@@ -116,9 +116,9 @@ def test_pool_without_groups(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, pool_id)
 
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     assert doc["groups"] == []
-    assert result["groups"] == result["memberships"] == 0
+    assert result.groups == result.memberships == 0
 
 
 def test_unicode_disabled_and_unconfirmed_users(cognito, s3, bucket):
@@ -128,13 +128,13 @@ def test_unicode_disabled_and_unconfirmed_users(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, pool_id)
 
-    raw = s3.get_object(Bucket=bucket, Key=result["key"])["Body"].read()
+    raw = s3.get_object(Bucket=bucket, Key=result.key)["Body"].read()
     assert "zoë.ñandú-李".encode() in raw  # UTF-8, not \u escapes
     users = {u["Username"]: u for u in json.loads(raw)["users"]}
     assert "zoë.ñandú-李" in users
     assert {n for n, u in users.items() if u["Enabled"] is False} == set(sample.disabled)
     assert {n for n, u in users.items() if u["UserStatus"] == "UNCONFIRMED"} == set(sample.unconfirmed)
-    assert result["disabled_users"] == len(sample.disabled)
+    assert result.disabled_users == len(sample.disabled)
     family = {a["Value"] for u in users.values() for a in u["Attributes"] if a["Name"] == "family_name"}
     assert "Müller" in family
 
@@ -145,13 +145,13 @@ def test_manifest_describes_the_object(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, pool_id, prefix="backups/prod")
 
-    key = result["key"]
+    key = result.key
     assert key == "backups/prod/2026/11/24/manifested_20261124_010003.json"
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     manifest = read_json(s3, bucket, manifest_key(key))
     assert manifest["snapshot_key"] == key
-    assert manifest["sha256"] == hashlib.sha256(body).hexdigest() == result["sha256"]
-    assert manifest["bytes"] == len(body) == result["bytes"]
+    assert manifest["sha256"] == hashlib.sha256(body).hexdigest() == result.sha256
+    assert manifest["bytes"] == len(body) == result.bytes
     assert (manifest["users"], manifest["groups"], manifest["memberships"]) == (5, 0, 0)
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["taken_at"] == "2026-11-24T01:00:03Z"
@@ -173,10 +173,10 @@ def test_objects_are_tagged_with_their_retention_class(cognito, s3, bucket, when
 
     result = snap(cognito, s3, bucket, pool_id, now=when)
 
-    for key in (result["key"], result["manifest_key"]):
+    for key in (result.key, result.manifest_key):
         tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
         assert tags["retention"] == retention
-    assert result["retention"] == retention
+    assert result.retention == retention
 
 
 def test_kms_key_encrypts_snapshot_and_manifest(aws, cognito, s3, bucket):
@@ -187,7 +187,7 @@ def test_kms_key_encrypts_snapshot_and_manifest(aws, cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, pool_id, kms_key_id=key_id)
 
-    for key in (result["key"], result["manifest_key"]):
+    for key in (result.key, result.manifest_key):
         head = s3.head_object(Bucket=bucket, Key=key)
         assert head["ServerSideEncryption"] == "aws:kms"
         assert head["SSEKMSKeyId"] == key_id
@@ -198,7 +198,7 @@ def test_excluded_attributes_are_left_out(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, sample.pool_id, exclude_attributes="phone_number, custom:org_id")
 
-    raw = s3.get_object(Bucket=bucket, Key=result["key"])["Body"].read()
+    raw = s3.get_object(Bucket=bucket, Key=result.key)["Body"].read()
     doc = json.loads(raw)
     names = {a["Name"] for u in doc["users"] for a in u["Attributes"]}
     assert "phone_number" not in names and "custom:org_id" not in names
@@ -222,10 +222,10 @@ def test_secrets_never_reach_snapshot_manifest_result_or_logs(cognito, s3, bucke
     out = capsys.readouterr()
     logged = "\n".join(logs.messages())
     assert "complete" in logged and "configuration read" in logged, "the capture saw nothing: it would prove nothing"
-    seen = [written.decode(), json.dumps(result), logged, out.out, out.err]
+    seen = [written.decode(), json.dumps(result.to_json()), logged, out.out, out.err]
     for secret in secrets:
         assert all(secret not in text for text in seen), "a secret leaked"
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     clients = {c["ClientName"]: c for c in doc["clients"]["items"]}
     assert clients["backend-service"]["HasSecret"] is True
     assert clients["web-app"]["HasSecret"] is False
@@ -320,13 +320,13 @@ def test_a_second_run_in_the_same_second_never_overwrites(cognito, s3, bucket):
     pool_id = create_pool(cognito, "twice")["Id"]
     add_users(cognito, pool_id, 3)
     first = snap(cognito, s3, bucket, pool_id)
-    before = s3.get_object(Bucket=bucket, Key=first["key"])["Body"].read()
+    before = s3.get_object(Bucket=bucket, Key=first.key)["Body"].read()
     add_users(cognito, pool_id, 2, start=100)
 
     with pytest.raises(Exception, match="PreconditionFailed"):
         snap(cognito, s3, bucket, pool_id)
 
-    assert s3.get_object(Bucket=bucket, Key=first["key"])["Body"].read() == before
+    assert s3.get_object(Bucket=bucket, Key=first.key)["Body"].read() == before
     assert open_uploads(s3, bucket) == []
 
 
@@ -347,7 +347,7 @@ def test_refused_range_filter_falls_back_to_one_scan(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, pool_id)
 
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     assert sorted(u["Username"] for u in doc["users"]) == expected
     assert doc["summary"]["user_listing"] == "sequential"
 
@@ -364,7 +364,7 @@ def test_ignored_range_filter_still_yields_each_user_once(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, pool_id)
 
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     assert sorted(u["Username"] for u in doc["users"]) == expected
     assert doc["summary"]["user_listing"] == "parallel-sub-ranges"
 
@@ -382,7 +382,7 @@ def test_repeated_users_across_pages_are_written_once(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, pool_id)
 
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     assert sorted(u["Username"] for u in doc["users"]) == expected
 
 
@@ -403,7 +403,7 @@ def test_throttling_is_retried_and_nothing_is_lost(cognito, s3, bucket):
 
     result = snap(cognito, s3, bucket, pool_id)
 
-    doc = read_json(s3, bucket, result["key"])
+    doc = read_json(s3, bucket, result.key)
     assert sorted(u["Username"] for u in doc["users"]) == expected
-    assert result["throttles"] >= 1
+    assert result.throttles >= 1
 

@@ -47,15 +47,15 @@ def test_a_quota_below_the_budget_throttles_slows_and_stays_exact(aws_env, monke
 
     stats = app.stats()
     attempts = stats["user_list_calls"]
-    assert stats["throttles"] >= 1 and result["throttles"] >= 1
+    assert stats["throttles"] >= 1 and result.throttles >= 1
     # It backs off instead of retrying at its budget: a client holding 15 calls/s against a quota of
     # 6 would see more than half of its attempts refused.
     assert stats["throttles"] <= attempts / 4, stats
-    checked = harness.verify(s3, "snapshots", result["key"], app.pool)
+    checked = harness.verify(s3, "snapshots", result.key, app.pool)
     assert checked["exact"], checked["problems"]
     assert checked["memberships"] == "exact"
-    assert harness.verify_manifest(s3, "snapshots", result["manifest_key"], checked) == []
-    assert result["users"] == USERS
+    assert harness.verify_manifest(s3, "snapshots", result.manifest_key, checked) == []
+    assert result.users == USERS
 
 
 def test_the_stand_in_refuses_calls_beyond_its_quota_as_aws_does(aws_env):

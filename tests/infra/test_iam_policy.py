@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backup_lambda.checkpoint import checkpoint_key
 from backup_lambda.permissions import BACKUP_ROLE_OPERATIONS, Operation, actions_for
-from backup_lambda.snapshot_format import checkpoint_key, manifest_key, snapshot_key
+from backup_lambda.snapshot_format import manifest_key, snapshot_key
 from infra.iam import RUNTIME_GRANTS, BackupRoleResources, backup_role_policy
 from infra.storage import KEY_ADMIN_ACTIONS, KeyGrant, key_policy, snapshot_bucket_policy
 
@@ -155,7 +156,7 @@ def resources_of_scope(scope: str, prefix: str) -> list[str]:
     return {
         "pool": list(POOL_ARNS),
         "snapshots": [object_arn(snapshot), object_arn(manifest_key(snapshot))],
-        "checkpoints": [object_arn(checkpoint_key(prefix, "prod-users"))],
+        "checkpoints": [object_arn(checkpoint_key(snapshot_key(prefix, "prod-users", TAKEN), prefix))],
         "kms_key": [KEY_ARN],
         "self_function": [FUNCTION_ARN],
         "account": ["*"],  # actions without a resource type are evaluated against "*"
@@ -344,7 +345,7 @@ def bucket_decision(action: str, resource: str, principal: str, writer: str | No
     return decision(bucket_policy(writer), action=action, resource=resource, principal=principal, context=context)
 
 
-CHECKPOINT = object_arn(checkpoint_key("cognito/", "prod-users"))
+CHECKPOINT = object_arn(checkpoint_key(snapshot_key("cognito/", "prod-users", TAKEN), "cognito/"))
 KMS_UPLOAD = {"s3:x-amz-server-side-encryption": "aws:kms", "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY_ARN}
 
 

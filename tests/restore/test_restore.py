@@ -25,7 +25,7 @@ from tests.support.snapshot_builder import default_pool, make_group, make_snapsh
 def rich(cognito, s3, bucket):
     """A rich pool and its snapshot: (pool id, s3:// url of the snapshot)."""
     pool_id = build_rich_pool(cognito)
-    key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)["key"]
+    key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket).key
     return pool_id, f"s3://{bucket}/{key}"
 
 
@@ -48,7 +48,7 @@ def restore(cognito, s3, source, tmp_path, **options):
 
 
 def assert_restored_equals(cognito, s3, bucket, source, pool_id):
-    key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)["key"]
+    key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket).key
     result = diff_snapshots(source, f"s3://{bucket}/{key}", s3=s3, restored=True)
     assert result["summary"]["identical"], json.dumps(result, indent=1, default=str)
 
@@ -221,7 +221,7 @@ def test_resume_finishes_a_restore_that_stopped_and_skips_what_exists(cognito, s
 
 def test_pools_that_sign_in_with_email_get_new_usernames_and_the_mapping_says_so(cognito, s3, bucket, tmp_path):
     pool_id = build_rich_pool(cognito, "email-pool", username_attributes=["email"])
-    source = f"s3://{bucket}/" + take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)["key"]
+    source = f"s3://{bucket}/" + take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket).key
 
     report = restore(cognito, s3, source, tmp_path, new_pool_name="email-restored", secrets=PROVIDER_SECRETS)
 

@@ -79,7 +79,7 @@ class FakeCognitoImport:
 @pytest.fixture
 def rich_snapshot(cognito, s3, bucket):
     pool_id = build_rich_pool(cognito)
-    return f"s3://{bucket}/" + take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)["key"]
+    return f"s3://{bucket}/" + take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket).key
 
 
 def run_import(cognito, s3, source, tmp_path, import_client, uploader, **options):
@@ -117,7 +117,7 @@ def test_import_path_builds_the_csv_runs_the_job_and_maps_the_new_subs(cognito, 
     assert states == {"alice": "imported", "bob": "imported", "carol": "imported", "zoë": "imported",
                       "dave": "created"}
     assert all(u["new_sub"] for u in mapping["users"])
-    new_key = take_snapshot(cognito, s3, user_pool_id=report["target_user_pool_id"], bucket=bucket)["key"]
+    new_key = take_snapshot(cognito, s3, user_pool_id=report["target_user_pool_id"], bucket=bucket).key
     diff = diff_snapshots(rich_snapshot, f"s3://{bucket}/{new_key}", s3=s3, restored=True)
     assert diff["summary"]["identical"], diff  # memberships and the disabled state came after the import
 

@@ -142,7 +142,7 @@ def world(tmp_path_factory):
             cognito, s3 = aws.make_client("cognito-idp"), aws.make_client("s3")
             s3.create_bucket(Bucket=BUCKET)
             pool_id = build_source(cognito)
-            key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=BUCKET)["key"]
+            key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=BUCKET).key
             secrets = tmp_path_factory.mktemp("secrets") / "idp-secrets.json"
             secrets.write_text(json.dumps(PROVIDER_SECRETS))
             hooks: list = []
@@ -303,7 +303,7 @@ def assert_pool_is_the_snapshot(world: World, pool_id: str, mapping_file) -> Non
     assert {c["new_client_id"] for c in mapping["clients"]} == client_ids
 
     # Exactly the snapshot: users, attributes, enabled state, groups, memberships, clients, servers, providers.
-    key = take_snapshot(cognito, world.s3, user_pool_id=pool_id, bucket=BUCKET)["key"]
+    key = take_snapshot(cognito, world.s3, user_pool_id=pool_id, bucket=BUCKET).key
     result = diff_snapshots(world.source, f"s3://{BUCKET}/{key}", s3=world.s3, restored=True)
     assert result["summary"]["identical"], json.dumps(result, indent=1, default=str)[:4000]
 

@@ -23,10 +23,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from backup_lambda.contract import SNAPSHOT_EVENT_KEYS as EVENT_KEYS
 from backup_lambda.errors import ConfigError
-from backup_lambda.settings import ATTRIBUTE_NAME_RE, BUCKET_RE, EVENT_KEYS, KMS_KEY_RE
-from backup_lambda.snapshot import PREFIX_RE, USER_POOL_ID_RE
-from backup_lambda.snapshot_format import CHECKPOINT_DIR, POOL_NAME_RE
+from backup_lambda.snapshot_format import CHECKPOINT_DIR
+from tests.support import field_rules as rules
 from tests.support.fault_injection import FakeContext
 
 # A bounded message: "clear" includes not echoing a megabyte of junk into a log line.
@@ -46,7 +46,7 @@ good_pool_ids = st.builds(lambda r, s: f"{r}_{s}", st.sampled_from(REGIONS), st.
 
 
 def _not_pool_id(value: Any) -> bool:
-    return not (isinstance(value, str) and USER_POOL_ID_RE.fullmatch(value))
+    return not rules.is_user_pool_id(value)
 
 
 near_miss_pool_ids = st.one_of(
@@ -55,14 +55,16 @@ near_miss_pool_ids = st.one_of(
     good_pool_ids.map(lambda v: v + "\n"),
     good_pool_ids.map(lambda v: " " + v),
     st.builds(lambda v, c: v + c, good_pool_ids, st.sampled_from("/-_.:* é")),
-    st.sampled_from(["", "_", "us-east-1_", "_abc", "us-east_abc", "1_abc", "us-east-1__abc"]),
+    st.sampled_from(["", "_", "us-east-1_", "_abc", "us-east_abc", "1_abc", "us-east-1__abc", "us-east-123_abc",
+                     "us-east-\u0661_abc", "us-east-1_abc\u00e9", "u-east-1_abc", "us--east-1_abc",
+                     "us-east-1_" + "a" * 46]),
 )
 bad_pool_ids = st.one_of(near_miss_pool_ids, json_junk, huge_junk).filter(_not_pool_id)
 bad_pool_names = st.one_of(
     json_junk, huge_junk,
     st.text(min_size=1, max_size=40).map(lambda s: s + "/"),
     st.sampled_from(["", " ", "a b", "a/b", "ü" * 200, "x" * 129, "name\n"]),
-).filter(lambda v: v is not None and not (isinstance(v, str) and POOL_NAME_RE.fullmatch(v)))
+).filter(lambda v: v is not None and not rules.is_pool_name(v))
 
 
 class NoAws:
@@ -182,33 +184,31 @@ argv_huge = st.builds(lambda ch, n: ch * n, st.characters(codec="utf-8", exclude
                       st.integers(1_000, 50_000))
 
 
-def _bad(pattern: re.Pattern, *extra: st.SearchStrategy, normalise=lambda v: v) -> st.SearchStrategy:
-    return st.one_of(argv_text, argv_huge, *extra).filter(
-        lambda v: v != "" and not pattern.fullmatch(normalise(v)))
+def _bad(is_valid, *extra: st.SearchStrategy) -> st.SearchStrategy:
+    """Values the rule (as documented, ``tests/support/field_rules.py``) refuses, near misses included."""
+    return st.one_of(argv_text, argv_huge, *extra).filter(lambda v: v != "" and not is_valid(v))
 
 
-def _bad_budget(value: str) -> bool:
-    try:
-        number = float(value)
-    except ValueError:
-        return True
-    return not 0 < number <= 30
+NEAR_MISS_BUCKETS = ["ab", "Upper", "a_b", "-ab", "ab-", "a" * 64, "a..b", "192.168.1.1", "10.0.0.255",
+                     "xn--abc", "sthree-abc", "amzn-s3-demo-abc", "abc-s3alias", "abc--ol-s3", "abc.mrap",
+                     "abc--x-s3", "abc--table-s3", "ab\u00e9c", "abc\n"]
 
 
 BAD_FLAG_VALUES = {
-    "--user-pool-id": _bad(USER_POOL_ID_RE, near_miss_pool_ids.filter(lambda v: "\x00" not in v)),
-    "--bucket": _bad(BUCKET_RE, st.sampled_from(["ab", "Upper", "a_b", "-ab", "ab-", "a" * 64, "a..b"])),
-    "--pool-name": _bad(POOL_NAME_RE, st.sampled_from(["a/b", "x" * 129, "a b"])),
-    "--prefix": _bad(PREFIX_RE, st.sampled_from(["../x", "a/../b", "a//b", "/abs", "a b/", "a#b"]),
-                     normalise=lambda v: v if v.endswith("/") else v + "/").filter(
-        lambda v: ".." in v.split("/") or not PREFIX_RE.fullmatch(v if v.endswith("/") else v + "/")),
-    "--kms-key-id": _bad(KMS_KEY_RE, st.sampled_from(["my key", "alias", "arn:aws:kms:key/1", "alias/"])),
+    "--user-pool-id": _bad(rules.is_user_pool_id, near_miss_pool_ids.filter(lambda v: "\x00" not in v)),
+    "--bucket": _bad(rules.is_bucket_name, st.sampled_from(NEAR_MISS_BUCKETS)),
+    "--pool-name": _bad(rules.is_pool_name, st.sampled_from(["a/b", "x" * 129, "a b", "caf\u00e9", "a\tb"])),
+    "--prefix": _bad(rules.is_prefix, st.sampled_from(["../x", "a/../b", "a//b", "/abs", "a b/", "a#b", "./x",
+                                                       "caf\u00e9/", "x" * 513])),
+    "--kms-key-id": _bad(rules.is_kms_key, st.sampled_from(
+        ["my key", "alias", "arn:aws:kms:key/1", "alias/", "mrk-123", "1234abcd-12ab-34cd-56ef-1234567890aZ",
+         "arn:aws:kms:eu-west-1:12345678901:key/x", "arn:aws:s3:eu-west-1:123456789012:key/x"])),
     "--exclude-attributes": st.lists(st.text(max_size=70), min_size=1, max_size=4).map(",".join).filter(
-        lambda v: any(n.strip() and not ATTRIBUTE_NAME_RE.fullmatch(n.strip()) for n in v.split(","))
+        lambda v: any(n.strip() and not rules.is_attribute_name(n.strip()) for n in v.split(","))
         or "sub" in {n.strip() for n in v.split(",")}),
     "--request-budget": st.one_of(argv_text, st.floats().map(repr), st.integers().map(str),
                                   st.sampled_from(["0", "-1", "30.0001", "nan", "inf", "1e309"])).filter(
-        lambda v: v != "" and _bad_budget(v)),
+        lambda v: v != "" and not rules.is_budget(v)),
 }
 # These flags' values are checked inside the snapshot engine, whose messages use the parameter's name
 # (user_pool_id, pool_name, prefix, request_budget) instead of the flag's.
@@ -308,9 +308,7 @@ def _int_text(low: int, high: int, allowed: tuple[int, ...] = ()) -> st.SearchSt
 
 
 def _bad_region(value: str) -> bool:
-    from infra.config import REGION_RE
-
-    return not REGION_RE.fullmatch(value) or value.startswith(("cn-", "us-gov-", "us-iso"))
+    return not rules.is_region(value) or value.startswith(("cn-", "us-gov-", "us-iso"))
 
 
 nonempty = st.text(min_size=1, max_size=40).filter(lambda s: s.strip() != "" or s == " ")
@@ -344,11 +342,11 @@ BAD_CONFIG: dict[str, st.SearchStrategy] = {
     "requestBudget": st.one_of(
         st.floats(allow_nan=True).filter(lambda x: not 0 < x <= 30).map(repr),
         st.integers().filter(lambda n: not 0 < n <= 30).map(str),
-        nonempty.filter(_bad_budget),
+        nonempty.filter(lambda v: not rules.is_budget(v)),
     ),
     "excludeAttributes": st.one_of(
         _as_json(st.lists(st.sampled_from(["sub", "bad name", "a/b", "x" * 65, "é/ok", "a,b ", ""]).filter(
-            lambda n: n == "sub" or not ATTRIBUTE_NAME_RE.fullmatch(n)), min_size=1, max_size=3)),
+            lambda n: n == "sub" or not rules.is_attribute_name(n)), min_size=1, max_size=3)),
         _as_json(st.one_of(st.integers(), st.dictionaries(st.text(max_size=4), st.booleans(), min_size=1,
                                                           max_size=2))),
         _as_json(st.lists(st.one_of(st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2)),
@@ -356,8 +354,7 @@ BAD_CONFIG: dict[str, st.SearchStrategy] = {
     ),
     "snapshotPrefix": st.builds(lambda a, bad, b: a + bad + b, st.text(ALNUM, max_size=8),
                                 st.sampled_from(["..", "/../", "//", " ", "#", "?", "\\", "%", "*", "|", '"']),
-                                st.text(ALNUM, max_size=8)).filter(
-        lambda v: ".." in v.split("/") or not PREFIX_RE.fullmatch(v if v.endswith("/") else v + "/")),
+                                st.text(ALNUM, max_size=8)).filter(lambda v: not rules.is_prefix(v)),
     "alarmEmail": nonempty.filter(lambda s: "@" not in s or s.count("@") > 1 or " " in s),
     "retentionDailyDays": _int_text(1, 36500),
     "retentionWeeklyDays": _int_text(1, 36500),
@@ -564,8 +561,8 @@ def good_snapshot(moto_world):
     pool_id = build_rich_pool(cognito, "prod-users")
     result = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket="good", request_budget=30,
                            now=datetime(2026, 11, 24, 1, 0, 3, tzinfo=timezone.utc))
-    data = s3.get_object(Bucket="good", Key=result["key"])["Body"].read()
-    manifest = json.loads(s3.get_object(Bucket="good", Key=result["manifest_key"])["Body"].read())
+    data = s3.get_object(Bucket="good", Key=result.key)["Body"].read()
+    manifest = json.loads(s3.get_object(Bucket="good", Key=result.manifest_key)["Body"].read())
     cognito.delete_user_pool(UserPoolId=pool_id)
     return data, manifest
 
@@ -722,3 +719,56 @@ def test_verify_refuses_any_truncation_or_any_changed_byte(good_snapshot, tmp_pa
 
     assert not result["ok"]
     assert result["problems"]
+
+
+# --- the production rules against the rules as documented -------------------------------------------
+
+def _accepts(validate, value) -> bool:
+    try:
+        validate(value, "field")
+    except ConfigError:
+        return False
+    return True
+
+
+def _rule_table():
+    from backup_lambda import validation as v
+
+    return {
+        "user pool id": (v.validate_user_pool_id, rules.is_user_pool_id,
+                         ["eu-west-1_AbC123", "us-gov-west-1_x", "ap-southeast-2_" + "a" * 40],
+                         ["eu-west-1", "eu-west-1_", "EU-west-1_a", "eu-west-123_a", "eu-west-\u0661_a",
+                          "eu-west-1_a_b", "eu-west-1_" + "a" * 50, "eu-west-1_ab\u00e9"]),
+        "pool name": (v.validate_pool_name, rules.is_pool_name, ["prod-users", "a", "x@y.z+1=2,3", "x" * 128],
+                      ["", "a b", "a/b", "x" * 129, "caf\u00e9"]),
+        "bucket": (v.validate_bucket, rules.is_bucket_name, ["my-snapshots", "a.b.c", "abc", "x" * 63, "1.2.3"],
+                   NEAR_MISS_BUCKETS),
+        "prefix": (v.validate_prefix, rules.is_prefix, ["", "backups/", "a/b/c", "x=1/@y/"],
+                   ["a//b", "../x", "a/./b", "/abs", "a b/", "caf\u00e9/", "x" * 513]),
+        "kms key": (v.validate_kms_key, lambda x: x == "" or rules.is_kms_key(x),
+                    ["alias/backups", "mrk-" + "0" * 32, "1234abcd-12ab-34cd-56ef-1234567890ab",
+                     "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                     "arn:aws:kms:eu-west-1:123456789012:alias/x"],
+                    ["alias/", "mrk-1", "arn:aws:kms:eu-west-1:1234:key/x", "my key", "alias/caf\u00e9"]),
+        "budget": (v.validate_budget, rules.is_budget, [15, "0.5", 30, "30"], [0, "-1", "30.01", "nan", True, "x"]),
+    }
+
+
+@pytest.mark.parametrize("rule", ["user pool id", "pool name", "bucket", "prefix", "kms key", "budget"])
+def test_each_validator_accepts_the_documented_good_values_and_refuses_the_near_misses(rule):
+    validate, documented, good, bad = _rule_table()[rule]
+    for value in good:
+        assert documented(value) and _accepts(validate, value), f"{rule}: {value!r} should be accepted"
+    for value in bad:
+        assert not documented(value) and not _accepts(validate, value), f"{rule}: {value!r} should be refused"
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+@pytest.mark.parametrize("rule", ["user pool id", "pool name", "bucket", "prefix", "kms key"])
+def test_each_validator_agrees_with_the_documented_rule_on_any_value(rule, data):
+    validate, documented, good, bad = _rule_table()[rule]
+    alphabet = st.sampled_from(sorted(set("".join(good + bad)) | set("_-./:")))
+    value = data.draw(st.one_of(st.sampled_from(good + bad), st.text(alphabet, max_size=70),
+                                st.builds(lambda g, t: g + t, st.sampled_from(good), st.text(alphabet, max_size=3))))
+    assert _accepts(validate, value) == documented(value), f"{rule}: {value!r}"

@@ -296,7 +296,7 @@ def test_a_restore_prints_and_writes_no_secret(cognito, s3, bucket, fast, tmp_pa
     capsys.readouterr()
 
     with CapturedLogs(logging.INFO, logging.DEBUG) as logs:
-        code = main(["restore", f"s3://{bucket}/{result['key']}", "--new-pool-name", "restored", "--users-via",
+        code = main(["restore", f"s3://{bucket}/{result.key}", "--new-pool-name", "restored", "--users-via",
                      "admin-create", "--secrets", str(secrets_file), "--mapping-file", str(mapping), "--json",
                      "--work-dir", str(tmp_path)])
 

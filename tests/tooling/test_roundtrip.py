@@ -26,8 +26,8 @@ def test_round_trip_differs_only_in_documented_non_restorables(cognito, s3, buck
     # Given a rich pool and its snapshot
     pool_id = build_rich_pool(cognito, username_attributes=username_attributes)
     original = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)
-    source = f"s3://{bucket}/{original['key']}"
-    assert (original["users"], original["groups"], original["memberships"], original["disabled_users"]) == (5, 3, 5, 1)
+    source = f"s3://{bucket}/{original.key}"
+    assert (original.users, original.groups, original.memberships, original.disabled_users) == (5, 3, 5, 1)
 
     # When it is restored into a new pool and that pool is snapshotted
     report = restore_snapshot(cognito, s3, RestoreOptions(
@@ -35,7 +35,7 @@ def test_round_trip_differs_only_in_documented_non_restorables(cognito, s3, buck
         mapping_file=str(tmp_path / "mapping.json")))
     assert report["status"] == "ok", report["failures"]
     copy = take_snapshot(cognito, s3, user_pool_id=report["target_user_pool_id"], bucket=bucket)
-    restored = f"s3://{bucket}/{copy['key']}"
+    restored = f"s3://{bucket}/{copy.key}"
 
     # Then the restore check finds nothing
     checked = diff_snapshots(source, restored, s3=s3, restored=True)
@@ -78,7 +78,7 @@ def test_round_trip_through_the_command_line_against_a_moto_server(aws_env, monk
         cognito, s3 = make_client("cognito-idp"), make_client("s3")
         s3.create_bucket(Bucket="roundtrip-snapshots")
         pool_id = build_rich_pool(cognito, "server-pool")
-        key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket="roundtrip-snapshots")["key"]
+        key = take_snapshot(cognito, s3, user_pool_id=pool_id, bucket="roundtrip-snapshots").key
         source = f"s3://roundtrip-snapshots/{key}"
         secrets = tmp_path / "secrets.json"
         secrets.write_text(json.dumps(PROVIDER_SECRETS))
@@ -92,7 +92,7 @@ def test_round_trip_through_the_command_line_against_a_moto_server(aws_env, monk
                      "--mapping-file", str(tmp_path / "map.json"), "--json"]) == 0
         report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         new_key = take_snapshot(cognito, s3, user_pool_id=report["target_user_pool_id"],
-                                bucket="roundtrip-snapshots")["key"]
+                                bucket="roundtrip-snapshots").key
 
         assert main(["diff", source, f"s3://roundtrip-snapshots/{new_key}", "--restored", "--exit-code"]) == 0
         assert "IDENTICAL" in capsys.readouterr().out
