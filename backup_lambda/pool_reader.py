@@ -26,6 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_lambda.errors import SnapshotError
+from backup_lambda.permissions import SNAPSHOT_COGNITO_CALLS
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET, DEFAULT_SHARE, OPERATION_CATEGORY
 from backup_lambda.ratelimit import RateLimiters, govern
 from backup_lambda.subs import SeenSubs
@@ -90,6 +91,9 @@ class PoolReader:
         return operation in self.cognito.meta.service_model.operation_names
 
     def call(self, operation: str, method: str, **kwargs: Any) -> dict[str, Any]:
+        if operation not in SNAPSHOT_COGNITO_CALLS:  # the role would be denied: a programming error
+            raise SnapshotError(f"{operation} is not a call the snapshot may make (backup_lambda/permissions.py)",
+                                pool=self.pool_id, operation=operation)
         if not self.knows(operation):
             raise Unavailable(
                 f"this runtime's botocore does not know cognito-idp {operation}; "

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # the main program's project
-sys.path.insert(0, str(PROJECT_DIR))  # the drill role is built from backup_lambda/permissions.py
+sys.path.insert(0, str(PROJECT_DIR))  # the drill role is built from cognito_backup/permissions.py
 
 import ci_access  # noqa: E402
 

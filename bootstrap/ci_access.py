@@ -21,7 +21,7 @@ that workflow and nothing else:
   the stack outputs. Kept apart from deploy because it must read snapshots (it is listed in each
   stack's ``cognito-backup:snapshotReaders``), which the deploy role must not; and apart from preview
   because pull-request code must not invoke anything.
-- ``drill`` (``restore-drill.yml``, the default branch): what ``backup_lambda/permissions.py`` lists
+- ``drill`` (``restore-drill.yml``, the default branch): what ``cognito_backup/permissions.py`` lists
   for the drill (``DRILL_OPERATIONS``: restore into a scratch pool, snapshot it, delete it), scope by
   scope, plus reading the state. Scratch pools get new ids, so its Cognito grants cover the account's
   pools; an explicit deny keeps every write off the stacks' own pools (``userPools`` of each
@@ -37,8 +37,9 @@ from pathlib import Path
 
 import yaml
 
-from backup_lambda.permissions import DRILL_OPERATIONS, Operation, actions_for
+from backup_lambda.permissions import Operation, actions_for
 from backup_lambda.validation import USER_POOL_ID_RE
+from cognito_backup.permissions import DRILL_OPERATIONS
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"

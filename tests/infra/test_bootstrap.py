@@ -20,8 +20,9 @@ import pytest
 import yaml
 from pulumi.runtime import settings as pulumi_settings
 
-from backup_lambda.permissions import DRILL_OPERATIONS, Operation
+from backup_lambda.permissions import Operation
 from bootstrap import ci_access as ca
+from cognito_backup.permissions import DRILL_OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"

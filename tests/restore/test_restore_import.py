@@ -216,7 +216,8 @@ def test_link_federated_creates_native_users_and_links_restored_providers(cognit
 
 
 def test_every_call_of_the_import_and_link_paths_is_in_the_restore_list(cognito, s3, rich_snapshot, tmp_path):
-    from backup_lambda.permissions import RESTORE_OPERATIONS, direct_calls
+    from backup_lambda.permissions import direct_calls
+    from cognito_backup.permissions import RESTORE_OPERATIONS
 
     client, stub = stubbed_client()
     stub.add_response("get_csv_header", {"UserPoolId": "us-east-1_x", "CSVHeader": HEADER}, {"UserPoolId": ANY})

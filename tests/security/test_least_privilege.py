@@ -383,7 +383,7 @@ def restore_calls(recording, tmp_path_factory):
 
 
 def test_every_call_a_restore_and_its_resume_make_is_in_the_restore_list(restore_calls):
-    from backup_lambda.permissions import RESTORE_OPERATIONS
+    from cognito_backup.permissions import RESTORE_OPERATIONS
 
     made = restore_calls["restore"].operations() | restore_calls["resume"].operations()
 
@@ -393,7 +393,7 @@ def test_every_call_a_restore_and_its_resume_make_is_in_the_restore_list(restore
 
 
 def test_every_call_of_restore_check_is_in_the_restore_list(restore_calls):
-    from backup_lambda.permissions import RESTORE_OPERATIONS
+    from cognito_backup.permissions import RESTORE_OPERATIONS
 
     assert restore_calls["check"].operations() - direct_calls(RESTORE_OPERATIONS) == set()
 

@@ -168,7 +168,8 @@ def record_calls(*clients) -> set[tuple[str, str]]:
 
 
 def test_every_call_a_drill_makes_is_in_the_drill_role_list(cognito, s3, bucket, snapshotted):
-    from backup_lambda.permissions import DRILL_OPERATIONS, RESTORE_OPERATIONS, direct_calls
+    from backup_lambda.permissions import direct_calls
+    from cognito_backup.permissions import DRILL_OPERATIONS, RESTORE_OPERATIONS
 
     calls = record_calls(cognito, s3)
     report = run_drill(cognito, s3, bucket=bucket, pool_name="prod-users", workers=2)
