@@ -1,7 +1,8 @@
-"""``python -m backup_lambda COMMAND``: the command line of the project.
+"""``python -m cognito_backup COMMAND``: the operator's command line.
 
-Every command is a module of this package with ``add_arguments(parser)`` and ``run(args) -> int``.
-Human-readable progress goes to stderr; with ``--json`` the last line of stdout is one JSON object.
+Every command is a module with ``add_arguments(parser)`` and ``run(args) -> int``. Only the module of
+the command being run is imported, so a command that cannot load breaks nothing but itself. Human-
+readable progress goes to stderr; with ``--json`` the last line of stdout is one JSON object.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Any
+from types import ModuleType
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_lambda.errors import BackupError
+from cognito_backup.output import emit, progress
+
+PROG = "python -m cognito_backup"
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,38 +32,40 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drill": ("cognito_backup.drill", "prove that the newest snapshot of a pool restores"),
 }
 
-
-class CliError(BackupError):
-    """A user-facing error of a command: printed as one line, exit code 2."""
+__all__ = ["COMMANDS", "build_parser", "emit", "main", "progress"]
 
 
-def emit(args: argparse.Namespace, result: dict[str, Any], text: str | None = None) -> None:
-    """Print a command's result: readable text, and with --json one JSON object as the last line."""
-    if text:
-        print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout)
-    if getattr(args, "json", False):
-        print(json.dumps(result, default=str, sort_keys=True))
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m backup_lambda", description=__doc__.splitlines()[0])
+def build_parser(command: str | None = None, module: ModuleType | None = None) -> argparse.ArgumentParser:
+    """The parser: every command is listed, only ``command`` (from ``module``) gets its arguments."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].strip("`: "))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+    for name, (_, help_text) in COMMANDS.items():
+        description = (module.__doc__ or help_text).strip() if name == command and module else help_text
+        p = sub.add_parser(name, help=help_text, description=description,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-        module.add_arguments(p)
-        p.set_defaults(_module=module)
+        if name == command and module is not None:
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
     return parser
 
 
+def _command_of(argv: list[str]) -> str | None:
+    """The command named on the line: its first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(argv)
+    module = None
+    if command in COMMANDS:
+        try:
+            module = importlib.import_module(COMMANDS[command][0])
+        except Exception as exc:  # one broken command must not take the others down
+            print(f"error: the {command} command cannot be loaded ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return 2
+    args = build_parser(command, module).parse_args(argv)
     try:
         return int(args._module.run(args) or 0)
     except (BackupError, ClientError, BotoCoreError) as exc:

@@ -433,7 +433,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cognito_backup.cli import emit, progress
+    from cognito_backup.output import emit, progress
 
     result = diff_snapshots(args.a, args.b, restored=args.restored, max_detail=args.max_detail,
                             work_dir=args.work_dir, progress=progress)

@@ -185,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backup_lambda.aws import make_client
-    from cognito_backup.cli import emit, progress
+    from cognito_backup.output import emit, progress
 
     if args.matrix:
         matrix = drill_matrix(args.matrix)

@@ -45,7 +45,7 @@ from backup_lambda.aws import make_client
 from backup_lambda.contract import snapshot_event
 from backup_lambda.errors import ConfigError
 from backup_lambda.snapshot_format import KEY_RE, manifest_key
-from cognito_backup.cli import emit
+from cognito_backup.output import emit
 
 # A snapshot may run for the Lambda maximum of 15 minutes; wait a minute longer for the answer.
 INVOKE_READ_TIMEOUT_S = 960

@@ -124,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backup_lambda.aws import make_client
-    from cognito_backup.cli import emit
+    from cognito_backup.output import emit
 
     entries = list_snapshots(make_client("s3"), args.bucket, prefix=args.prefix, pool_name=args.pool_name)
     if args.limit > 0:

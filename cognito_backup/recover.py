@@ -195,7 +195,7 @@ def native_recovery_advice(cognito: Any, source_pool_id: str | None, taken_at: s
                               "recovery cannot help, a restore into a new pool is the way"}
         return {"pool_exists": None, "advice": f"could not check whether {source_pool_id} still exists ({code})"}
     known = all(op in cognito.meta.service_model.operation_names for op in OPERATIONS)
-    command = (f"python -m backup_lambda recover --user-pool-id {source_pool_id} "
+    command = (f"python -m cognito_backup recover --user-pool-id {source_pool_id} "
                f"--to <a time just before the incident>")
     return {
         "pool_exists": True,
@@ -220,7 +220,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backup_lambda.aws import make_client
-    from cognito_backup.cli import emit, progress
+    from cognito_backup.output import emit, progress
 
     to = parse_timestamp(args.to) if args.to else None
     report = recover(make_client("cognito-idp"), args.user_pool_id, to=to, restore_id=args.restore_id,

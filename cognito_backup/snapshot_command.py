@@ -21,7 +21,7 @@ from backup_lambda.validation import (
     validate_prefix,
     validate_user_pool_id,
 )
-from cognito_backup.cli import emit
+from cognito_backup.output import emit
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

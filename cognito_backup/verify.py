@@ -175,7 +175,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cognito_backup.cli import emit, progress
+    from cognito_backup.output import emit, progress
 
     progress(f"verifying {args.snapshot}")
     result = verify_snapshot(args.snapshot, progress=progress)

@@ -2,7 +2,7 @@
 
 1. start a moto server on a free localhost port (no AWS account, no credentials);
 2. create a KMS key and an encrypted, private bucket, and a realistic user pool;
-3. snapshot it with the real code path (`python -m backup_lambda snapshot`);
+3. snapshot it with the real code path (`python -m cognito_backup snapshot`);
 4. list and verify the snapshot;
 5. change a few users, take a second snapshot and show the diff;
 6. restore the first snapshot into a new pool, and check it.
@@ -53,9 +53,9 @@ class Demo:
         print(f"\n==> [{len(self.steps)}] {title}", flush=True)
 
     def cli(self, *args: str) -> dict[str, Any]:
-        """Run `python -m backup_lambda ARGS --json`, show its output, return its JSON result."""
-        print("    $ python -m backup_lambda " + " ".join(args), flush=True)
-        proc = subprocess.run([sys.executable, "-m", "backup_lambda", *args, "--json"], cwd=ROOT, env=self.env,
+        """Run `python -m cognito_backup ARGS --json`, show its output, return its JSON result."""
+        print("    $ python -m cognito_backup " + " ".join(args), flush=True)
+        proc = subprocess.run([sys.executable, "-m", "cognito_backup", *args, "--json"], cwd=ROOT, env=self.env,
                               capture_output=True, text=True, timeout=900)
         for line in proc.stderr.splitlines()[-12:]:
             print("      " + line, flush=True)

@@ -326,9 +326,9 @@ def test_snapshot_reads_the_outputs_then_invokes_through_the_cli():
     runs = [s.get("run", "") for s in steps(job)]
     outputs_step = next(r for r in runs if "pulumi stack output" in r)
     assert outputs_step == 'pulumi stack output --json --stack "$STACK" > "$RUNNER_TEMP/outputs.json"'
-    invoke_step = next(r for r in runs if "python -m backup_lambda invoke" in r)
+    invoke_step = next(r for r in runs if "python -m cognito_backup invoke" in r)
     argv = shlex.split(invoke_step)
-    assert argv[:4] == ["python", "-m", "backup_lambda", "invoke"]
+    assert argv[:4] == ["python", "-m", "cognito_backup", "invoke"]
     # the exact arguments the workflow passes are ones the command accepts
     parser = argparse.ArgumentParser()
     invoke.add_arguments(parser)

@@ -165,7 +165,7 @@ def test_the_first_problem_wins_and_names_the_event_not_the_environment(lambda_e
         lambda_env.lambda_handler({"user_pool_id": 42}, FakeContext())
 
 
-# --- CLI arguments of `python -m backup_lambda snapshot` ------------------------------------------
+# --- CLI arguments of `python -m cognito_backup snapshot` ------------------------------------------
 
 def run_cli(argv: list[str], monkeypatch) -> int:
     from cognito_backup import snapshot_command as snapshot_cli

@@ -77,7 +77,7 @@ def test_no_snapshot_is_a_failed_drill_with_a_clear_error(cognito, s3, bucket):
 
 
 def test_drill_command_against_a_moto_server_writes_the_job_summary(aws_env, monkeypatch, tmp_path, capsys):
-    """End to end through ``python -m backup_lambda drill`` against a moto server on a free port."""
+    """End to end through ``python -m cognito_backup drill`` against a moto server on a free port."""
     from backup_lambda.aws import make_client
     from demo.emulator import LocalAws
 

@@ -69,7 +69,7 @@ def test_round_trip_differs_only_in_documented_non_restorables(cognito, s3, buck
 
 
 def test_round_trip_through_the_command_line_against_a_moto_server(aws_env, monkeypatch, tmp_path, capsys):
-    """End to end: a moto server on a free port, every step through ``python -m backup_lambda``."""
+    """End to end: a moto server on a free port, every step through ``python -m cognito_backup``."""
     from backup_lambda.aws import make_client
     from demo.emulator import LocalAws
 

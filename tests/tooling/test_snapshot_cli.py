@@ -1,4 +1,4 @@
-"""`python -m backup_lambda snapshot` end to end, against a moto server on localhost."""
+"""`python -m cognito_backup snapshot` end to end, against a moto server on localhost."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def server():
 
 def run_cli(server, *args):
     env = {**os.environ, **server.env(), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "backup_lambda", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cognito_backup", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120)
 
 
