@@ -130,7 +130,7 @@ def drill_matrix(specs: list[str]) -> dict[str, Any]:
     """``["prod=outputs-prod.json", ...]`` -> ``{"include": [{"stack", "pool", "region", "bucket", "prefix",
     "import_role_arn"}, ...]}``, one entry per pool of each stack's ``pulumi stack output --json``. The
     region is the pool's (a pool id starts with it): stacks may live in different regions."""
-    from cognito_backup.invoke import load_json_arg, parse_pools
+    from cognito_backup.invoke_target import load_json_arg, parse_pools
 
     include: list[dict[str, str]] = []
     for spec in specs:

@@ -32,9 +32,8 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -42,9 +41,19 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from backup_lambda.aws import make_client
-from backup_lambda.contract import snapshot_event
+from backup_lambda.contract import ContinuedResult, SnapshotResult, result_from_json, snapshot_event
 from backup_lambda.errors import ConfigError
 from backup_lambda.snapshot_format import KEY_RE, manifest_key
+from cognito_backup.invoke_report import (
+    COUNTS,
+    PoolResult,
+    render_footer,
+    render_header,
+    render_pool,
+    result_text,
+    write_summary,
+)
+from cognito_backup.invoke_target import Pool, resolve_target
 from cognito_backup.output import emit
 
 # A snapshot may run for the Lambda maximum of 15 minutes; wait a minute longer for the answer.
@@ -57,59 +66,7 @@ INVOKE_TOTAL_ATTEMPTS = 1
 DEFAULT_WAIT_MINUTES = 120
 POLL_SECONDS = 20
 
-# What the report shows of the function's result.
-COUNTS = ("users", "groups", "memberships", "bytes", "duration_s")
 
-# The diff summary's counters, in the order (and with the labels) the report shows them.
-DIFF_COUNTERS = (
-    ("users_added", "users added"),
-    ("users_removed", "users removed"),
-    ("users_changed", "users changed"),
-    ("memberships_gained", "memberships gained"),
-    ("memberships_lost", "memberships lost"),
-    ("groups_added", "groups added"),
-    ("groups_removed", "groups removed"),
-    ("groups_changed", "groups changed"),
-)
-CHANGED_FIELDS_SHOWN = 10
-
-
-@dataclass(frozen=True)
-class Pool:
-    id: str
-    name: str
-
-
-@dataclass
-class Target:
-    """What to invoke: the function, the pools, and (for the diff) the snapshot bucket."""
-
-    function: str
-    pools: list[Pool]
-    bucket: str | None = None
-
-    @property
-    def region(self) -> str | None:
-        """The pools' region (a pool id starts with it), where the stack's function and bucket live."""
-        regions = {pool.id.split("_", 1)[0] for pool in self.pools}
-        return regions.pop() if len(regions) == 1 else None
-
-
-@dataclass
-class PoolResult:
-    pool_name: str
-    pool_id: str
-    status: str  # "ok" or "failed" ("continued" while the function carries on in the background)
-    key: str | None = None
-    runs: int | None = 1  # Lambda runs the snapshot took (None: several, count unknown)
-    bucket: str | None = None  # where the function said it writes (a continued snapshot's answer)
-    counts: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    error_type: str | None = None
-    previous_key: str | None = None
-    previous_taken_at: str | None = None
-    changes: dict[str, Any] | None = None
-    changes_note: str | None = None  # why there are no changes to show
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,105 +143,6 @@ def _progress(message: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# What to invoke
-
-
-def load_json_arg(value: str, flag: str) -> Any:
-    """The JSON given to ``flag``: the text itself if it looks like JSON, else the file it names."""
-    text = value.strip()
-    origin = f"{flag} (inline JSON)"
-    if not text.startswith(("{", "[")):
-        path = Path(value)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{flag}: cannot read {value!r}: {exc.strerror or exc}") from exc
-        origin = f"{flag} {value}"
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{origin} is not valid JSON: {exc}") from exc
-
-
-def parse_pools(value: Any, origin: str) -> list[Pool]:
-    """A list of ``{"id", "name"}`` objects, checked: each pool named once, ids and names non-empty."""
-    if not isinstance(value, list):
-        raise ConfigError(f"{origin}: pools must be a JSON list of {{\"id\", \"name\"}}, "
-                          f"got {type(value).__name__}")
-    pools: list[Pool] = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{origin}: pools[{i}] must be an object with id and name")
-        pool_id, name = item.get("id"), item.get("name")
-        if not isinstance(pool_id, str) or not pool_id or not isinstance(name, str) or not name:
-            raise ConfigError(f"{origin}: pools[{i}] needs a non-empty string id and name, got {item!r}")
-        pools.append(Pool(id=pool_id, name=name))
-    names = [p.name for p in pools]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"{origin}: pool names must be unique; repeated: {', '.join(duplicates)}")
-    return pools
-
-
-def select_pools(pools: list[Pool], wanted: str | None, origin: str) -> list[Pool]:
-    """``all`` pools, or the one named ``wanted``; an unknown name is an error that lists the known.
-
-    ``all`` always means every pool, even when one of them is named ``all``.
-    """
-    if not wanted:
-        raise ConfigError(f"--pool is required with {origin}: a pool name or `all`")
-    if not pools:
-        raise ConfigError(f"{origin} lists no pools")
-    if wanted == "all":
-        return list(pools)
-    for pool in pools:
-        if pool.name == wanted:
-            return [pool]
-    known = ", ".join(p.name for p in pools)
-    raise ConfigError(f"unknown pool {wanted!r}: {origin} knows {known} (or `all`)")
-
-
-def resolve_target(args: argparse.Namespace) -> Target:
-    function, bucket = args.function, args.bucket
-    if args.pool_name and not args.pool_id:
-        raise ConfigError("--pool-name goes with --pool-id; to pick a pool from a list, use --pool")
-    if args.pool_id:
-        if not args.pool_name:
-            raise ConfigError("--pool-id needs --pool-name (the name the snapshot is filed under)")
-        if args.pool:
-            raise ConfigError("--pool selects from --stack-outputs or --pools-json; with --pool-id, "
-                              "give --pool-name only")
-        pools = [Pool(id=args.pool_id, name=args.pool_name)]
-    elif args.pools_json:
-        pools = select_pools(parse_pools(load_json_arg(args.pools_json, "--pools-json"), "--pools-json"),
-                             args.pool, "--pools-json")
-    else:
-        outputs = load_json_arg(args.stack_outputs, "--stack-outputs")
-        origin = "--stack-outputs"
-        if not isinstance(outputs, dict):
-            raise ConfigError(f"{origin} must be the JSON object of `pulumi stack output --json`")
-        if "pools" not in outputs:
-            found = ", ".join(sorted(outputs)) or "none"
-            raise ConfigError(f"{origin} has no `pools` output (outputs: {found}); "
-                              "has the stack been deployed?")
-        pools = select_pools(parse_pools(outputs["pools"], origin), args.pool, origin)
-        function = function or _string_output(outputs, "functionName", origin)
-        bucket = bucket or _string_output(outputs, "bucketName", origin, required=False)
-    if not function:
-        raise ConfigError("no function to invoke: pass --function, or --stack-outputs with functionName")
-    return Target(function=function, pools=pools, bucket=bucket)
-
-
-def _string_output(outputs: dict, name: str, origin: str, required: bool = True) -> str | None:
-    value = outputs.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value or value == "[secret]":
-        raise ConfigError(f"{origin}: output {name!r} must be a plain string, got {value!r}")
-    return value
-
-
-# --------------------------------------------------------------------------------------------------
 # Invoking
 
 
@@ -358,23 +216,26 @@ def invoke_pool(lam: Any, function: str, pool: Pool) -> PoolResult:
         result.error_type = "UnexpectedStatus"
         result.error = f"{function} answered with status code {status_code}, expected 200"
         return result
-    if isinstance(payload, dict) and payload.get("status") == "continued" and payload.get("key"):
-        result.status = "continued"
-        result.key = payload["key"]
-        result.bucket = payload.get("bucket")
+    try:
+        answer = result_from_json(payload)
+    except ValueError as exc:
+        answer, problem = None, str(exc)
+    if isinstance(answer, ContinuedResult):
+        result.status, result.key, result.bucket = "continued", answer.key, answer.bucket
         return result
-    if not isinstance(payload, dict) or payload.get("status") != "ok" or not payload.get("key"):
+    if not isinstance(answer, SnapshotResult):
         result.error_type = "UnexpectedResult"
         status = payload.get("status") if isinstance(payload, dict) else None
-        result.error = (f"{function} did not report a completed snapshot (status {status!r}, "
-                        f"expected 'ok' with a key): {json.dumps(payload, default=str)[:500]}")
+        why = problem if answer is None else f"status {status!r}"
+        result.error = (f"{function} did not report a completed snapshot ({why}; expected status 'ok' with "
+                        f"the snapshot's key and counts): {json.dumps(payload, default=str)[:500]}")
         return result
 
     result.status = "ok"
-    result.key = payload["key"]
-    result.bucket = payload.get("bucket")
-    result.runs = payload.get("runs") or 1
-    result.counts = {k: payload[k] for k in COUNTS if k in payload}
+    result.key = answer.key
+    result.bucket = answer.bucket
+    result.runs = answer.runs
+    result.counts = {k: getattr(answer, k) for k in COUNTS}
     return result
 
 
@@ -498,101 +359,3 @@ def add_changes(result: PoolResult, s3: Any, bucket: str | None) -> None:
     result.changes = summary
 
 
-# --------------------------------------------------------------------------------------------------
-# Reporting
-
-
-def _count(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-
-
-def _code(text: str) -> str:
-    """Inline code that survives any text: backticks become quotes, newlines become spaces."""
-    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
-
-
-def result_text(r: PoolResult) -> str:
-    if r.status != "ok":
-        return f"{r.pool_name} ({r.pool_id}): FAILED: {r.error}"
-    counts = ", ".join(f"{_count(r.counts[k])} {k}" for k in COUNTS[:3] if k in r.counts)
-    line = f"{r.pool_name} ({r.pool_id}): ok, {counts} -> {r.key}"
-    if r.changes is not None:
-        changed = [f"{_count(r.changes[k])} {label}" for k, label in DIFF_COUNTERS if r.changes.get(k)]
-        sections = r.changes.get("config_changed") or []
-        if sections:
-            changed.append("configuration: " + ", ".join(map(str, sections)))
-        line += f"\n  since {r.previous_key}: " + ("; ".join(changed) or "no changes")
-    elif r.changes_note:
-        line += f"\n  {r.changes_note}"
-    return line
-
-
-def render_header(function: str, pools: int) -> str:
-    return f"## Snapshot on demand\n\nFunction {_code(function)}, {pools} pool(s).\n\n"
-
-
-def render_footer(results: list[PoolResult]) -> str:
-    ok = sum(r.status == "ok" for r in results)
-    mark = ":white_check_mark:" if ok == len(results) else ":x:"
-    return f"{mark} **{ok} of {len(results)} snapshot(s) succeeded.**\n\n"
-
-
-def render_markdown(function: str, results: list[PoolResult]) -> str:
-    """The whole report, as the summary file holds it at the end of a run."""
-    return (render_header(function, len(results)) + "".join(render_pool(r) for r in results)
-            + render_footer(results))
-
-
-def render_pool(r: PoolResult) -> str:
-    return "\n".join(_render_pool(r)) + "\n"
-
-
-def _render_pool(r: PoolResult) -> list[str]:
-    if r.status != "ok":
-        return [f"### :x: {_code(r.pool_name)} ({_code(r.pool_id)}) failed", "",
-                f"**{r.error_type or 'Error'}**: {_code(r.error or 'no message')}", ""]
-    runs = "" if r.runs == 1 else f", taken over {r.runs or 'several'} Lambda runs"
-    lines = [f"### :white_check_mark: {_code(r.pool_name)} ({_code(r.pool_id)})", "",
-             f"Snapshot {_code(r.key or '')}{runs}", "",
-             "| users | groups | memberships | bytes | duration |", "|---:|---:|---:|---:|---:|",
-             "| " + " | ".join(_count(r.counts.get(k, "?")) for k in COUNTS[:4])
-             + f" | {_duration(r.counts.get('duration_s'))} |", ""]
-    if r.changes is None:
-        lines += [f"Changes since the previous snapshot: {r.changes_note}", ""]
-        return lines
-    when = f" ({r.previous_taken_at})" if r.previous_taken_at else ""
-    lines += [f"Changes since {_code(r.previous_key or '')}{when}:", ""]
-    c = r.changes
-    if c.get("identical") is True:
-        return [*lines, "No changes: users, memberships, groups and configuration are the same.", ""]
-    columns = [(k, label) for k, label in DIFF_COUNTERS if k in c]
-    if columns:
-        lines += ["| " + " | ".join(label for _, label in columns) + " |",
-                  "|" + "---:|" * len(columns),
-                  "| " + " | ".join(_count(c[k]) for k, _ in columns) + " |", ""]
-    fields = c.get("changed_fields")
-    if isinstance(fields, dict) and fields:
-        shown = list(fields.items())[:CHANGED_FIELDS_SHOWN]
-        more = f", and {len(fields) - len(shown)} more" if len(fields) > len(shown) else ""
-        lines += ["Changed user fields: " + ", ".join(f"{_code(k)} ({_count(v)})" for k, v in shown) + more, ""]
-    sections = c.get("config_changed") or []
-    lines += [("Configuration changed: " + ", ".join(_code(s) for s in sections)) if sections
-              else "Configuration: unchanged", ""]
-    if c.get("not_compared"):
-        lines += ["Not compared: " + ", ".join(_code(s) for s in c["not_compared"]), ""]
-    return lines
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-        return "?"
-    minutes, secs = divmod(float(seconds), 60)
-    return f"{int(minutes)} min {secs:.0f} s" if minutes else f"{secs:.1f} s"
-
-
-def write_summary(path: str, markdown: str) -> None:
-    try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(markdown)
-    except OSError as exc:
-        raise ConfigError(f"--summary: cannot append to {path!r}: {exc.strerror or exc}") from exc

@@ -373,12 +373,3 @@ class SnapshotStream:
         while self._fill():  # pragma: no cover - _peek already read to the end
             pass
         self._done = True
-
-
-def read_snapshot_config(stream: SnapshotStream) -> dict[str, Any]:
-    """Every top-level key except the streamed arrays, read by walking the whole stream."""
-    config: dict[str, Any] = {}
-    for event in stream.events():
-        if event.kind == "value":
-            config[event.key] = event.value
-    return config

@@ -23,8 +23,9 @@ from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_lambda.snapshot_format import snapshot_key
-from cognito_backup import cli, invoke
+from backup_lambda.contract import ContinuedResult, SnapshotResult
+from backup_lambda.snapshot_format import manifest_key, snapshot_key
+from cognito_backup import cli, invoke, invoke_report, invoke_target
 from tests.support.snapshot_builder import default_pool, make_group, make_snapshot, make_user, present, write_s3
 
 FUNCTION = "cognito-backup-prod"
@@ -80,9 +81,13 @@ NOW = datetime(2026, 11, 26, 1, 0, 3, tzinfo=timezone.utc)
 
 
 def ok_result(pool: dict, users: int = 5, key: str | None = None) -> dict:
-    return {"status": "ok", "key": key or key_for(pool["name"], NOW), "users": users, "groups": 2,
-            "memberships": 7, "bytes": 4096, "duration_s": 12.5, "throttles": 0,
-            "pool_name": pool["name"]}
+    """What the function answers for a complete snapshot (its own result type)."""
+    key = key or key_for(pool["name"], NOW)
+    return SnapshotResult(
+        key=key, manifest_key=manifest_key(key), bucket=BUCKET, pool_name=pool["name"], user_pool_id=pool["id"],
+        users=users, groups=2, memberships=7, federated_users=0, disabled_users=0, bytes=4096, sha256="0" * 64,
+        retention="daily", sections={}, runs=1, duration_s=12.5, throttles=0, calls=9, users_per_s=0.4,
+    ).to_json()
 
 
 def expect_invoke(stubber: Stubber, pool: dict, result=None, *, function_error: str | None = None,
@@ -273,9 +278,9 @@ class FakeClock:
 
 
 def continued(pool: dict, key: str) -> dict:
-    return {"status": "continued", "key": key, "checkpoint_key": f"cognito/.checkpoints/{pool['name']}.json",
-            "generation": 1, "bucket": BUCKET, "pool_name": pool["name"], "user_pool_id": pool["id"],
-            "users": 120_000, "groups": 3}
+    return ContinuedResult(key=key, checkpoint_key=f"cognito/.checkpoints/{key.rsplit('/', 1)[-1]}", generation=1,
+                           bucket=BUCKET, pool_name=pool["name"], user_pool_id=pool["id"], users=120_000, groups=3,
+                           memberships=0, federated_users=0, disabled_users=0).to_json()
 
 
 def test_a_continued_snapshot_is_reported_once_its_manifest_appears(lam, s3, bucket, tmp_path, monkeypatch,
@@ -413,12 +418,28 @@ def test_a_diff_module_without_diff_snapshots_is_reported(lam, bucket, tmp_path,
     assert "diff unavailable: cognito_backup.diff has no diff_snapshots()" in summary.read_text()
 
 
-def test_without_a_bucket_the_summary_says_so(lam, tmp_path, monkeypatch):
-    expect_invoke(lam, POOLS[0])
+def test_without_a_bucket_flag_the_changes_come_from_the_bucket_the_function_wrote_to(lam, tmp_path, monkeypatch,
+                                                                                       fake_diff_tooling):
+    calls, state = fake_diff_tooling
+    expect_invoke(lam, POOLS[0])  # the function's answer names its bucket
     summary = tmp_path / "summary.md"
+
     assert run_cli(monkeypatch, "--function", FUNCTION, "--pool-id", POOLS[0]["id"],
                    "--pool-name", POOLS[0]["name"], "--summary", str(summary)) == 0
-    assert "diff unavailable: no bucket" in summary.read_text()
+
+    assert [c["bucket"] for c in calls["list"]] == [BUCKET]
+    assert "first complete snapshot of this pool" in summary.read_text()
+
+
+def test_an_answer_without_the_snapshots_counts_is_a_failure_naming_the_missing_field(lam, tmp_path, monkeypatch,
+                                                                                     capsys):
+    partial = {k: v for k, v in ok_result(POOLS[0]).items() if k != "memberships"}
+    expect_invoke(lam, POOLS[0], result=partial)
+
+    assert run_cli(monkeypatch, "--function", FUNCTION, "--pool-id", POOLS[0]["id"],
+                   "--pool-name", POOLS[0]["name"]) == 1
+
+    assert "needs 'memberships'" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -638,7 +659,7 @@ def test_snapshot_prefix(key, prefix):
 
 @given(st.text())
 def test_inline_code_holds_any_text_on_one_line(text):
-    code = invoke._code(text)
+    code = invoke_report._code(text)
     assert code.startswith("`") and code.endswith("`") and code.count("`") == 2
     assert "\n" not in code and "\r" not in code
 
@@ -646,19 +667,19 @@ def test_inline_code_holds_any_text_on_one_line(text):
 @given(st.lists(st.fixed_dictionaries({"id": st.text(min_size=1), "name": st.text(min_size=1)}),
                 min_size=1, unique_by=lambda p: p["name"]))
 def test_any_valid_pool_list_parses_and_all_selects_every_pool_in_order(pools):
-    parsed = invoke.parse_pools(pools, "test")
-    assert invoke.select_pools(parsed, "all", "test") == [invoke.Pool(p["id"], p["name"]) for p in pools]
+    parsed = invoke_target.parse_pools(pools, "test")
+    assert invoke_target.select_pools(parsed, "all", "test") == [invoke.Pool(p["id"], p["name"]) for p in pools]
     if pools[-1]["name"] != "all":
-        assert invoke.select_pools(parsed, pools[-1]["name"], "test") == [parsed[-1]]
+        assert invoke_target.select_pools(parsed, pools[-1]["name"], "test") == [parsed[-1]]
 
 
 def test_all_means_every_pool_even_when_one_is_named_all():
-    pools = invoke.parse_pools([{"id": "a", "name": "all"}, {"id": "b", "name": "users"}], "test")
-    assert invoke.select_pools(pools, "all", "test") == pools
+    pools = invoke_target.parse_pools([{"id": "a", "name": "all"}, {"id": "b", "name": "users"}], "test")
+    assert invoke_target.select_pools(pools, "all", "test") == pools
 
 
 def test_the_region_is_the_pools_own_so_one_workflow_serves_stacks_in_any_region():
-    from cognito_backup.invoke import Pool, Target
+    from cognito_backup.invoke_target import Pool, Target
 
     assert Target("fn", [Pool("eu-west-1_AbC", "a"), Pool("eu-west-1_DeF", "b")]).region == "eu-west-1"
     assert Target("fn", [Pool("us-east-1_AbC", "a")]).region == "us-east-1"

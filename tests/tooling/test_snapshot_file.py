@@ -19,7 +19,6 @@ from cognito_backup.snapshot_file import (
     SnapshotSource,
     SnapshotStream,
     parse_location,
-    read_snapshot_config,
 )
 from tests.support.snapshot_builder import encode_snapshot, make_group, make_snapshot, make_user, write_local, write_s3
 
@@ -189,13 +188,6 @@ def test_memory_does_not_grow_with_the_number_of_users():
     assert large < small * 3
 
 
-def test_read_snapshot_config_returns_everything_but_users_and_groups():
-    doc = make_snapshot()
-    config = read_snapshot_config(SnapshotStream(io.BytesIO(encode_snapshot(doc))))
-    assert set(config) == set(doc) - {"users", "groups"}
-    assert config["pool"] == doc["pool"]
-
-
 @pytest.mark.parametrize(
     ("source", "kind", "manifest"),
     [
@@ -223,7 +215,7 @@ def test_local_source_reads_snapshot_and_sibling_manifest(tmp_path):
     source = SnapshotSource(str(path))
     assert source.read_manifest()["users"] == 3
     with source.stream(chunk_size=10) as stream:
-        config = read_snapshot_config(stream)
+        config = {e.key: e.value for e in stream.events() if e.kind == "value"}
     assert config["source"]["pool_name"] == "prod-users"
     assert stream.sha256 == source.read_manifest()["sha256"]
 
