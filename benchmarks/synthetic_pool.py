@@ -1,0 +1,547 @@
+"""A stand-in for Cognito's user-pool API, fast enough to benchmark pools of a million users.
+
+It speaks the cognito-idp JSON 1.1 protocol over HTTP (POST, ``X-Amz-Target:
+AWSCognitoIdentityProviderService.<Op>``) for the read calls a snapshot makes, and serves one
+synthetic pool of N users generated on the fly: each call costs O(page), never O(pool).
+
+- User ``i`` (0 <= i < N) has a sub whose first 8 hex digits are ``i`` written backwards in hex
+  (least significant digit first). A filter ``sub ^= "<p>"`` with a prefix of L <= 8 digits therefore
+  selects ``i = r, r + 16**L, r + 2 * 16**L, ...`` (r = the prefix read backwards): an arithmetic
+  progression, sliced directly. The ranges are as balanced as random UUIDs would make them. The rest
+  of the sub is a hash of ``i``, so the sub looks like a UUID v4.
+- Group ``g`` holds the users ``i`` with ``i % period == residue``, listed the same way.
+- Pagination tokens encode the listing and the next position.
+- UserList quota: ListUsers and ListUsersInGroup share one token bucket (``quota`` calls/s,
+  ``burst`` tokens), shared by all connections. An empty bucket answers HTTP 400
+  ``{"__type": "TooManyRequestsException", "message": "Rate exceeded"}`` as AWS does.
+- Every call sleeps ``latency`` (optionally +- ``jitter``), in its own thread, so concurrent calls
+  overlap as they do against AWS.
+
+``GET /_stats`` returns the calls received per operation, the throttled ones, the peak number of
+calls in flight, and per operation the (monotonic) times of its first and last call.
+
+Run it as a process: ``python -m benchmarks.stand_in_cognito --users 100000 --latency-ms 150
+--quota 30``; it prints ``{"endpoint": "http://127.0.0.1:<port>"}`` and serves until terminated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+POOL_ID = "us-east-1_BenchPool1"
+POOL_NAME = "bench-users"
+CREATED = 1_700_000_000.0
+USER_LIST_OPS = frozenset({"ListUsers", "ListUsersInGroup"})
+MAX_USERS = 16**8  # the sub's first 8 hex digits number the users
+
+GIVEN = ["Ana", "Björn", "Chloé", "Dmitri", "Émilie", "Fatima", "Giorgos", "Hana", "Ігор", "José",
+         "Kaito", "Lena", "Mateus", "Nguyễn", "Olga", "Priya", "Søren", "Zoë", "李", "Ólafur"]
+FAMILY = ["Silva", "Müller", "O'Brien", "Kowalski", "佐藤", "Nakamura", "Haddad", "Okafor", "Lindqvist"]
+TIERS = ["free", "pro", "enterprise"]
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    description: str
+    precedence: int
+    period: int  # members: the users i with i % period == residue (period 0: no members)
+    residue: int = 0
+
+
+# About 1.4% of the users are in a group: memberships cost UserList calls that list no new user.
+DEFAULT_GROUPS = (
+    Group("admins", "Administrators", 1, 10_000, 1),
+    Group("support", "Customer support staff", 15, 2_000, 5),
+    Group("editors", "Can edit content", 5, 500, 9),
+    Group("early-adopters", "Joined in the first month", 30, 1_000, 17),
+    Group("beta-testers", "Early access", 20, 100, 13),
+    Group("archived", "No members any more", 99, 0),
+)
+
+
+def _json_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+_GIVEN_JSON = [_json_str(n) for n in GIVEN]
+_FAMILY_JSON = [_json_str(n) for n in FAMILY]
+
+
+class SyntheticPool:
+    """N users, their groups and the pool's configuration, all computed on demand."""
+
+    def __init__(self, users: int, *, pool_id: str = POOL_ID, name: str = POOL_NAME,
+                 groups: tuple[Group, ...] = DEFAULT_GROUPS):
+        if not 0 <= users < MAX_USERS:
+            raise ValueError(f"users must be between 0 and {MAX_USERS - 1}")
+        self.users = users
+        self.pool_id = pool_id
+        self.name = name
+        self.arn = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{pool_id}"
+        self.groups = {g.name: g for g in groups}
+        self.group_order = [g.name for g in groups]
+        self.clients = {
+            "1example23456789webapp": {"ClientName": "web-app", "secret": None},
+            "2example23456789backend": {"ClientName": "backend-service", "secret": "s3cr3t-" + "x" * 40},
+        }
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def sub(self, i: int) -> str:
+        head = f"{i:08x}"[::-1]
+        t = hashlib.blake2b(i.to_bytes(4, "little"), digest_size=12).hexdigest()
+        return f"{head}-{t[0:4]}-4{t[4:7]}-{'89ab'[int(t[7], 16) & 3]}{t[8:11]}-{t[11:23]}"
+
+    @staticmethod
+    def index_of_sub(sub: str) -> int:
+        return int(sub[:8][::-1], 16)
+
+    @staticmethod
+    def federated(i: int) -> bool:
+        return i % 97 == 3
+
+    def username(self, i: int) -> str:
+        return f"Google_{100_000_000_000 + i}" if self.federated(i) else f"user{i:07d}"
+
+    @staticmethod
+    def index_of_username(name: str) -> int:
+        return int(name[7:]) - 100_000_000_000 if name.startswith("Google_") else int(name[4:])
+
+    @staticmethod
+    def enabled(i: int) -> bool:
+        return i % 50 != 7
+
+    def status(self, i: int) -> str:
+        if self.federated(i):
+            return "EXTERNAL_PROVIDER"
+        if i % 41 == 5:
+            return "UNCONFIRMED"
+        if i % 53 == 11:
+            return "FORCE_CHANGE_PASSWORD"
+        return "CONFIRMED"
+
+    def user_json(self, i: int) -> str:
+        """The UserType of user ``i`` as JSON text, the way ListUsers returns it."""
+        username = self.username(i)
+        email = f"user{i:07d}@example.com"
+        attrs = (
+            f'{{"Name":"sub","Value":"{self.sub(i)}"}},'
+            f'{{"Name":"email_verified","Value":"true"}},'
+            f'{{"Name":"given_name","Value":{_GIVEN_JSON[i % len(GIVEN)]}}},'
+            f'{{"Name":"family_name","Value":{_FAMILY_JSON[(i // 7) % len(FAMILY)]}}},'
+            f'{{"Name":"email","Value":"{email}"}},'
+            f'{{"Name":"custom:tier","Value":"{TIERS[i % 3]}"}}'
+        )
+        if i % 3 == 0:
+            attrs += f',{{"Name":"phone_number","Value":"+1555{i % 10_000_000:07d}"}}'
+        if self.federated(i):
+            identities = json.dumps([{"userId": str(100_000_000_000 + i), "providerName": "Google",
+                                      "providerType": "Google", "issuer": None, "primary": True,
+                                      "dateCreated": 1_700_000_000_000}], separators=(",", ":"))
+            attrs += f',{{"Name":"identities","Value":{_json_str(identities)}}}'
+        created = CREATED + i * 0.5
+        return (f'{{"Username":"{username}","Attributes":[{attrs}],"UserCreateDate":{created},'
+                f'"UserLastModifiedDate":{created + 3600.25},"Enabled":{"true" if self.enabled(i) else "false"},'
+                f'"UserStatus":"{self.status(i)}"}}')
+
+    def sub_prefix(self, prefix: str) -> range | list[int]:
+        """The users whose sub starts with ``prefix``, in listing order."""
+        if any(c not in "0123456789abcdef" for c in prefix[:8]):
+            return []
+        if len(prefix) <= 8:
+            residue = int(prefix[::-1], 16) if prefix else 0
+            return range(residue, self.users, 16 ** len(prefix))
+        i = self.index_of_sub(prefix)
+        return [i] if i < self.users and self.sub(i).startswith(prefix) else []
+
+    def members(self, group: str) -> range:
+        g = self.groups[group]
+        return range(g.residue, self.users, g.period) if g.period else range(0)
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        schema = [
+            {"Name": "sub", "AttributeDataType": "String", "DeveloperOnlyAttribute": False, "Mutable": False,
+             "Required": True, "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "2048"}},
+            {"Name": "email", "AttributeDataType": "String", "DeveloperOnlyAttribute": False, "Mutable": True,
+             "Required": True, "StringAttributeConstraints": {"MinLength": "0", "MaxLength": "2048"}},
+            {"Name": "given_name", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
+             "Mutable": True, "Required": False},
+            {"Name": "family_name", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
+             "Mutable": True, "Required": False},
+            {"Name": "phone_number", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
+             "Mutable": True, "Required": False},
+            {"Name": "identities", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
+             "Mutable": True, "Required": False},
+            {"Name": "custom:tier", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
+             "Mutable": True, "Required": False,
+             "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "20"}},
+        ]
+        return {
+            "Id": self.pool_id, "Name": self.name, "Arn": self.arn, "Status": "Enabled",
+            "CreationDate": CREATED, "LastModifiedDate": CREATED + 86400,
+            "Policies": {"PasswordPolicy": {"MinimumLength": 12, "RequireUppercase": True,
+                                            "RequireLowercase": True, "RequireNumbers": True,
+                                            "RequireSymbols": False, "TemporaryPasswordValidityDays": 7}},
+            "DeletionProtection": "ACTIVE", "LambdaConfig": {}, "SchemaAttributes": schema,
+            "AutoVerifiedAttributes": ["email"], "MfaConfiguration": "OFF",
+            "EstimatedNumberOfUsers": self.users,
+            "VerificationMessageTemplate": {"DefaultEmailOption": "CONFIRM_WITH_CODE"},
+            "EmailConfiguration": {"EmailSendingAccount": "COGNITO_DEFAULT"},
+            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
+            "UsernameConfiguration": {"CaseSensitive": False},
+            "AccountRecoverySetting": {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
+            "UserPoolTags": {"team": "identity", "env": "bench"}, "UserPoolTier": "ESSENTIALS",
+        }
+
+    def group_type(self, name: str) -> dict[str, Any]:
+        g = self.groups[name]
+        return {"GroupName": g.name, "UserPoolId": self.pool_id, "Description": g.description,
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/cognito-{g.name}", "Precedence": g.precedence,
+                "LastModifiedDate": CREATED, "CreationDate": CREATED}
+
+    def client(self, client_id: str) -> dict[str, Any]:
+        c = self.clients[client_id]
+        out = {"UserPoolId": self.pool_id, "ClientName": c["ClientName"], "ClientId": client_id,
+               "LastModifiedDate": CREATED, "CreationDate": CREATED, "RefreshTokenValidity": 30,
+               "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+               "AllowedOAuthFlowsUserPoolClient": False}
+        if c["secret"]:
+            out["ClientSecret"] = c["secret"]
+        return out
+
+
+class ServiceError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class TokenBucket:
+    """The account's UserList quota: ``rate`` calls/s, at most ``burst`` at once; thread-safe."""
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = float(rate)
+        self.burst = float(burst) if burst else max(1.0, self.rate)
+        self._tokens = self.burst
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+def _token(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+
+
+def _untoken(token: str, kind: str, key: str) -> int:
+    try:
+        got_kind, got_key, position = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        raise ServiceError("InvalidParameterException", "Invalid pagination token") from None
+    if got_kind != kind or got_key != key or not isinstance(position, int) or position < 0:
+        raise ServiceError("InvalidParameterException", "Pagination token does not match the request")
+    return position
+
+
+def _limit(body: dict[str, Any], field: str = "Limit", most: int = 60) -> int:
+    value = body.get(field, most)
+    if not isinstance(value, int) or not 0 <= value <= most:
+        raise ServiceError("InvalidParameterException",
+                           f"1 validation error detected: Value '{value}' at '{field[0].lower() + field[1:]}' "
+                           f"failed to satisfy constraint: Member must have value less than or equal to {most}")
+    return value or most
+
+
+class StandInCognito:
+    """The request handling: one pool, a UserList quota, a latency per call, and counters."""
+
+    def __init__(self, pool: SyntheticPool, *, latency: float = 0.0, jitter: float = 0.0,
+                 quota: float | None = None, burst: float | None = None, seed: int = 1):
+        self.pool = pool
+        self.latency = latency
+        self.jitter = jitter
+        self.bucket = TokenBucket(quota, burst) if quota else None
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.windows: dict[str, list[float]] = {}  # operation -> [first, last] arrival (monotonic)
+        self._describe = json.dumps({"UserPool": pool.describe()}, ensure_ascii=False).encode()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            user_list = sum(self.calls[op] for op in USER_LIST_OPS)
+            return {"calls": dict(self.calls), "throttled": dict(self.throttled),
+                    "throttles": sum(self.throttled.values()), "user_list_calls": user_list,
+                    "peak_in_flight": self.peak_in_flight,
+                    "windows_s": {op: [round(a, 4), round(b, 4)] for op, (a, b) in self.windows.items()}}
+
+    def _sleep(self) -> None:
+        if self.latency > 0:
+            with self._lock:
+                factor = 1 + self.jitter * (2 * self._random.random() - 1) if self.jitter else 1
+            time.sleep(self.latency * factor)
+
+    def handle(self, target: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        op = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else target
+        now = time.monotonic()
+        with self._lock:
+            self.calls[op] += 1
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            window = self.windows.setdefault(op, [now, now])
+            window[1] = now
+        try:
+            if op in USER_LIST_OPS and self.bucket is not None and not self.bucket.take():
+                with self._lock:
+                    self.throttled[op] += 1
+                raise ServiceError("TooManyRequestsException", "Rate exceeded")
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                raise ServiceError("SerializationException", "Malformed request body") from None
+            method = getattr(self, "op_" + op, None)
+            if method is None:
+                raise ServiceError("UnknownOperationException", f"Unknown operation {op}")
+            if body.get("UserPoolId", self.pool.pool_id) != self.pool.pool_id:
+                raise ServiceError("ResourceNotFoundException", f"User pool {body['UserPoolId']} does not exist.")
+            out = method(body)
+            status = 200
+        except ServiceError as exc:
+            status = exc.status
+            out = json.dumps({"__type": exc.code, "message": exc.message}).encode()
+            headers = {"x-amzn-ErrorType": f"{exc.code}:"}
+        else:
+            headers = {}
+        finally:
+            self._sleep()
+            with self._lock:
+                self.in_flight -= 1
+        headers["Content-Type"] = "application/x-amz-json-1.1"
+        headers["x-amzn-RequestId"] = str(uuid.uuid4())
+        return status, headers, out
+
+    # -- operations (each returns the JSON body as bytes) ----------------------------------------
+
+    def op_DescribeUserPool(self, body):  # noqa: N802 - named after the API operation
+        return self._describe
+
+    def op_ListUsers(self, body):  # noqa: N802
+        limit = _limit(body)
+        filter_ = body.get("Filter") or ""
+        if not filter_:
+            indices: range | list[int] = range(self.pool.users)
+        else:
+            name, op, value = _parse_filter(filter_)
+            if name != "sub":
+                raise ServiceError("InvalidParameterException", f"this stand-in filters on sub only: {filter_}")
+            indices = self.pool.sub_prefix(value) if op == "^=" else [
+                i for i in self.pool.sub_prefix(value) if self.pool.sub(i) == value]
+        token = body.get("PaginationToken")
+        start = _untoken(token, "users", filter_) if token else 0
+        page = indices[start:start + limit]
+        text = '{"Users":[' + ",".join(self.pool.user_json(i) for i in page) + "]"
+        if start + limit < len(indices):
+            text += f',"PaginationToken":"{_token("users", filter_, start + limit)}"'
+        return (text + "}").encode()
+
+    def op_ListUsersInGroup(self, body):  # noqa: N802
+        limit = _limit(body)
+        group = body.get("GroupName")
+        if group not in self.pool.groups:
+            raise ServiceError("ResourceNotFoundException", "Group not found.")
+        members = self.pool.members(group)
+        token = body.get("NextToken")
+        start = _untoken(token, "members", group) if token else 0
+        page = members[start:start + limit]
+        text = '{"Users":[' + ",".join(self.pool.user_json(i) for i in page) + "]"
+        if start + limit < len(members):
+            text += f',"NextToken":"{_token("members", group, start + limit)}"'
+        return (text + "}").encode()
+
+    def op_ListGroups(self, body):  # noqa: N802
+        limit = _limit(body)
+        token = body.get("NextToken")
+        start = _untoken(token, "groups", "") if token else 0
+        names = self.pool.group_order[start:start + limit]
+        out: dict[str, Any] = {"Groups": [self.pool.group_type(n) for n in names]}
+        if start + limit < len(self.pool.group_order):
+            out["NextToken"] = _token("groups", "", start + limit)
+        return json.dumps(out).encode()
+
+    def op_GetUserPoolMfaConfig(self, body):  # noqa: N802
+        return json.dumps({"MfaConfiguration": "OFF",
+                           "WebAuthnConfiguration": {"UserVerification": "preferred"}}).encode()
+
+    def op_ListUserPoolClients(self, body):  # noqa: N802
+        _limit(body, "MaxResults")
+        return json.dumps({"UserPoolClients": [
+            {"ClientId": cid, "UserPoolId": self.pool.pool_id, "ClientName": c["ClientName"]}
+            for cid, c in self.pool.clients.items()]}).encode()
+
+    def op_DescribeUserPoolClient(self, body):  # noqa: N802
+        if body.get("ClientId") not in self.pool.clients:
+            raise ServiceError("ResourceNotFoundException", "User pool client does not exist.")
+        return json.dumps({"UserPoolClient": self.pool.client(body["ClientId"])}).encode()
+
+    def op_ListIdentityProviders(self, body):  # noqa: N802
+        _limit(body, "MaxResults")
+        return b'{"Providers":[]}'
+
+    def op_DescribeIdentityProvider(self, body):  # noqa: N802
+        raise ServiceError("ResourceNotFoundException", "Identity provider does not exist.")
+
+    def op_ListResourceServers(self, body):  # noqa: N802
+        _limit(body, "MaxResults", 50)
+        return json.dumps({"ResourceServers": [{
+            "UserPoolId": self.pool.pool_id, "Identifier": "https://api.example.com", "Name": "api",
+            "Scopes": [{"ScopeName": "read", "ScopeDescription": "read"},
+                       {"ScopeName": "write", "ScopeDescription": "write"}]}]}).encode()
+
+    def op_DescribeUserPoolDomain(self, body):  # noqa: N802
+        return b'{"DomainDescription":{}}'
+
+    def op_GetUICustomization(self, body):  # noqa: N802
+        return json.dumps({"UICustomization": {"UserPoolId": self.pool.pool_id,
+                                               "ClientId": body.get("ClientId") or "ALL"}}).encode()
+
+    def op_DescribeRiskConfiguration(self, body):  # noqa: N802
+        raise ServiceError("UserPoolAddOnNotEnabledException", "Threat protection is not enabled for this user pool.")
+
+    def op_GetLogDeliveryConfiguration(self, body):  # noqa: N802
+        return json.dumps({"LogDeliveryConfiguration": {"UserPoolId": self.pool.pool_id,
+                                                        "LogConfigurations": []}}).encode()
+
+    def op_ListTagsForResource(self, body):  # noqa: N802
+        if body.get("ResourceArn") != self.pool.arn:
+            raise ServiceError("ResourceNotFoundException", f"Resource {body.get('ResourceArn')} not found")
+        return json.dumps({"Tags": self.pool.describe()["UserPoolTags"]}).encode()
+
+    def op_DescribeManagedLoginBrandingByClient(self, body):  # noqa: N802
+        raise ServiceError("ResourceNotFoundException", "No managed login branding for this client")
+
+
+def _parse_filter(text: str) -> tuple[str, str, str]:
+    """``name = "value"`` or ``name ^= "value"`` (Cognito's filter grammar, one attribute)."""
+    for op in ("^=", "="):
+        name, sep, rest = text.partition(op)
+        rest = rest.strip()
+        if sep and len(rest) >= 2 and rest[0] == rest[-1] == '"':
+            return name.strip(), op, rest[1:-1]
+    raise ServiceError("InvalidParameterException", f"Invalid filter: {text}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else headers and body go out as two segments: +40 ms (delayed ACK)
+    server: _Server
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, headers, body = self.server.app.handle(self.headers.get("X-Amz-Target", ""), raw)
+        self._send(status, headers, body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.rstrip("/") == "/_stats":
+            self._send(200, {"Content-Type": "application/json"}, json.dumps(self.server.app.stats()).encode())
+        else:
+            self._send(404, {"Content-Type": "text/plain"}, b"not found")
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: StandInCognito):
+        super().__init__(address, _Handler)
+        self.app = app
+
+
+class StandInServer:
+    """The stand-in served from a background thread of this process (tests, small runs)."""
+
+    def __init__(self, app: StandInCognito, host: str = "127.0.0.1", port: int = 0):
+        self.app = app
+        self._server = _Server((host, port), app)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="stand-in-cognito", daemon=True)
+        host, port = self._server.server_address[:2]
+        self.endpoint_url = f"http://{host}:{port}"
+
+    def start(self) -> StandInServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> StandInServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--users", type=int, required=True)
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--jitter", type=float, default=0.0, help="latency varies by +- this fraction (uniform)")
+    p.add_argument("--quota", type=float, default=0.0, help="UserList calls/s (0: no quota)")
+    p.add_argument("--burst", type=float, default=0.0, help="token bucket size (default: one second's worth)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    args = p.parse_args(argv)
+    app = StandInCognito(SyntheticPool(args.users), latency=args.latency_ms / 1000, jitter=args.jitter,
+                         quota=args.quota or None, burst=args.burst or None)
+    server = _Server((args.host, args.port), app)
+    host, port = server.server_address[:2]
+    print(json.dumps({"endpoint": f"http://{host}:{port}"}), flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
