@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stand_in_cognito import SyntheticPool
+from benchmarks.synthetic_pool import SyntheticPool
 from cognito_backup.snapshot_file import SnapshotStream
 from demo.emulator import FAKE_ENV
 

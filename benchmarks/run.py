@@ -33,7 +33,7 @@ import botocore
 import moto
 
 from benchmarks import harness
-from benchmarks.stand_in_cognito import SyntheticPool
+from benchmarks.synthetic_pool import SyntheticPool
 
 PAGE = 60
 DOC = harness.ROOT / "docs" / "performance.md"

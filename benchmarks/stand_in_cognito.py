@@ -2,14 +2,9 @@
 
 It speaks the cognito-idp JSON 1.1 protocol over HTTP (POST, ``X-Amz-Target:
 AWSCognitoIdentityProviderService.<Op>``) for the read calls a snapshot makes, and serves one
-synthetic pool of N users generated on the fly: each call costs O(page), never O(pool).
+synthetic pool of N users generated on the fly (``synthetic_pool.py``): each call costs O(page),
+never O(pool).
 
-- User ``i`` (0 <= i < N) has a sub whose first 8 hex digits are ``i`` written backwards in hex
-  (least significant digit first). A filter ``sub ^= "<p>"`` with a prefix of L <= 8 digits therefore
-  selects ``i = r, r + 16**L, r + 2 * 16**L, ...`` (r = the prefix read backwards): an arithmetic
-  progression, sliced directly. The ranges are as balanced as random UUIDs would make them. The rest
-  of the sub is a hash of ``i``, so the sub looks like a UUID v4.
-- Group ``g`` holds the users ``i`` with ``i % period == residue``, listed the same way.
 - Pagination tokens encode the listing and the next position.
 - UserList quota: ListUsers and ListUsersInGroup share one token bucket (``quota`` calls/s,
   ``burst`` tokens), shared by all connections. An empty bucket answers HTTP 400
@@ -29,7 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import hashlib
 import json
 import random
 import sys
@@ -37,197 +31,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from benchmarks.synthetic_pool import SyntheticPool
+
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-POOL_ID = "us-east-1_BenchPool1"
-POOL_NAME = "bench-users"
-CREATED = 1_700_000_000.0
 USER_LIST_OPS = frozenset({"ListUsers", "ListUsersInGroup"})
-MAX_USERS = 16**8  # the sub's first 8 hex digits number the users
-
-GIVEN = ["Ana", "Björn", "Chloé", "Dmitri", "Émilie", "Fatima", "Giorgos", "Hana", "Ігор", "José",
-         "Kaito", "Lena", "Mateus", "Nguyễn", "Olga", "Priya", "Søren", "Zoë", "李", "Ólafur"]
-FAMILY = ["Silva", "Müller", "O'Brien", "Kowalski", "佐藤", "Nakamura", "Haddad", "Okafor", "Lindqvist"]
-TIERS = ["free", "pro", "enterprise"]
-
-
-@dataclass(frozen=True)
-class Group:
-    name: str
-    description: str
-    precedence: int
-    period: int  # members: the users i with i % period == residue (period 0: no members)
-    residue: int = 0
-
-
-# About 1.4% of the users are in a group: memberships cost UserList calls that list no new user.
-DEFAULT_GROUPS = (
-    Group("admins", "Administrators", 1, 10_000, 1),
-    Group("support", "Customer support staff", 15, 2_000, 5),
-    Group("editors", "Can edit content", 5, 500, 9),
-    Group("early-adopters", "Joined in the first month", 30, 1_000, 17),
-    Group("beta-testers", "Early access", 20, 100, 13),
-    Group("archived", "No members any more", 99, 0),
-)
-
-
-def _json_str(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-_GIVEN_JSON = [_json_str(n) for n in GIVEN]
-_FAMILY_JSON = [_json_str(n) for n in FAMILY]
-
-
-class SyntheticPool:
-    """N users, their groups and the pool's configuration, all computed on demand."""
-
-    def __init__(self, users: int, *, pool_id: str = POOL_ID, name: str = POOL_NAME,
-                 groups: tuple[Group, ...] = DEFAULT_GROUPS):
-        if not 0 <= users < MAX_USERS:
-            raise ValueError(f"users must be between 0 and {MAX_USERS - 1}")
-        self.users = users
-        self.pool_id = pool_id
-        self.name = name
-        self.arn = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{pool_id}"
-        self.groups = {g.name: g for g in groups}
-        self.group_order = [g.name for g in groups]
-        self.clients = {
-            "1example23456789webapp": {"ClientName": "web-app", "secret": None},
-            "2example23456789backend": {"ClientName": "backend-service", "secret": "s3cr3t-" + "x" * 40},
-        }
-
-    # -- users ---------------------------------------------------------------------------------
-
-    def sub(self, i: int) -> str:
-        head = f"{i:08x}"[::-1]
-        t = hashlib.blake2b(i.to_bytes(4, "little"), digest_size=12).hexdigest()
-        return f"{head}-{t[0:4]}-4{t[4:7]}-{'89ab'[int(t[7], 16) & 3]}{t[8:11]}-{t[11:23]}"
-
-    @staticmethod
-    def index_of_sub(sub: str) -> int:
-        return int(sub[:8][::-1], 16)
-
-    @staticmethod
-    def federated(i: int) -> bool:
-        return i % 97 == 3
-
-    def username(self, i: int) -> str:
-        return f"Google_{100_000_000_000 + i}" if self.federated(i) else f"user{i:07d}"
-
-    @staticmethod
-    def index_of_username(name: str) -> int:
-        return int(name[7:]) - 100_000_000_000 if name.startswith("Google_") else int(name[4:])
-
-    @staticmethod
-    def enabled(i: int) -> bool:
-        return i % 50 != 7
-
-    def status(self, i: int) -> str:
-        if self.federated(i):
-            return "EXTERNAL_PROVIDER"
-        if i % 41 == 5:
-            return "UNCONFIRMED"
-        if i % 53 == 11:
-            return "FORCE_CHANGE_PASSWORD"
-        return "CONFIRMED"
-
-    def user_json(self, i: int) -> str:
-        """The UserType of user ``i`` as JSON text, the way ListUsers returns it."""
-        username = self.username(i)
-        email = f"user{i:07d}@example.com"
-        attrs = (
-            f'{{"Name":"sub","Value":"{self.sub(i)}"}},'
-            f'{{"Name":"email_verified","Value":"true"}},'
-            f'{{"Name":"given_name","Value":{_GIVEN_JSON[i % len(GIVEN)]}}},'
-            f'{{"Name":"family_name","Value":{_FAMILY_JSON[(i // 7) % len(FAMILY)]}}},'
-            f'{{"Name":"email","Value":"{email}"}},'
-            f'{{"Name":"custom:tier","Value":"{TIERS[i % 3]}"}}'
-        )
-        if i % 3 == 0:
-            attrs += f',{{"Name":"phone_number","Value":"+1555{i % 10_000_000:07d}"}}'
-        if self.federated(i):
-            identities = json.dumps([{"userId": str(100_000_000_000 + i), "providerName": "Google",
-                                      "providerType": "Google", "issuer": None, "primary": True,
-                                      "dateCreated": 1_700_000_000_000}], separators=(",", ":"))
-            attrs += f',{{"Name":"identities","Value":{_json_str(identities)}}}'
-        created = CREATED + i * 0.5
-        return (f'{{"Username":"{username}","Attributes":[{attrs}],"UserCreateDate":{created},'
-                f'"UserLastModifiedDate":{created + 3600.25},"Enabled":{"true" if self.enabled(i) else "false"},'
-                f'"UserStatus":"{self.status(i)}"}}')
-
-    def sub_prefix(self, prefix: str) -> range | list[int]:
-        """The users whose sub starts with ``prefix``, in listing order."""
-        if any(c not in "0123456789abcdef" for c in prefix[:8]):
-            return []
-        if len(prefix) <= 8:
-            residue = int(prefix[::-1], 16) if prefix else 0
-            return range(residue, self.users, 16 ** len(prefix))
-        i = self.index_of_sub(prefix)
-        return [i] if i < self.users and self.sub(i).startswith(prefix) else []
-
-    def members(self, group: str) -> range:
-        g = self.groups[group]
-        return range(g.residue, self.users, g.period) if g.period else range(0)
-
-    # -- configuration -------------------------------------------------------------------------
-
-    def describe(self) -> dict[str, Any]:
-        schema = [
-            {"Name": "sub", "AttributeDataType": "String", "DeveloperOnlyAttribute": False, "Mutable": False,
-             "Required": True, "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "2048"}},
-            {"Name": "email", "AttributeDataType": "String", "DeveloperOnlyAttribute": False, "Mutable": True,
-             "Required": True, "StringAttributeConstraints": {"MinLength": "0", "MaxLength": "2048"}},
-            {"Name": "given_name", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
-             "Mutable": True, "Required": False},
-            {"Name": "family_name", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
-             "Mutable": True, "Required": False},
-            {"Name": "phone_number", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
-             "Mutable": True, "Required": False},
-            {"Name": "identities", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
-             "Mutable": True, "Required": False},
-            {"Name": "custom:tier", "AttributeDataType": "String", "DeveloperOnlyAttribute": False,
-             "Mutable": True, "Required": False,
-             "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "20"}},
-        ]
-        return {
-            "Id": self.pool_id, "Name": self.name, "Arn": self.arn, "Status": "Enabled",
-            "CreationDate": CREATED, "LastModifiedDate": CREATED + 86400,
-            "Policies": {"PasswordPolicy": {"MinimumLength": 12, "RequireUppercase": True,
-                                            "RequireLowercase": True, "RequireNumbers": True,
-                                            "RequireSymbols": False, "TemporaryPasswordValidityDays": 7}},
-            "DeletionProtection": "ACTIVE", "LambdaConfig": {}, "SchemaAttributes": schema,
-            "AutoVerifiedAttributes": ["email"], "MfaConfiguration": "OFF",
-            "EstimatedNumberOfUsers": self.users,
-            "VerificationMessageTemplate": {"DefaultEmailOption": "CONFIRM_WITH_CODE"},
-            "EmailConfiguration": {"EmailSendingAccount": "COGNITO_DEFAULT"},
-            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
-            "UsernameConfiguration": {"CaseSensitive": False},
-            "AccountRecoverySetting": {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
-            "UserPoolTags": {"team": "identity", "env": "bench"}, "UserPoolTier": "ESSENTIALS",
-        }
-
-    def group_type(self, name: str) -> dict[str, Any]:
-        g = self.groups[name]
-        return {"GroupName": g.name, "UserPoolId": self.pool_id, "Description": g.description,
-                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/cognito-{g.name}", "Precedence": g.precedence,
-                "LastModifiedDate": CREATED, "CreationDate": CREATED}
-
-    def client(self, client_id: str) -> dict[str, Any]:
-        c = self.clients[client_id]
-        out = {"UserPoolId": self.pool_id, "ClientName": c["ClientName"], "ClientId": client_id,
-               "LastModifiedDate": CREATED, "CreationDate": CREATED, "RefreshTokenValidity": 30,
-               "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-               "AllowedOAuthFlowsUserPoolClient": False}
-        if c["secret"]:
-            out["ClientSecret"] = c["secret"]
-        return out
-
 
 class ServiceError(Exception):
     def __init__(self, code: str, message: str, status: int = 400):

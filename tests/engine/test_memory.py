@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from benchmarks import harness
-from benchmarks.stand_in_cognito import SyntheticPool
+from benchmarks.synthetic_pool import SyntheticPool
 
 SMALL, LARGE = 1_000, 200_000
 MAX_GROWTH_MIB = 100

@@ -12,7 +12,8 @@ from moto.server import ThreadedMotoServer
 from backup_lambda.aws import make_client
 from backup_lambda.snapshot import take_snapshot
 from benchmarks import harness
-from benchmarks.stand_in_cognito import StandInCognito, StandInServer, SyntheticPool
+from benchmarks.stand_in_cognito import StandInCognito, StandInServer
+from benchmarks.synthetic_pool import SyntheticPool
 
 USERS = 2000
 QUOTA = 6.0  # UserList calls/s left to the backup
