@@ -2,10 +2,12 @@
 """The project's two commands, on any machine with Python 3.11+:
 
     python3 tasks.py demo    # the whole story against a local AWS emulator (no account needed)
-    python3 tasks.py test    # the test suite
+    python3 tasks.py test    # the test suite (in parallel; the slow scale and memory tests left out)
+
+    python3 tasks.py test --slow    # only the slow tests (one at a time: they measure memory); CI runs both
 
 Each creates (or reuses) the virtual environment in .venv and installs requirements.txt into it
-when that file changed. Extra arguments go to the demo or to pytest.
+when that file changed. Extra arguments go to the demo or to pytest (e.g. -k snapshot -x).
 """
 
 from __future__ import annotations
@@ -42,14 +44,20 @@ def ensure_venv() -> Path:
     return python
 
 
+def test_args(extra: list[str]) -> list[str]:
+    """pytest's arguments: the fast tests on every core, or with --slow the slow ones one at a time."""
+    if "--slow" in extra:
+        return ["-q", "-m", "slow", "-p", "no:xdist", *(a for a in extra if a != "--slow")]
+    return ["-q", "-m", "not slow", "-n", "auto", *extra]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__)
         return 2
     python = ensure_venv()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    commands = {"demo": [python, "-m", "demo", *argv[1:]],
-                "test": [python, "-m", "pytest", *(argv[1:] or ["-q"])]}
+    commands = {"demo": [python, "-m", "demo", *argv[1:]], "test": [python, "-m", "pytest", *test_args(argv[1:])]}
     cmd = commands[argv[0]]
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 

@@ -50,5 +50,7 @@ def bucket(s3):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line(
+        "markers", "slow: memory and scale tests (seconds to a minute each): left out of `python3 tasks.py test`, "
+        "run by CI (`python3 tasks.py test --slow`)")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CognitoBackup")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,19 +9,8 @@ from hypothesis import strategies as st
 from backup_lambda.errors import ConfigError, SnapshotError
 from backup_lambda.settings import load_settings, parse_event
 from demo.sample_pool import build_pool, create_pool
+from tests.support.emf import emf_records
 from tests.support.fault_injection import FakeContext
-
-
-def emf_records(text: str) -> list[dict]:
-    records = []
-    for line in text.splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and "_aws" in obj:
-            records.append(obj)
-    return records
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ import pytest
 from benchmarks import harness
 from benchmarks.synthetic_pool import SyntheticPool
 
+pytestmark = pytest.mark.slow  # left out of `python3 tasks.py test`; CI runs it (.ci/run)
+
 SMALL, LARGE = 1_000, 200_000
 MAX_GROWTH_MIB = 100
 

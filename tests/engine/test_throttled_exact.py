@@ -15,6 +15,8 @@ from benchmarks import harness
 from benchmarks.stand_in_cognito import StandInCognito, StandInServer
 from benchmarks.synthetic_pool import SyntheticPool
 
+pytestmark = pytest.mark.slow  # left out of `python3 tasks.py test`; CI runs it (.ci/run)
+
 USERS = 2000
 QUOTA = 6.0  # UserList calls/s left to the backup
 BUDGET = 15.0  # what the backup would use if it could

@@ -73,8 +73,8 @@ def stacks() -> list[str]:
 
 
 def test_there_are_the_expected_workflows():
-    assert {p.name for p in WORKFLOW_FILES} >= {"tests.yml", "preview.yml", "deploy.yml", "_deploy-stack.yml",
-                                                 "snapshot.yml"}
+    assert {p.name for p in WORKFLOW_FILES} == {"tests.yml", "preview.yml", "deploy.yml", "_deploy-stack.yml",
+                                                 "snapshot.yml", "restore-drill.yml"}
 
 
 # --------------------------------------------------------------------------------------------------

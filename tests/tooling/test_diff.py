@@ -268,6 +268,7 @@ def _diff_big(tmp_path, n_users: int):
     return diff_snapshots(a, b, work_dir=str(tmp_path), max_detail=100)
 
 
+@pytest.mark.slow
 def test_python_memory_does_not_grow_with_the_pool(tmp_path):
     tracemalloc.start()
     try:
