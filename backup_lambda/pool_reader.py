@@ -19,6 +19,7 @@ import logging
 import queue
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -43,6 +44,7 @@ HEX = "0123456789abcdef"
 MANY_RANGES_FROM = 100_000
 DONE = "done"  # a range's state once it is drained (otherwise: its next token, or None: not started)
 SEQUENTIAL = "*"  # the one "range" of an unfiltered scan
+GROUP_LOOKAHEAD = 8  # groups whose members are read at once
 
 
 def sub_of(user: dict[str, Any]) -> str | None:
@@ -306,3 +308,23 @@ class PoolReader:
                         yield item
             finally:
                 stop.set()
+
+
+def groups_with_members(reader: PoolReader) -> Iterator[tuple[dict[str, Any], int, Any]]:
+    """(group, member count, spooled member list), in listing order, fetched a few groups ahead."""
+    with ThreadPoolExecutor(max_workers=GROUP_LOOKAHEAD, thread_name_prefix="group-members") as pool:
+        pending: deque = deque()
+        try:
+            for group in reader.iter_groups():
+                pending.append((group, pool.submit(reader.spool_members, group["GroupName"])))
+                if len(pending) >= GROUP_LOOKAHEAD:
+                    group_, future = pending.popleft()
+                    yield (group_, *future.result())
+            while pending:
+                group_, future = pending.popleft()
+                yield (group_, *future.result())
+        finally:
+            for _, future in pending:
+                future.cancel()
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    future.result()[1].close()

@@ -17,9 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -34,7 +32,7 @@ from backup_lambda.config_reader import read_configuration
 from backup_lambda.contract import ContinuedResult, Counts, SnapshotResult
 from backup_lambda.document import DocumentWriter, dumps, iso
 from backup_lambda.errors import SnapshotError
-from backup_lambda.pool_reader import DONE, PoolReader
+from backup_lambda.pool_reader import DONE, PoolReader, groups_with_members
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
 from backup_lambda.redact import strip_attributes
 from backup_lambda.s3_upload import DEFAULT_PART_SIZE, StreamingUpload, encryption_args, tagging
@@ -50,7 +48,6 @@ from backup_lambda.validation import (
 
 logger = logging.getLogger(__name__)
 
-GROUP_LOOKAHEAD = 8
 CONFIG_WORKERS = 6  # configuration sections read at once
 PROGRESS_EVERY_S = 2.0
 
@@ -120,26 +117,6 @@ def resume_snapshot(cognito, s3, checkpoint: Checkpoint, *, progress: ProgressRe
         return run.users_and_finish(asdict(checkpoint.listing))
     finally:
         reader.close()
-
-
-def groups_with_members(reader: PoolReader) -> Iterator[tuple[dict[str, Any], int, Any]]:
-    """(group, member count, spooled member list), in listing order, fetched a few groups ahead."""
-    with ThreadPoolExecutor(max_workers=GROUP_LOOKAHEAD, thread_name_prefix="group-members") as pool:
-        pending: deque = deque()
-        try:
-            for group in reader.iter_groups():
-                pending.append((group, pool.submit(reader.spool_members, group["GroupName"])))
-                if len(pending) >= GROUP_LOOKAHEAD:
-                    group_, future = pending.popleft()
-                    yield (group_, *future.result())
-            while pending:
-                group_, future = pending.popleft()
-                yield (group_, *future.result())
-        finally:
-            for _, future in pending:
-                future.cancel()
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    future.result()[1].close()
 
 
 class SnapshotRun:
