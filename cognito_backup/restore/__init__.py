@@ -1,6 +1,6 @@
 """Rebuild a user pool from a snapshot (``python -m cognito_backup restore``)."""
 
-from cognito_backup.restore.runner import (
+from cognito_backup.restore.users import (
     AUTO_IMPORT_FROM,
     RestoreError,
     RestoreOptions,

@@ -255,7 +255,7 @@ def test_federated_users_are_listed_not_recreated(cognito, s3, bucket, tmp_path)
 
 
 def test_large_pools_need_the_import_role_or_an_explicit_path(cognito, s3, bucket, tmp_path, monkeypatch):
-    import cognito_backup.restore.runner as restore_module
+    import cognito_backup.restore.users as restore_module
 
     monkeypatch.setattr(restore_module, "AUTO_IMPORT_FROM", 2)
     source = federated_snapshot(cognito, s3, bucket)

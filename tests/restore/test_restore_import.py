@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-import cognito_backup.restore.runner as restore_module
+import cognito_backup.restore.users as restore_module
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.diff import diff_snapshots
 from cognito_backup.restore import RestoreOptions, Restorer, link_provider

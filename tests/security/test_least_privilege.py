@@ -356,7 +356,7 @@ def restore_calls(recording, tmp_path_factory):
     from backup_lambda import aws
     from backup_lambda.ratelimit import RateLimiters
     from cognito_backup.cli import main
-    from cognito_backup.restore import runner as restore
+    from cognito_backup.restore import users as restore
 
     runs = {name: CallRecorder() for name in ("restore", "resume", "check")}
     real = aws.make_client
