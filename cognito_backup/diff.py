@@ -27,15 +27,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from backup_lambda.snapshot_format import CONFIG_SECTIONS
-from cognito_backup.restore.requests import (
-    POOL_READ_ONLY,
-    POOL_RETIRED,
-    attributes_of,
-    drop_none,
-    is_federated,
-    normalize_schema,
-    user_identity,
-)
+from cognito_backup.restore.requests import POOL_READ_ONLY, POOL_RETIRED, attributes_of, is_federated, user_identity
+from cognito_backup.restore.schema import normalize_schema
+from cognito_backup.restore.shapes import drop_none
 from cognito_backup.snapshot_file import SnapshotSource
 from cognito_backup.verify import require_verified
 

@@ -44,17 +44,12 @@ from backup_lambda.quotas import OPERATION_CATEGORY, QUOTA_RPS
 from backup_lambda.ratelimit import THROTTLE_CODES, RateLimiters, govern
 from cognito_backup.recover import native_recovery_advice
 from cognito_backup.restore.requests import (
-    MAX_CUSTOM_PER_ADD,
     PoolPlan,
     admin_create_params,
     attributes_of,
     csv_row,
-    custom_attribute_names,
-    custom_attribute_request,
     federated_identities,
-    fit_to_input,
     import_eligible,
-    is_custom,
     is_federated,
     plan_client,
     plan_group,
@@ -63,6 +58,13 @@ from cognito_backup.restore.requests import (
     plan_resource_server,
     user_identity,
 )
+from cognito_backup.restore.schema import (
+    MAX_CUSTOM_PER_ADD,
+    custom_attribute_names,
+    custom_attribute_request,
+    is_custom,
+)
+from cognito_backup.restore.shapes import fit_to_input
 from cognito_backup.snapshot_file import SnapshotSource
 from cognito_backup.verify import require_verified
 
