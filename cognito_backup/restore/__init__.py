@@ -1,14 +1,12 @@
 """Rebuild a user pool from a snapshot (``python -m cognito_backup restore``)."""
 
+from cognito_backup.restore.options import RestoreError, RestoreOptions, load_secrets
 from cognito_backup.restore.users import (
     AUTO_IMPORT_FROM,
-    RestoreError,
-    RestoreOptions,
     Restorer,
     add_arguments,
     format_report,
     link_provider,
-    load_secrets,
     restore_snapshot,
     run,
 )
