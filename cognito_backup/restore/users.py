@@ -29,8 +29,7 @@ import sqlite3
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,9 +38,20 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from backup_lambda.errors import ConfigError
 from backup_lambda.pool_reader import PoolReader
-from backup_lambda.quotas import OPERATION_CATEGORY, QUOTA_RPS
-from backup_lambda.ratelimit import THROTTLE_CODES, RateLimiters, govern
+from backup_lambda.quotas import QUOTA_RPS
+from backup_lambda.ratelimit import RateLimiters, govern
 from cognito_backup.recover import native_recovery_advice
+from cognito_backup.restore.calls import (
+    CATEGORY,
+    CREATE_ATTEMPTS,
+    PER_POOL_OPERATION_LIMIT,
+    Progress,
+    error_code,
+    error_text,
+    no_blind_retries,
+    run_parallel,
+    transient,
+)
 from cognito_backup.restore.options import (
     DEFAULT_RATE_FRACTION,
     DEFAULT_WORKERS,
@@ -79,31 +89,7 @@ IMPORT_MAX_ROWS = 500_000
 IMPORT_MAX_BYTES = 100 * 1000 * 1000 - 1_000_000  # under 100 MB, with room for the last row
 IMPORT_DONE = frozenset({"Succeeded", "Failed", "Stopped", "Expired"})
 FAILURES_SHOWN = 50
-PER_POOL_OPERATION_LIMIT = 5.0  # AWS: the resource categories allow 5 calls/s per pool per operation
 STATE_AFTER = {"admin-create": "FORCE_CHANGE_PASSWORD", "import": "RESET_REQUIRED"}
-
-CATEGORY = {
-    **OPERATION_CATEGORY,
-    "ListUserPools": "UserPoolRead",
-    "UpdateUserPool": "UserPoolUpdate",
-    "SetUICustomization": "UserPoolUpdate",
-    "SetRiskConfiguration": "UserPoolUpdate",
-    "SetLogDeliveryConfiguration": "UserPoolUpdate",
-    "TagResource": "UserPoolUpdate",
-    "DeleteUserPool": "UserPoolUpdate",
-    "GetCSVHeader": "UserPoolRead",
-    "DescribeUserImportJob": "UserPoolRead",
-    "CreateManagedLoginBranding": "UserPoolResourceUpdate",
-    "DeleteUserPoolDomain": "UserPoolResourceUpdate",
-}
-
-# Creates that botocore must not retry on its own: their answer may be lost after AWS carried them out (a
-# connection closed, a 5xx), and a blind retry then makes a second pool or app client, or fails with "already
-# exists". ``Restorer.create`` retries them itself, after looking whether the first attempt took effect.
-# (CreateGroup and AdminCreateUser are left to botocore: the restore takes their "already exists" as done.)
-LOOK_BEFORE_RETRY = frozenset({"CreateUserPool", "CreateUserPoolClient", "CreateResourceServer",
-                               "CreateIdentityProvider", "CreateUserPoolDomain"})
-CREATE_ATTEMPTS = 5
 
 
 def put_presigned(url: str, path: str) -> None:
@@ -117,90 +103,6 @@ def put_presigned(url: str, path: str) -> None:
         with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310 - https checked
             if response.status >= 300:
                 raise RestoreError(f"uploading the import CSV failed: HTTP {response.status}")
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return f"{err.get('Code')}: {err.get('Message')}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _code(exc: BaseException) -> str | None:
-    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
-
-
-def _transient(exc: BaseException) -> bool:
-    """A failure after which the call may or may not have been carried out, and may succeed if tried again."""
-    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
-        return True
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return status >= 500 or _code(exc) in THROTTLE_CODES
-    return False
-
-
-def no_blind_retries(client: Any, operations: frozenset[str] = LOOK_BEFORE_RETRY) -> Callable[[], None]:
-    """Make botocore give up, after the first attempt, on ``operations`` of ``client``: the failure is raised
-    as botocore would raise it, and the caller decides. Registered last on ``needs-retry``, so the rate limiter
-    (``govern``) still hears of a throttle. Returns a function that removes the hook again."""
-    event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"
-
-    def needs_retry(operation: Any = None, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
-        if operation is None or operation.name not in operations:
-            return
-        if caught_exception is not None:
-            raise caught_exception
-        if response is not None and response[0].status_code >= 300:
-            parsed = response[1]
-            raise client.exceptions.from_code(parsed.get("Error", {}).get("Code"))(parsed, operation.name)
-
-    client.meta.events.register_last(event, needs_retry)
-    return lambda: client.meta.events.unregister(event, needs_retry)
-
-
-def run_parallel(items: Iterable[Any], fn: Callable[[Any], Any], workers: int,
-                 on_done: Callable[[Any, Any, BaseException | None], None]) -> None:
-    """``fn(item)`` in ``workers`` threads, at most 4 x workers in flight; ``on_done(item, result,
-    error)`` runs in the calling thread (so it may write to SQLite)."""
-    pending: dict[Future, Any] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restore") as pool:
-        def drain(block_until: int) -> None:
-            while len(pending) > block_until:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for future in done:
-                    item = pending.pop(future)
-                    error = future.exception()
-                    on_done(item, None if error else future.result(), error)
-        try:
-            for item in items:
-                pending[pool.submit(fn, item)] = item
-                drain(workers * 4)
-            drain(0)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-
-
-class Progress:
-    def __init__(self, report: Callable[[str], None], label: str, total: int | None = None):
-        self.report, self.label, self.total = report, label, total
-        self.counts: dict[str, int] = {}
-        self.started = self.last = time.monotonic()
-
-    def add(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
-        if time.monotonic() - self.last >= 2:
-            self.show()
-
-    def show(self, final: bool = False) -> None:
-        self.last = time.monotonic()
-        done = sum(self.counts.values())
-        rate = done / max(self.last - self.started, 1e-9)
-        of = f"/{self.total:,}" if self.total else ""
-        parts = ", ".join(f"{v:,} {k}" for k, v in self.counts.items())
-        self.report(f"  {self.label}: {done:,}{of} ({parts}; {rate:,.0f}/s){' done' if final else ''}")
 
 
 class Restorer:
@@ -240,7 +142,7 @@ class Restorer:
     def fail(self, what: str, exc: BaseException | str) -> None:
         self.failure_count += 1
         if len(self.failures) < FAILURES_SHOWN:
-            self.failures.append(f"{what}: {exc if isinstance(exc, str) else _error_text(exc)}")
+            self.failures.append(f"{what}: {exc if isinstance(exc, str) else error_text(exc)}")
 
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         return getattr(self.cognito, method)(**kwargs)
@@ -265,9 +167,9 @@ class Restorer:
             try:
                 return self.call(method, **kwargs)
             except (ClientError, BotoConnectionError, HTTPClientError) as exc:
-                if attempt == CREATE_ATTEMPTS or not _transient(exc):
+                if attempt == CREATE_ATTEMPTS or not transient(exc):
                     raise
-                self.say(f"{method} failed ({_error_text(exc)}): looking whether it was carried out")
+                self.say(f"{method} failed ({error_text(exc)}): looking whether it was carried out")
             self.sleep(min(0.5 * 2 ** attempt, 20.0))
             found = find()
             if found is not None:
@@ -347,7 +249,7 @@ class Restorer:
         try:
             self._restore_all(target)
         except BaseException as exc:
-            self.say(f"the restore stopped: {_error_text(exc)}")
+            self.say(f"the restore stopped: {error_text(exc)}")
             self.say(f"to finish it: {self.resume_command()}")
             self._write_mapping(partial=True)
             raise
@@ -455,7 +357,7 @@ class Restorer:
         try:
             target = self.call("describe_user_pool", UserPoolId=self.pool_id)["UserPool"]
         except ClientError as exc:
-            raise RestoreError(f"target pool {self.pool_id}: {_error_text(exc)}") from None
+            raise RestoreError(f"target pool {self.pool_id}: {error_text(exc)}") from None
         contents = []
         for what, method, key, kwargs in (
                 ("users", "list_users", "Users", {"Limit": 1}),
@@ -490,7 +392,7 @@ class Restorer:
                 {"UserPool": {"Id": ids[0]}} if (ids := self._pools_named(params["PoolName"])) else None),
                 **params)["UserPool"]["Id"]
         except ClientError as exc:
-            raise RestoreError(f"CreateUserPool failed: {_error_text(exc)}") from None
+            raise RestoreError(f"CreateUserPool failed: {error_text(exc)}") from None
         self.created_pool = True
         self.target_was_empty = True
         self.target_pool = self.call("describe_user_pool", UserPoolId=self.pool_id)["UserPool"]
@@ -599,7 +501,7 @@ class Restorer:
                 self.restored_providers.add(name)
             except ClientError as exc:
                 self.fail(f"identity provider {name}", exc)
-                skipped.append({"provider": name, "reason": _error_text(exc)})
+                skipped.append({"provider": name, "reason": error_text(exc)})
                 failed.add(name)
         # A provider that failed is retried by a resume, which reuses existing clients as they are: its clients
         # wait for it (_clients) rather than be created without it. Only providers skipped by design (no
@@ -760,7 +662,7 @@ class Restorer:
                 self.call("create_managed_login_branding", **fitted)
                 done.append(f"branding of client {new_client}")
             except ClientError as exc:
-                if _code(exc) != "ManagedLoginBrandingExistsException":
+                if error_code(exc) != "ManagedLoginBrandingExistsException":
                     self.fail(f"managed login branding of client {new_client}", exc)
         self.steps["other_settings"] = {"applied": done}
 
@@ -804,7 +706,7 @@ class Restorer:
             try:
                 self.csv_header = self.import_client.get_csv_header(UserPoolId=self.pool_id)["CSVHeader"]
             except ClientError as exc:
-                raise RestoreError(f"GetCSVHeader failed: {_error_text(exc)}") from None
+                raise RestoreError(f"GetCSVHeader failed: {error_text(exc)}") from None
         auto_verified = self.config["pool"].get("AutoVerifiedAttributes") or []
         member_rows: list[tuple[str, str]] = []
         self.say(f"groups and users ({self.users_via})")
@@ -828,7 +730,7 @@ class Restorer:
                             self.call("create_group", UserPoolId=self.pool_id, **plan_group(group))
                             groups["created"] += 1
                         except ClientError as exc:
-                            if _code(exc) == "GroupExistsException":
+                            if error_code(exc) == "GroupExistsException":
                                 groups["already_there"] += 1
                             else:
                                 self.fail(f"group {group['GroupName']}", exc)
@@ -844,7 +746,7 @@ class Restorer:
                 new = self.call("admin_create_user", UserPoolId=self.pool_id, **params)["User"]
                 return new["Username"], attributes_of(new).get("sub"), "created"
             except ClientError as exc:
-                if _code(exc) != "UsernameExistsException":
+                if error_code(exc) != "UsernameExistsException":
                     raise
                 got = self.call("admin_get_user", UserPoolId=self.pool_id, Username=params["Username"])
                 subs = {a["Name"]: a["Value"] for a in got.get("UserAttributes", ())}
@@ -853,7 +755,7 @@ class Restorer:
         def done(user: dict[str, Any], result: Any, error: BaseException | None) -> None:
             if error is not None:
                 self.fail(f"user {user['Username']}", error)
-                self._set_user(user["Username"], state="failed", detail=_error_text(error))
+                self._set_user(user["Username"], state="failed", detail=error_text(error))
                 users.add("failed")
                 return
             new_username, new_sub, state = result
