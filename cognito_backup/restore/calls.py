@@ -5,15 +5,16 @@ and running many calls in parallel with progress lines."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from backup_lambda.quotas import OPERATION_CATEGORY
-from backup_lambda.ratelimit import THROTTLE_CODES
+from backup_lambda.quotas import OPERATION_CATEGORY, QUOTA_RPS
+from backup_lambda.ratelimit import THROTTLE_CODES, RateLimiter, RateLimiters, govern
 
 PER_POOL_OPERATION_LIMIT = 5.0  # AWS: the resource categories allow 5 calls/s per pool per operation
 CATEGORY = {
@@ -33,7 +34,7 @@ CATEGORY = {
 
 # Creates that botocore must not retry on its own: their answer may be lost after AWS carried them out (a
 # connection closed, a 5xx), and a blind retry then makes a second pool or app client, or fails with "already
-# exists". ``Restorer.create`` retries them itself, after looking whether the first attempt took effect.
+# exists". ``Calls.create`` retries them itself, after looking whether the first attempt took effect.
 # (CreateGroup and AdminCreateUser are left to botocore: the restore takes their "already exists" as done.)
 LOOK_BEFORE_RETRY = frozenset({"CreateUserPool", "CreateUserPoolClient", "CreateResourceServer",
                                "CreateIdentityProvider", "CreateUserPoolDomain"})
@@ -107,6 +108,8 @@ def run_parallel(items: Iterable[Any], fn: Callable[[Any], Any], workers: int,
 
 
 class Progress:
+    """Counts of what a step did, shown as a progress line every 2 seconds and at the end."""
+
     def __init__(self, report: Callable[[str], None], label: str, total: int | None = None):
         self.report, self.label, self.total = report, label, total
         self.counts: dict[str, int] = {}
@@ -124,3 +127,79 @@ class Progress:
         of = f"/{self.total:,}" if self.total else ""
         parts = ", ".join(f"{v:,} {k}" for k, v in self.counts.items())
         self.report(f"  {self.label}: {done:,}{of} ({parts}; {rate:,.0f}/s){' done' if final else ''}")
+
+
+def rate_limiters(rate_fraction: float) -> RateLimiters:
+    """A limiter per quota category at ``rate_fraction`` of its quota (at most 5 calls/s per pool and
+    operation for the resource categories)."""
+    rates = {}
+    for category, quota in QUOTA_RPS.items():
+        rate = quota * rate_fraction
+        if category.startswith("UserPoolResource") or category.startswith("UserPoolClient"):
+            rate = min(rate, PER_POOL_OPERATION_LIMIT)
+        rates[category] = rate
+    return RateLimiters(rates, default=5.0 * rate_fraction)
+
+
+class Calls:
+    """The run's way to Cognito. Within ``governed()``, every attempt of a call of ``cognito``, ``importer``
+    (the user import calls) and ``linker`` (AdminLinkProviderForUser) waits for its quota category's limiter,
+    and botocore leaves the LOOK_BEFORE_RETRY creates to ``create``. (``importer`` and ``linker`` default to
+    ``cognito``; tests give them a botocore Stubber, as moto lacks these APIs.)"""
+
+    def __init__(self, cognito: Any, *, rate_fraction: float, import_client: Any = None, link_client: Any = None,
+                 say: Callable[[str], None], sleep: Callable[[float], None]):
+        self.cognito = cognito
+        self.importer = import_client or cognito
+        self.linker = link_client or cognito
+        self.limiters = rate_limiters(rate_fraction)
+        self.say = say
+        self.sleep = sleep
+
+    @contextmanager
+    def governed(self) -> Iterator[None]:
+        releases = [govern(self.cognito, self.limiter_for), no_blind_retries(self.cognito)]
+        extra = {id(c): c for c in (self.importer, self.linker) if c is not self.cognito}
+        releases += [govern(c, self.limiter_for) for c in extra.values()]
+        try:
+            yield
+        finally:
+            for release in releases:
+                release()
+
+    def limiter_for(self, operation: str) -> RateLimiter | None:
+        category = CATEGORY.get(operation)
+        return self.limiters[category] if category else None
+
+    def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        return getattr(self.cognito, method)(**kwargs)
+
+    def paginate(self, method: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """The items under ``key`` of every page of ``method`` (pages chained by NextToken)."""
+        token = None
+        while True:
+            args = dict(kwargs)
+            if token:
+                args["NextToken"] = token
+            resp = self.call(method, **args)
+            yield from resp.get(key, ())
+            token = resp.get("NextToken")
+            if not token:
+                return
+
+    def create(self, method: str, find: Callable[[], dict[str, Any] | None], **kwargs: Any) -> dict[str, Any]:
+        """A create of ``LOOK_BEFORE_RETRY`` (botocore does not retry it). After a failure that may have come
+        after AWS carried it out (connection lost, 5xx, throttle), look first: ``find()`` answers in the create's
+        shape if the item is there now (else None); only if it is not, call again."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return self.call(method, **kwargs)
+            except (ClientError, BotoConnectionError, HTTPClientError) as exc:
+                if attempt == CREATE_ATTEMPTS or not transient(exc):
+                    raise
+                self.say(f"{method} failed ({error_text(exc)}): looking whether it was carried out")
+            self.sleep(min(0.5 * 2 ** attempt, 20.0))
+            found = find()
+            if found is not None:
+                return found
+        raise AssertionError("unreachable")

@@ -330,7 +330,9 @@ def test_a_secrets_file_that_is_not_json_is_refused(tmp_path, capsys):
 
 def test_check_reports_a_restore_that_lost_something(cognito, s3, rich, tmp_path, monkeypatch):
     _, source = rich
-    monkeypatch.setattr(Restorer, "_memberships", lambda self: self.steps.update(memberships={}))
+    import cognito_backup.restore.users as restore_users
+
+    monkeypatch.setattr(restore_users, "add_memberships", lambda run: run.state.steps.update(memberships={}))
     report = restore(cognito, s3, source, tmp_path, new_pool_name="restored", secrets=PROVIDER_SECRETS, check=True)
     assert report["status"] == "incomplete"
     assert report["check"]["summary"]["memberships_lost"] == 5
