@@ -41,6 +41,7 @@ from cognito_backup.recover import native_recovery_advice
 from cognito_backup.restore.calls import Calls, Progress, error_code, error_text, run_parallel
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import RestoreError, RestoreOptions
+from cognito_backup.restore.report import STATE_AFTER, final_report, resume_command, write_mapping
 from cognito_backup.restore.requests import (
     admin_create_params,
     attributes_of,
@@ -70,7 +71,6 @@ AUTO_IMPORT_FROM = 10_000
 IMPORT_MAX_ROWS = 500_000
 IMPORT_MAX_BYTES = 100 * 1000 * 1000 - 1_000_000  # under 100 MB, with room for the last row
 IMPORT_DONE = frozenset({"Succeeded", "Failed", "Stopped", "Expired"})
-STATE_AFTER = {"admin-create": "FORCE_CHANGE_PASSWORD", "import": "RESET_REQUIRED"}
 RESTORED = ("created", "existed", "imported")  # the states of users that are in the target pool
 
 
@@ -907,92 +907,6 @@ def map_imported_users(run: RestoreRun) -> None:
                                        "run again with --resume to create them")
         journal.fail_importing("not imported")
     state.steps["users"]["imported"] = pending - missing
-
-
-# -- the mapping file and the report -------------------------------------------------------------------------
-
-def resume_command(run: RestoreRun, pool_id: str | None = None) -> str:
-    """The command that finishes this restore (into ``pool_id``, by default the run's target)."""
-    o = run.options
-    parts = ["python -m backup_lambda restore", o.snapshot, "--target-pool-id", str(pool_id or run.state.pool_id),
-             "--resume", "--users-via", run.snapshot.users_via]
-    if o.import_role_arn:
-        parts += ["--import-role-arn", o.import_role_arn]
-    if o.secrets:
-        parts += ["--secrets", "FILE"]
-    if o.domain_prefix:
-        parts += ["--domain-prefix", o.domain_prefix]
-    if o.link_federated:
-        parts.append("--link-federated")
-    if o.without_triggers:
-        parts.append("--without-triggers")
-    if o.mapping_file:
-        parts += ["--mapping-file", o.mapping_file]
-    return " ".join(parts)
-
-
-def write_mapping(run: RestoreRun, partial: bool = False) -> str | None:
-    """The mapping file (old username/sub -> new, old client id -> new); ``partial`` when the run stopped."""
-    import json
-
-    state = run.state
-    if not state.pool_id:
-        return None
-    path = run.options.mapping_file or f"restore-mapping-{state.pool_id}.json"
-    head = {
-        "format": "cognito-backup-restore-mapping", "version": 1,
-        "snapshot": str(run.snapshot.source), "taken_at": run.snapshot.config.get("taken_at"),
-        "source_user_pool_id": run.snapshot.source_pool_id,
-        "target_user_pool_id": state.pool_id,
-        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "complete": not partial and state.failure_count == 0,
-        "clients": state.client_map,
-    }
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "users": [')
-        for i, entry in enumerate(state.journal.mapping_rows()):
-            f.write(("\n  " if i == 0 else ",\n  ") + json.dumps(entry, ensure_ascii=False))
-        f.write("\n ]\n}\n")
-    os.replace(tmp, path)
-    run.say(f"mapping file: {path}")
-    return path
-
-
-def final_report(run: RestoreRun) -> dict[str, Any]:
-    state, users_via = run.state, run.snapshot.users_via
-    states = state.journal.states()
-    if users_via == "import":
-        action = ("Imported users are RESET_REQUIRED: at sign-in they get PasswordResetRequiredException and must "
-                  "use 'forgot password' (a code goes to their verified email/phone).")
-    else:
-        action = ("Users are FORCE_CHANGE_PASSWORD with no temporary password (messages were suppressed): they "
-                  "cannot sign in or use 'forgot password' yet. Send invitations (AdminCreateUser "
-                  "--message-action RESEND) or set a random permanent password (AdminSetUserPassword "
-                  "--permanent) so that 'forgot password' works; see docs/restoring.md.")
-    if states.get("created") and users_via == "import":
-        action += (" Users without a verified email/phone were created with AdminCreateUser and are "
-                   "FORCE_CHANGE_PASSWORD.")
-    incomplete = state.failure_count > 0
-    report = {
-        "status": "incomplete" if incomplete else "ok",
-        "target_user_pool_id": state.pool_id,
-        "created_pool": state.created_pool,
-        "steps": state.steps,
-        "user_states": states,
-        "users_end_in": STATE_AFTER[users_via],
-        "user_action": action,
-        "federated_users": {"not_recreated": states.get("federated", 0),
-                            "sample": [u for u, _ in state.journal.in_state("federated", 20)],
-                            "linked": states.get("linked", 0)},
-        "client_ids": {e["old_client_id"]: e["new_client_id"] for e in state.client_map},
-        "notes": state.notes + run.snapshot.pool_plan.notes,
-        "failures": state.failures,
-        "failure_count": state.failure_count,
-    }
-    if incomplete:
-        report["resume_command"] = resume_command(run)
-    return report
 
 
 # -- the dry run ---------------------------------------------------------------------------------------------
