@@ -255,9 +255,9 @@ def test_federated_users_are_listed_not_recreated(cognito, s3, bucket, tmp_path)
 
 
 def test_large_pools_need_the_import_role_or_an_explicit_path(cognito, s3, bucket, tmp_path, monkeypatch):
-    import cognito_backup.restore.users as restore_module
+    import cognito_backup.restore.runner as restore_runner
 
-    monkeypatch.setattr(restore_module, "AUTO_IMPORT_FROM", 2)
+    monkeypatch.setattr(restore_runner, "AUTO_IMPORT_FROM", 2)
     source = federated_snapshot(cognito, s3, bucket)
     with pytest.raises(ConfigError, match="--import-role-arn .* --users-via admin-create"):
         restore(cognito, s3, source, tmp_path, new_pool_name="restored")
