@@ -11,6 +11,7 @@ from typing import Any
 from cognito_backup.restore.state import RestoreRun
 
 STATE_AFTER = {"admin-create": "FORCE_CHANGE_PASSWORD", "import": "RESET_REQUIRED"}  # the state restored users are in
+SAMPLE = 20  # users named in the report, of those federated or skipped
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -31,6 +32,11 @@ def format_report(report: dict[str, Any]) -> str:
             sample = ", ".join(fed["sample"][:5])
             lines.append(f"  federated users not recreated: {fed['not_recreated']:,} (e.g. {sample}); "
                          "they reappear at their next sign-in, or use --link-federated")
+        skipped = report.get("skipped_users") or {}
+        if skipped.get("count"):
+            first = skipped["sample"][0]
+            lines.append(f"  users skipped: {skipped['count']:,} (e.g. {first['user']}: {first['reason']}); "
+                         "the mapping file lists them (state skipped) with the reason")
         lines.append(f"  mapping file: {report.get('mapping_file')}")
         for failure in report.get("failures", []):
             lines.append(f"  FAILED {failure}")
@@ -119,8 +125,10 @@ def final_report(run: RestoreRun) -> dict[str, Any]:
         "users_end_in": STATE_AFTER[users_via],
         "user_action": action,
         "federated_users": {"not_recreated": states.get("federated", 0),
-                            "sample": [u for u, _ in state.journal.in_state("federated", 20)],
+                            "sample": [u for u, _ in state.journal.in_state("federated", SAMPLE)],
                             "linked": states.get("linked", 0)},
+        "skipped_users": {"count": states.get("skipped", 0), "sample": [
+            {"user": u, "reason": why} for u, why in state.journal.in_state("skipped", SAMPLE)]},
         "client_ids": {e["old_client_id"]: e["new_client_id"] for e in state.client_map},
         "notes": state.notes + run.snapshot.pool_plan.notes,
         "failures": state.failures,

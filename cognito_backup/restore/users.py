@@ -119,14 +119,14 @@ def classify_user(run: RestoreRun, user: dict[str, Any], chunks: CsvChunks, user
             record("federated", detail="its provider was not restored: not recreated")
             users.add("federated (provider not restored)")
             return None
+    params, reason = admin_create_params(user, username_attributes)
+    if params is None:  # by design, as a provider without its secret: a resume would not do better
+        record("skipped", detail=reason)
+        users.add("skipped (no usable username)")
+        return None
+    if is_federated(user):
         record("pending")
         return user
-    params, reason = admin_create_params(user, username_attributes)
-    if params is None:
-        record("failed", detail=reason)
-        run.state.fail(f"user {user['Username']}", reason)
-        users.add("failed")
-        return None
     if run.snapshot.users_via == "import":
         if import_eligible(user, run.snapshot.auto_verified):
             chunks.write(csv_row(user, chunks.header, username_attributes))
