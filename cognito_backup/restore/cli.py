@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 
+from cognito_backup.restore.decisions import AUTO_IMPORT_FROM
 from cognito_backup.restore.options import DEFAULT_RATE_FRACTION, DEFAULT_WORKERS, RestoreOptions, load_secrets
 from cognito_backup.restore.report import format_report
-from cognito_backup.restore.runner import AUTO_IMPORT_FROM, restore_snapshot
+from cognito_backup.restore.runner import restore_snapshot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,107 +1,102 @@
-"""The dry run: the plan of a restore (what it would create, what it would skip and why), from reads only."""
+"""The dry run: the plan of a restore (what it will create, what it will skip and why), from reads only.
+
+It goes through the real run's steps in their order and asks each for its decisions: the same functions
+(``configuration.*_decisions``, ``users.snapshot_items`` and ``users.*_decisions``), on the same reads of
+the snapshot and of the target. Where the run carries a decision out, the plan records what it will lead
+to: providers and clients as restored, each user journaled in the state its decision leads to (so that
+memberships, disabled users and federated links are decided on what the run will have made), and then
+the same user summary as the run's report (``report.user_outcomes``).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from cognito_backup.restore.report import STATE_AFTER
-from cognito_backup.restore.requests import (
-    admin_create_params,
-    federated_identities,
-    import_eligible,
-    is_federated,
-    plan_client,
-    plan_provider,
-    user_identity,
-)
+from cognito_backup.restore import configuration, decisions, target, users
+from cognito_backup.restore.decisions import Decision
+from cognito_backup.restore.report import STATE_AFTER, user_outcomes
 from cognito_backup.restore.state import RestoreRun
-from cognito_backup.restore.target import load_existing
 
 
-def dry_run(run: RestoreRun, report: dict[str, Any], target: dict[str, Any] | None) -> dict[str, Any]:
-    """The plan: what would be created, what skipped and why. Only reads (the target, on resume)."""
+def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any] | None) -> dict[str, Any]:
+    """``report`` with the plan; ``target_pool``: the target's description (None: the run creates the pool)."""
     state, snapshot, o = run.state, run.snapshot, run.options
-    p = snapshot.pool_plan
-    plan: dict[str, Any] = {}
-    existing: dict[str, set[str]] = {"resource_servers": set(), "providers": set(), "clients": set(),
-                                     "groups": set()}
-    if target is None:
-        plan["pool"] = {"create": p.params["PoolName"], "schema_in_create": [a["Name"] for a in p.schema.create],
-                        "custom_attributes_added_after": sum(len(b) for b in p.schema.add_later)}
-    else:
-        plan["pool"] = {"existing": state.pool_id, "empty": state.target_was_empty}
-        if state.same_name_pool:
-            plan["pool"]["why"] = (f"a pool named {p.params['PoolName']} exists already, empty (left by "
-                                   "a run that stopped as it created it?): the restore fills it, creates none")
-        if not state.target_was_empty:
-            existing["resource_servers"] = {s["Identifier"] for s in run.aws.paginate(
-                "list_resource_servers", "ResourceServers", UserPoolId=state.pool_id, MaxResults=50)}
-            existing["providers"] = {pr["ProviderName"] for pr in run.aws.paginate(
-                "list_identity_providers", "Providers", UserPoolId=state.pool_id, MaxResults=60)}
-            existing["clients"] = {c["ClientName"] for c in run.aws.paginate(
-                "list_user_pool_clients", "UserPoolClients", UserPoolId=state.pool_id, MaxResults=60)}
-            existing["groups"] = load_existing(run)
-    already = "skip: already in the target pool"
-    plan["mfa"] = p.mfa
-    plan["resource_servers"] = [{"resource_server": s.get("Identifier"),
-                                 "action": already if s.get("Identifier") in existing["resource_servers"]
-                                 else "create"} for s in run.section_items("resource_servers")]
-    providers = []
-    state.providers.restored |= existing["providers"]
-    for provider in run.section_items("identity_providers"):
-        name = provider.get("ProviderName")
-        if name in existing["providers"]:
-            providers.append({"provider": name, "action": already})
-            continue
-        params, reason = plan_provider(provider, o.secrets, o.placeholder_secret)
-        providers.append({"provider": name, "action": "create" if params else "skip", "why": reason})
-        if params:
-            state.providers.restored.add(name)
-    plan["identity_providers"] = providers
-    skipped = {pr["provider"] for pr in providers if pr["action"] == "skip"}
-    clients = []
-    for client in run.section_items("clients"):
-        if client.get("ClientName") in existing["clients"]:
-            clients.append({"client": client.get("ClientName"), "action": already})
-            continue
-        _, notes = plan_client(client, skipped)
-        state.notes.extend(notes)
-        clients.append({"client": client.get("ClientName"), "action": "create",
-                        "new_secret": bool(client.get("HasSecret"))})
+    plan: dict[str, Any] = {"pool": _pool(run, target_pool), "mfa": snapshot.pool_plan.mfa}
+
+    _, servers = configuration.resource_server_decisions(run)
+    plan["resource_servers"] = [_entry("resource_server", s.get("Identifier"), d) for s, d in servers]
+
+    existing, providers = configuration.provider_decisions(run)
+    state.providers.restored |= existing
+    for provider, decision in providers:
+        if decision.action == "create":
+            state.providers.restored.add(provider.get("ProviderName"))
+        elif decision.action == "skip":
+            state.providers.skipped.add(provider.get("ProviderName"))
+    plan["identity_providers"] = [_entry("provider", p.get("ProviderName"), d) for p, d in providers]
+
+    clients, client_ids = [], {}
+    for client, decision, reused_id in configuration.client_decisions(run, target.clients_by_name(run)):
+        name = client.get("ClientName")
+        entry = _entry("client", name, decision)
+        if decision.action == "create":
+            entry["new_secret"] = bool(client.get("HasSecret"))
+            for note in decision.notes:
+                state.note(note)
+        if decision.action in ("create", decisions.ALREADY):
+            client_ids[client.get("ClientId")] = reused_id or f"(the new id of {name})"
+        clients.append(entry)
     plan["clients"] = clients
-    domain = ((snapshot.config.get("domain") or {}).get("value") or {}).get("Domain") or {}
-    plan["domain"] = ({"create": o.domain_prefix} if o.domain_prefix else
-                      {"skip": f"no --domain-prefix (old prefix: {domain.get('Domain')})"})
-    users: dict[str, int] = {}
-    groups: dict[str, int] = {}
-    with snapshot.source.stream(if_match=snapshot.etag) as stream:
-        for event in stream.events():
-            if event.kind != "item":
-                continue
-            if event.key == "groups":
-                key = already if event.value["GroupName"] in existing["groups"] else "create"
-                groups[key] = groups.get(key, 0) + 1
-                continue
-            if event.key != "users":
-                continue
-            user = event.value
-            if state.journal.existing_user(user_identity(user, snapshot.username_attributes)):
-                key = already
-            elif is_federated(user):
-                key = "federated: linked to a new native user" if o.link_federated and any(
-                    i["providerName"] in state.providers.restored for i in federated_identities(user)) \
-                    else "skip: federated, not recreated (listed in the report)"
-            elif admin_create_params(user, snapshot.username_attributes)[0] is None:
-                key = "skip: no email/phone, which this pool uses as the username"
-            elif snapshot.users_via == "import" and import_eligible(user, snapshot.auto_verified):
-                key = "create: import job"
-            else:
-                key = "create: AdminCreateUser"
-            users[key] = users.get(key, 0) + 1
-    plan["groups"] = groups
-    plan["users"] = users
-    plan["memberships"] = snapshot.counts["memberships"]
-    plan["disabled_users"] = snapshot.counts["disabled_users"]
+
+    plan["domain"] = _entry("domain", o.domain_prefix, configuration.domain_decision(run))
+    plan["other_settings"] = [s.what for s in configuration.other_settings_decisions(
+        run, client_ids, creates_pool=target_pool is None)]
+
+    groups: Counter[str] = Counter()
+    planned: Counter[str] = Counter()
+    for kind, item, decision in users.snapshot_items(run, target.load_existing(run)):
+        if kind == "group":
+            groups[decision] += 1
+            continue
+        planned[decision.action.label] += 1
+        if decision.action.done != decision.action.state:  # the run will create it
+            state.journal.set_user(item["Username"], state=decision.action.done,
+                                   new_username=decision.params["Username"])
+    plan["groups"], plan["users"] = dict(groups), dict(planned)
+    plan["memberships"] = dict(Counter(action for action, _ in users.membership_decisions(run)))
+    plan["disabled_users"] = dict(Counter(action for action, _ in users.disabled_decisions(run)))
+    if o.link_federated:
+        links: Counter[str] = Counter()
+        for action, (old_username, _, _) in users.link_decisions(run):
+            links[action] += 1
+            if action == "link":
+                state.journal.set_user(old_username, state="linked")
+        plan["federated_links"] = dict(links)
+    plan.update(user_outcomes(state.journal))
     plan["users_end_in"] = STATE_AFTER[snapshot.users_via]
-    report.update(status="dry-run", target_user_pool_id=state.pool_id, plan=plan, notes=state.notes + p.notes)
+    report.update(status="dry-run", target_user_pool_id=state.pool_id, plan=plan,
+                  notes=state.notes + snapshot.pool_plan.notes)
     return report
+
+
+def _pool(run: RestoreRun, target_pool: dict[str, Any] | None) -> dict[str, Any]:
+    state, pool_plan = run.state, run.snapshot.pool_plan
+    if target_pool is None:
+        return {"create": pool_plan.params["PoolName"],
+                "schema_in_create": [a["Name"] for a in pool_plan.schema.create],
+                "custom_attributes_added_after": sum(len(b) for b in pool_plan.schema.add_later)}
+    missing, _ = decisions.custom_attributes(run.snapshot.pool.get("SchemaAttributes") or [],
+                                             target_pool.get("SchemaAttributes") or [])
+    out = {"existing": state.pool_id, "empty": state.target_was_empty, "custom_attributes_added_after": len(missing)}
+    if state.same_name_pool:
+        out["why"] = (f"a pool named {pool_plan.params['PoolName']} exists already, empty (left by a run that "
+                      "stopped as it created it?): the restore fills it, creates none")
+    return out
+
+
+def _entry(kind: str, name: str | None, decision: Decision) -> dict[str, Any]:
+    entry: dict[str, Any] = {kind: name, "action": decision.action}
+    if decision.why:
+        entry["why"] = decision.why
+    return entry

@@ -8,6 +8,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
+from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.state import RestoreRun
 
 STATE_AFTER = {"admin-create": "FORCE_CHANGE_PASSWORD", "import": "RESET_REQUIRED"}  # the state restored users are in
@@ -101,9 +102,24 @@ def write_mapping(run: RestoreRun, partial: bool = False) -> str | None:
     return path
 
 
+def user_outcomes(journal: Journal) -> dict[str, Any]:
+    """The users by state, and those federated (not recreated) or skipped, by name: what a run reports, and
+    what its plan says it will (a dry run journals each user in the state its decision leads to)."""
+    states = journal.states()
+    return {
+        "user_states": states,
+        "federated_users": {"not_recreated": states.get("federated", 0),
+                            "sample": [u for u, _ in journal.in_state("federated", SAMPLE)],
+                            "linked": states.get("linked", 0)},
+        "skipped_users": {"count": states.get("skipped", 0),
+                          "sample": [{"user": u, "reason": why} for u, why in journal.in_state("skipped", SAMPLE)]},
+    }
+
+
 def final_report(run: RestoreRun) -> dict[str, Any]:
     state, users_via = run.state, run.snapshot.users_via
-    states = state.journal.states()
+    outcomes = user_outcomes(state.journal)
+    states = outcomes["user_states"]
     if users_via == "import":
         action = ("Imported users are RESET_REQUIRED: at sign-in they get PasswordResetRequiredException and must "
                   "use 'forgot password' (a code goes to their verified email/phone).")
@@ -124,11 +140,8 @@ def final_report(run: RestoreRun) -> dict[str, Any]:
         "user_states": states,
         "users_end_in": STATE_AFTER[users_via],
         "user_action": action,
-        "federated_users": {"not_recreated": states.get("federated", 0),
-                            "sample": [u for u, _ in state.journal.in_state("federated", SAMPLE)],
-                            "linked": states.get("linked", 0)},
-        "skipped_users": {"count": states.get("skipped", 0), "sample": [
-            {"user": u, "reason": why} for u, why in state.journal.in_state("skipped", SAMPLE)]},
+        "federated_users": outcomes["federated_users"],
+        "skipped_users": outcomes["skipped_users"],
         "client_ids": {e["old_client_id"]: e["new_client_id"] for e in state.client_map},
         "notes": state.notes + run.snapshot.pool_plan.notes,
         "failures": state.failures,

@@ -17,6 +17,10 @@ Every write goes through a rate limiter per quota category (``--rate-fraction`` 
 retries on throttling. Running the same restore again with ``--target-pool-id ID --resume`` skips
 what exists and finishes the rest. A mapping file (old username/sub -> new sub, old client id -> new
 client id) is written at the end. ``--dry-run`` prints the plan and writes nothing.
+
+Here: ``Restorer``, which verifies the snapshot, settles the target pool and runs the steps in order. The
+steps live in configuration.py, users.py and import_jobs.py; what each does to each item is decided in
+decisions.py, and the dry run (plan.py) shows those same decisions instead of carrying them out.
 """
 
 from __future__ import annotations
@@ -28,11 +32,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from backup_lambda.errors import ConfigError
-from backup_lambda.quotas import QUOTA_RPS
 from backup_lambda.ratelimit import RateLimiters
 from cognito_backup.recover import native_recovery_advice
-from cognito_backup.restore import configuration, import_jobs, users
+from cognito_backup.restore import configuration, decisions, import_jobs, users
 from cognito_backup.restore.calls import Calls, error_text
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import RestoreOptions
@@ -43,8 +45,6 @@ from cognito_backup.restore.state import RestoreRun, RunState, Snapshot
 from cognito_backup.restore.target import check_target, pool_of_the_same_name
 from cognito_backup.snapshot_file import SnapshotSource
 from cognito_backup.verify import require_verified
-
-AUTO_IMPORT_FROM = 10_000
 
 
 class Restorer:
@@ -102,7 +102,7 @@ class Restorer:
                                                            config.get("taken_at"))
         if report["native_recovery"].get("pool_exists"):
             self.say("NOTE: " + report["native_recovery"]["advice"])
-        users_via, note = choose_users_path(o, counts["users"], pool)
+        users_via, note = decisions.users_path(o, counts["users"], pool)
         if note:
             state.note(note)
         report["users_via"] = users_via
@@ -179,24 +179,3 @@ class Restorer:
 
 def restore_snapshot(cognito: Any, s3: Any, options: RestoreOptions, **kwargs: Any) -> dict[str, Any]:
     return Restorer(cognito, s3, options, **kwargs).run()
-
-
-def choose_users_path(o: RestoreOptions, users: int, pool: dict[str, Any]) -> tuple[str, str | None]:
-    """How the users are created ("admin-create" or "import"), and a note when the choice was forced."""
-    auto_verified = pool.get("AutoVerifiedAttributes") or []
-    if o.users_via == "import" or (o.users_via == "auto" and users >= AUTO_IMPORT_FROM):
-        if not auto_verified:
-            if o.users_via == "import":
-                raise ConfigError("--users-via import needs a pool with auto-verified email or phone "
-                                  "(AWS refuses import jobs otherwise): use --users-via admin-create")
-            return "admin-create", ("the pool has no auto-verified attribute, so import jobs cannot run: "
-                                    "users are created with AdminCreateUser")
-        if not o.import_role_arn:
-            rate = QUOTA_RPS["UserCreation"] * o.rate_fraction
-            raise ConfigError(
-                f"this snapshot has {users:,} users: {'auto chooses' if o.users_via == 'auto' else 'you chose'} "
-                "the user import job, which needs --import-role-arn (the stack output importRoleArn: a role "
-                "Cognito assumes to write the job's CloudWatch logs). Or pass --users-via admin-create "
-                f"(about {users / rate / 3600:.1f} h at {rate:.0f} users/s).")
-        return "import", None
-    return "admin-create", None

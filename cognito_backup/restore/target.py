@@ -1,9 +1,11 @@
 """The target pool: finding a pool of --new-pool-name left by a run that stopped, checking that a pool may be
 restored into (empty, or --resume; signing users in as the snapshot's pool did), and reading what it holds
-already (a resumed restore)."""
+(a resumed restore): what the decisions are taken against, in the dry run as in the real run. A dry run of
+a restore into a new pool has no target yet: it holds nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -76,11 +78,46 @@ def check_target(run: RestoreRun, pool_id: str, by_name: str | None = None) -> d
     return target
 
 
+def resource_servers(run: RestoreRun) -> Iterator[dict[str, Any]]:
+    return _listed(run, "list_resource_servers", "ResourceServers", MaxResults=50)
+
+
+def identity_providers(run: RestoreRun) -> Iterator[dict[str, Any]]:
+    return _listed(run, "list_identity_providers", "Providers", MaxResults=60)
+
+
+def app_clients(run: RestoreRun) -> Iterator[dict[str, Any]]:
+    return _listed(run, "list_user_pool_clients", "UserPoolClients", MaxResults=60)
+
+
+def clients_by_name(run: RestoreRun) -> dict[str, list[str]]:
+    """The target's app client ids by name (sorted: a name may be there more than once)."""
+    existing: dict[str, list[str]] = {}
+    for client in app_clients(run):
+        existing.setdefault(client["ClientName"], []).append(client["ClientId"])
+    return {name: sorted(ids) for name, ids in existing.items()}
+
+
+def domain_holder(run: RestoreRun, prefix: str) -> str | None:
+    """The pool that holds the domain ``prefix`` now, if any."""
+    try:
+        described = run.aws.call("describe_user_pool_domain", Domain=prefix).get("DomainDescription") or {}
+    except ClientError:
+        return None
+    return described.get("UserPoolId")
+
+
+def _listed(run: RestoreRun, method: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    if not run.state.pool_id:
+        return iter(())
+    return run.aws.paginate(method, key, UserPoolId=run.state.pool_id, **kwargs)
+
+
 def load_existing(run: RestoreRun) -> set[str]:
     """What the target already holds (a resumed restore): its groups (returned), and its users and group
     memberships (into the journal)."""
     state = run.state
-    groups = {g["GroupName"] for g in run.aws.paginate("list_groups", "Groups", UserPoolId=state.pool_id, Limit=60)}
+    groups = {g["GroupName"] for g in _listed(run, "list_groups", "Groups", Limit=60)}
     if state.target_was_empty:
         return groups
     run.say("listing what the target pool already holds (resume)")

@@ -1,34 +1,73 @@
-"""Groups and users: groups created as the snapshot is read, users classified as they come (already in the
-target, federated, to import, to create) and created with AdminCreateUser in parallel; then the group
+"""Groups and users. One walk through the snapshot (``snapshot_items``, shared with the dry run) decides what
+happens to each group and user and records the users in the journal; the real run creates the groups as they
+come and the users with AdminCreateUser in parallel (or queues them for an import job). Then the group
 memberships, the disabled state, and (--link-federated) the federated users' provider identities linked to
-their new native users."""
+their new native users, each decided row by row (``*_decisions``, shared with the dry run too)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cognito_backup.restore import decisions
 from cognito_backup.restore.calls import Progress, error_code, error_text, run_parallel
+from cognito_backup.restore.decisions import ALREADY, UserAction, UserDecision, UserRules
 from cognito_backup.restore.import_jobs import CsvChunks, csv_header
-from cognito_backup.restore.requests import (
-    admin_create_params,
-    attributes_of,
-    csv_row,
-    federated_identities,
-    import_eligible,
-    is_federated,
-    plan_group,
-    user_identity,
-)
+from cognito_backup.restore.requests import attributes_of, csv_row, federated_identities, plan_group, user_identity
 from cognito_backup.restore.state import RestoreRun
 from cognito_backup.restore.target import load_existing
 
-RESTORED = ("created", "existed", "imported")  # the states of users that are in the target pool
+IMPORT_FALLBACK = ("users without a verified email/phone cannot be imported: they are created with "
+                   "AdminCreateUser instead")
 
 
 # -- groups and users ---------------------------------------------------------------------------------------
+
+def snapshot_items(run: RestoreRun, existing_groups: set[str]
+                   ) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """The snapshot's groups and users as they come: ("group", group, its action) and ("user", user, its
+    UserDecision). Users go into the journal in the state their decision gives; memberships too."""
+    state, journal, snapshot = run.state, run.state.journal, run.snapshot
+    rules = UserRules(username_attributes=snapshot.username_attributes, users_via=snapshot.users_via,
+                      auto_verified=snapshot.auto_verified, link_federated=run.options.link_federated)
+    member_rows: list[tuple[str, str]] = []
+    with snapshot.source.stream(if_match=snapshot.etag) as stream:
+        for event in stream.events():
+            if event.kind != "item":
+                continue
+            if event.key == "groups":
+                group = event.value
+                member_rows.extend((group["GroupName"], m) for m in group.get("Members", ()))
+                if len(member_rows) > 5000:
+                    journal.add_members(member_rows)
+                    member_rows = []
+                yield "group", group, decisions.group(group, existing_groups)
+            elif event.key == "users":
+                user = event.value
+                ident = user_identity(user, rules.username_attributes)
+                decision = decisions.user(user, rules, journal.existing_user(ident), state.providers.restored)
+                _record(run, user, ident, decision)
+                yield "user", user, decision
+    journal.add_members(member_rows)
+
+
+def _record(run: RestoreRun, user: dict[str, Any], ident: str, decision: UserDecision) -> None:
+    values: dict[str, Any] = {}
+    if decision.existing:
+        values.update(new_username=decision.existing[0], new_sub=decision.existing[1])
+    elif decision.action is UserAction.IMPORT:
+        values["new_username"] = decision.params["Username"]
+    if decision.detail:
+        values["detail"] = decision.detail
+    if decision.import_fallback:
+        run.state.note(IMPORT_FALLBACK)
+    run.state.journal.add_user(user["Username"], attributes_of(user).get("sub"), ident,
+                               enabled=user.get("Enabled", True) is not False, identities=federated_identities(user),
+                               state=decision.action.state, **values)
+
 
 def restore_groups_and_users(run: RestoreRun) -> None:
     state, journal = run.state, run.state.journal
@@ -38,37 +77,33 @@ def restore_groups_and_users(run: RestoreRun) -> None:
     header = csv_header(run) if run.snapshot.users_via == "import" else []
     run.say(f"groups and users ({run.snapshot.users_via})")
 
-    def user_items(chunks: CsvChunks) -> Iterator[dict[str, Any]]:
-        member_rows: list[tuple[str, str]] = []
-        with run.snapshot.source.stream(if_match=run.snapshot.etag) as stream:
-            for event in stream.events():
-                if event.kind != "item":
-                    continue
-                if event.key == "groups":
-                    group = event.value
-                    member_rows.extend((group["GroupName"], m) for m in group.get("Members", ()))
-                    if len(member_rows) > 5000:
-                        journal.add_members(member_rows)
-                        member_rows = []
-                    if group["GroupName"] in existing_groups:
-                        groups["already_there"] += 1
-                        continue
-                    try:
-                        run.aws.call("create_group", UserPoolId=state.pool_id, **plan_group(group))
-                        groups["created"] += 1
-                    except ClientError as exc:
-                        if error_code(exc) == "GroupExistsException":
-                            groups["already_there"] += 1
-                        else:
-                            state.fail(f"group {group['GroupName']}", exc)
-                elif event.key == "users":
-                    user = classify_user(run, event.value, chunks, users)
-                    if user is not None:
-                        yield user
-        journal.add_members(member_rows)
+    def create_group(group: dict[str, Any]) -> None:
+        try:
+            run.aws.call("create_group", UserPoolId=state.pool_id, **plan_group(group))
+            groups["created"] += 1
+        except ClientError as exc:
+            if error_code(exc) == "GroupExistsException":
+                groups["already_there"] += 1
+            else:
+                state.fail(f"group {group['GroupName']}", exc)
 
-    def create(user: dict[str, Any]) -> tuple[str, str | None, str]:
-        params, _ = admin_create_params(user, run.snapshot.username_attributes)
+    def to_create(chunks: CsvChunks) -> Iterator[tuple[dict[str, Any], UserDecision]]:
+        for kind, item, decision in snapshot_items(run, existing_groups):
+            if kind == "group":
+                if decision == ALREADY:
+                    groups["already_there"] += 1
+                else:
+                    create_group(item)
+                continue
+            if decision.action is UserAction.IMPORT:
+                chunks.write(csv_row(item, chunks.header, run.snapshot.username_attributes))
+            if decision.action.progress is None:
+                yield item, decision
+            else:
+                users.add(decision.action.progress)
+
+    def create(item: tuple[dict[str, Any], UserDecision]) -> tuple[str, str | None, str]:
+        params = item[1].params
         try:
             new = run.aws.call("admin_create_user", UserPoolId=state.pool_id, **params)["User"]
             return new["Username"], attributes_of(new).get("sub"), "created"
@@ -78,80 +113,36 @@ def restore_groups_and_users(run: RestoreRun) -> None:
             got = run.aws.call("admin_get_user", UserPoolId=state.pool_id, Username=params["Username"])
             return got["Username"], attributes_of({"Attributes": got.get("UserAttributes")}).get("sub"), "existed"
 
-    def done(user: dict[str, Any], result: Any, error: BaseException | None) -> None:
+    def done(item: tuple[dict[str, Any], UserDecision], result: Any, error: BaseException | None) -> None:
+        username = item[0]["Username"]
         if error is not None:
-            state.fail(f"user {user['Username']}", error)
-            journal.set_user(user["Username"], state="failed", detail=error_text(error))
+            state.fail(f"user {username}", error)
+            journal.set_user(username, state="failed", detail=error_text(error))
             users.add("failed")
             return
         new_username, new_sub, outcome = result
-        journal.set_user(user["Username"], new_username=new_username, new_sub=new_sub, state=outcome)
+        journal.set_user(username, new_username=new_username, new_sub=new_sub, state=outcome)
         users.add(outcome)
 
     with CsvChunks(state, header) as chunks:
-        run_parallel(user_items(chunks), create, run.options.workers, done)
+        run_parallel(to_create(chunks), create, run.options.workers, done)
     users.show(final=True)
     state.steps["groups"] = groups
     state.steps["users"] = dict(users.counts)
 
 
-def classify_user(run: RestoreRun, user: dict[str, Any], chunks: CsvChunks, users: Progress) -> dict[str, Any] | None:
-    """Record a snapshot user in the journal; return it if it is to be created with AdminCreateUser now."""
-    journal, username_attributes = run.state.journal, run.snapshot.username_attributes
-    ident = user_identity(user, username_attributes)
-    identities = federated_identities(user)
-
-    def record(state: str, **values: Any) -> None:
-        journal.add_user(user["Username"], attributes_of(user).get("sub"), ident,
-                         enabled=user.get("Enabled", True) is not False, identities=identities, state=state, **values)
-
-    existing = journal.existing_user(ident)
-    if existing:
-        record("existed", new_username=existing[0], new_sub=existing[1])
-        users.add("already there")
-        return None
-    if is_federated(user):
-        if not run.options.link_federated:
-            record("federated", detail="federated user: not recreated")
-            users.add("federated (listed)")
-            return None
-        if not any(i["providerName"] in run.state.providers.restored for i in identities):
-            record("federated", detail="its provider was not restored: not recreated")
-            users.add("federated (provider not restored)")
-            return None
-    params, reason = admin_create_params(user, username_attributes)
-    if params is None:  # by design, as a provider without its secret: a resume would not do better
-        record("skipped", detail=reason)
-        users.add("skipped (no usable username)")
-        return None
-    if is_federated(user):
-        record("pending")
-        return user
-    if run.snapshot.users_via == "import":
-        if import_eligible(user, run.snapshot.auto_verified):
-            chunks.write(csv_row(user, chunks.header, username_attributes))
-            record("importing", new_username=params["Username"])
-            users.add("queued for import")
-            return None
-        run.state.note("users without a verified email/phone cannot be imported: they are created "
-                       "with AdminCreateUser instead")
-    record("pending")
-    return user
-
-
 # -- memberships, disabled state, federated links -----------------------------------------------------------
+
+def membership_decisions(run: RestoreRun) -> Iterator[tuple[str, tuple[str, str, str | None]]]:
+    """Every snapshot membership: (its action, (group, old username, new username))."""
+    for group, old_username, new_username, user_state, already in run.state.journal.memberships():
+        yield decisions.membership(user_state, already), (group, old_username, new_username)
+
 
 def add_memberships(run: RestoreRun) -> None:
     state = run.state
-
-    def todo() -> Iterator[tuple[str, str, str]]:
-        for group, old_username, new_username, user_state, already in state.journal.memberships():
-            if user_state in RESTORED and not already:
-                yield group, old_username, new_username
-
-    total = sum(1 for _ in todo())
-    skipped = sum(1 for _ in state.journal.memberships()) - total
-    progress = Progress(run.say, "memberships", total)
+    planned = Counter(action for action, _ in membership_decisions(run))
+    progress = Progress(run.say, "memberships", planned["add"])
 
     def add(row: tuple[str, str, str]) -> None:
         run.aws.call("admin_add_user_to_group", UserPoolId=state.pool_id, GroupName=row[0], Username=row[2])
@@ -163,19 +154,22 @@ def add_memberships(run: RestoreRun) -> None:
         else:
             progress.add("added")
 
-    run_parallel(todo(), add, run.options.workers, done)
+    run_parallel((row for action, row in membership_decisions(run) if action == "add"), add, run.options.workers,
+                 done)
     progress.show(final=True)
-    state.steps["memberships"] = {**progress.counts, "skipped (already there or user not restored)": skipped}
+    state.steps["memberships"] = {**progress.counts, "skipped (already there or user not restored)":
+                                  planned.total() - planned["add"]}
+
+
+def disabled_decisions(run: RestoreRun) -> Iterator[tuple[str, tuple[str, str | None]]]:
+    """Every user disabled in the snapshot: (its action, (old username, new username))."""
+    for old_username, new_username, user_state, enabled_in_target in run.state.journal.disabled_users():
+        yield decisions.disabled_user(user_state, enabled_in_target), (old_username, new_username)
 
 
 def disable_users(run: RestoreRun) -> None:
     state = run.state
     progress = Progress(run.say, "disabling users", None)
-
-    def todo() -> Iterator[tuple[str, str]]:
-        for old_username, new_username, user_state, enabled_in_target in state.journal.disabled_users():
-            if user_state in RESTORED and enabled_in_target is not False:
-                yield old_username, new_username
 
     def disable(row: tuple[str, str]) -> None:
         run.aws.call("admin_disable_user", UserPoolId=state.pool_id, Username=row[1])
@@ -187,10 +181,20 @@ def disable_users(run: RestoreRun) -> None:
         else:
             progress.add("disabled")
 
-    run_parallel(todo(), disable, run.options.workers, done)
+    run_parallel((row for action, row in disabled_decisions(run) if action == "disable"), disable,
+                 run.options.workers, done)
     if progress.counts:
         progress.show(final=True)
     state.steps["disabled"] = dict(progress.counts)
+
+
+def link_decisions(run: RestoreRun) -> Iterator[tuple[str, tuple[str, str | None, dict[str, Any]]]]:
+    """Every provider identity of a restored user: (its action, (old username, new username, identity))."""
+    for old_username, new_username, user_state, identities in run.state.journal.users_with_identities():
+        for identity in identities:
+            action = decisions.identity_link(user_state, identity["providerName"], run.state.providers.restored)
+            if action is not None:
+                yield action, (old_username, new_username, identity)
 
 
 def link_federated(run: RestoreRun) -> None:
@@ -198,14 +202,11 @@ def link_federated(run: RestoreRun) -> None:
     progress = Progress(run.say, "linking federated identities", None)
 
     def links() -> Iterator[tuple[str, str, dict[str, Any]]]:
-        for old_username, new_username, user_state, identities in state.journal.users_with_identities():
-            if user_state not in RESTORED:
-                continue
-            for identity in identities:
-                if identity["providerName"] in state.providers.restored:
-                    yield old_username, new_username, identity
-                else:
-                    progress.add("provider not restored")
+        for action, item in link_decisions(run):
+            if action == "link":
+                yield item
+            else:
+                progress.add("provider not restored")
 
     def link(item: tuple[str, str, dict[str, Any]]) -> None:
         link_provider(run.aws.linker, state.pool_id, item[1], item[2])

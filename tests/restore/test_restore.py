@@ -276,9 +276,9 @@ def test_a_user_without_a_usable_username_is_skipped_with_its_reason_not_failed(
 
 
 def test_large_pools_need_the_import_role_or_an_explicit_path(cognito, s3, bucket, tmp_path, monkeypatch):
-    import cognito_backup.restore.runner as restore_runner
+    import cognito_backup.restore.decisions as restore_decisions
 
-    monkeypatch.setattr(restore_runner, "AUTO_IMPORT_FROM", 2)
+    monkeypatch.setattr(restore_decisions, "AUTO_IMPORT_FROM", 2)
     source = federated_snapshot(cognito, s3, bucket)
     with pytest.raises(ConfigError, match="--import-role-arn .* --users-via admin-create"):
         restore(cognito, s3, source, tmp_path, new_pool_name="restored")
