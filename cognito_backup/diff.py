@@ -27,11 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cognito_backup.diff_config import NON_RESTORABLE_NOTE, diff_config
-from cognito_backup.restore.requests import (
-    attributes_of,
-    is_federated,
-    user_identity,
-)
+from cognito_backup.restore.requests import attributes_of, is_federated, user_identity
 from cognito_backup.snapshot_file import SnapshotSource
 from cognito_backup.verify import require_verified
 

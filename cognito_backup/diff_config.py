@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from backup_lambda.snapshot_format import CONFIG_SECTIONS
-from cognito_backup.restore.requests import POOL_READ_ONLY, POOL_RETIRED, drop_none, normalize_schema
+from cognito_backup.restore.requests import POOL_READ_ONLY, POOL_RETIRED
+from cognito_backup.restore.schema import normalize_schema
+from cognito_backup.restore.shapes import drop_none
 
 NATURAL_KEYS = ("ClientName", "ProviderName", "Identifier", "ScopeName", "GroupName", "Name")
 

@@ -15,7 +15,7 @@ from backup_lambda.snapshot import take_snapshot
 from backup_lambda.snapshot_format import manifest_key
 from cognito_backup.cli import main
 from cognito_backup.diff import diff_snapshots
-from cognito_backup.restore import RestoreError, RestoreOptions, Restorer, restore_snapshot
+from cognito_backup.restore import RestoreError, RestoreOptions, Restorer, format_report, restore_snapshot
 from tests.support.fault_injection import RawBody
 from tests.support.rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 from tests.support.snapshot_builder import default_pool, make_group, make_snapshot, make_user, write_s3
@@ -254,10 +254,31 @@ def test_federated_users_are_listed_not_recreated(cognito, s3, bucket, tmp_path)
     assert report["steps"]["memberships"]["added"] == 1
 
 
-def test_large_pools_need_the_import_role_or_an_explicit_path(cognito, s3, bucket, tmp_path, monkeypatch):
-    import cognito_backup.restore.runner as restore_module
+def test_a_user_without_a_usable_username_is_skipped_with_its_reason_not_failed(cognito, s3, bucket, tmp_path):
+    # A pool that signs in with email, and a user without one: there is no Username to create it with.
+    doc = make_snapshot(pool=default_pool(UsernameAttributes=["email"]), users=[
+        make_user("3f6c-alice", email="alice@example.com"), make_user("9a1e-nomail")],
+        groups=[make_group("staff", ["3f6c-alice", "9a1e-nomail"])])
+    source = f"s3://{bucket}/" + write_s3(s3, bucket, doc)
 
-    monkeypatch.setattr(restore_module, "AUTO_IMPORT_FROM", 2)
+    report = restore(cognito, s3, source, tmp_path, new_pool_name="restored")
+
+    reason = "has no email, which this pool uses as the username"
+    assert report["status"] == "ok" and report["failure_count"] == 0 and "resume_command" not in report
+    assert report["skipped_users"] == {"count": 1, "sample": [{"user": "9a1e-nomail", "reason": reason}]}
+    assert report["steps"]["users"] == {"created": 1, "skipped (no usable username)": 1}
+    assert report["steps"]["memberships"] == {"added": 1, "skipped (already there or user not restored)": 1}
+    mapping = json.loads((tmp_path / "mapping.json").read_text())
+    assert mapping["complete"] is True
+    (entry,) = [u for u in mapping["users"] if u["old_username"] == "9a1e-nomail"]
+    assert entry["state"] == "skipped" and entry["detail"] == reason and entry["new_sub"] is None
+    assert "users skipped: 1 (e.g. 9a1e-nomail: has no email" in format_report(report)
+
+
+def test_large_pools_need_the_import_role_or_an_explicit_path(cognito, s3, bucket, tmp_path, monkeypatch):
+    import cognito_backup.restore.decisions as restore_decisions
+
+    monkeypatch.setattr(restore_decisions, "AUTO_IMPORT_FROM", 2)
     source = federated_snapshot(cognito, s3, bucket)
     with pytest.raises(ConfigError, match="--import-role-arn .* --users-via admin-create"):
         restore(cognito, s3, source, tmp_path, new_pool_name="restored")
@@ -330,7 +351,9 @@ def test_a_secrets_file_that_is_not_json_is_refused(tmp_path, capsys):
 
 def test_check_reports_a_restore_that_lost_something(cognito, s3, rich, tmp_path, monkeypatch):
     _, source = rich
-    monkeypatch.setattr(Restorer, "_memberships", lambda self: self.steps.update(memberships={}))
+    import cognito_backup.restore.users as restore_users
+
+    monkeypatch.setattr(restore_users, "add_memberships", lambda run: run.state.steps.update(memberships={}))
     report = restore(cognito, s3, source, tmp_path, new_pool_name="restored", secrets=PROVIDER_SECRETS, check=True)
     assert report["status"] == "incomplete"
     assert report["check"]["summary"]["memberships_lost"] == 5

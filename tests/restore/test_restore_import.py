@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-import cognito_backup.restore.runner as restore_module
+import cognito_backup.restore.import_jobs as restore_import_jobs
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.diff import diff_snapshots
 from cognito_backup.restore import RestoreOptions, Restorer, link_provider
@@ -123,7 +123,7 @@ def test_import_path_builds_the_csv_runs_the_job_and_maps_the_new_subs(cognito, 
 
 
 def test_import_is_split_into_jobs_of_at_most_the_row_limit(cognito, s3, rich_snapshot, tmp_path, monkeypatch):
-    monkeypatch.setattr(restore_module, "IMPORT_MAX_ROWS", 3)
+    monkeypatch.setattr(restore_import_jobs, "IMPORT_MAX_ROWS", 3)
     client, stub = stubbed_client()
     stub.add_response("get_csv_header", {"UserPoolId": "us-east-1_x", "CSVHeader": HEADER}, {"UserPoolId": ANY})
     expect_job(stub, "import-1", imported=3)

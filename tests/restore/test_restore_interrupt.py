@@ -205,7 +205,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, dict[str, Any] | None, str]:
     return code, report, out.err
 
 
-PRINTED_RESUME = re.compile(r"(python -m backup_lambda restore \S+ --target-pool-id \S+ --resume[^\n]*)")
+PRINTED_RESUME = re.compile(r"(python -m cognito_backup restore \S+ --target-pool-id \S+ --resume[^\n]*)")
 
 
 def next_command(world: World, first_argv: list[str], printed: str) -> list[str]:
@@ -214,7 +214,7 @@ def next_command(world: World, first_argv: list[str], printed: str) -> list[str]
     commands = PRINTED_RESUME.findall(printed)
     if not commands:
         return first_argv
-    argv = shlex.split(commands[-1])[3:]  # without "python -m backup_lambda"
+    argv = shlex.split(commands[-1])[3:]  # without "python -m cognito_backup"
     argv[argv.index("--secrets") + 1] = world.secrets
     return [*argv, "--workers", WORKERS, "--json"]
 

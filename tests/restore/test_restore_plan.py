@@ -12,16 +12,15 @@ from cognito_backup.restore.requests import (
     admin_create_params,
     csv_row,
     federated_identities,
-    fit_to_input,
     import_eligible,
-    normalize_schema,
     plan_client,
     plan_pool,
     plan_provider,
-    plan_schema,
     target_username,
     user_identity,
 )
+from cognito_backup.restore.schema import normalize_schema, plan_schema
+from cognito_backup.restore.shapes import fit_to_input
 from tests.support.snapshot_builder import default_pool, make_user
 
 

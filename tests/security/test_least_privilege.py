@@ -356,7 +356,7 @@ def restore_calls(recording, tmp_path_factory):
     from backup_lambda import aws
     from backup_lambda.ratelimit import RateLimiters
     from cognito_backup.cli import main
-    from cognito_backup.restore import runner as restore
+    from cognito_backup.restore import calls as restore_calls
 
     runs = {name: CallRecorder() for name in ("restore", "resume", "check")}
     real = aws.make_client
@@ -364,7 +364,8 @@ def restore_calls(recording, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         current = {"recorder": runs["restore"]}
         mp.setattr(aws, "make_client", lambda service, *a, **kw: current["recorder"].attach(real(service, *a, **kw)))
-        mp.setattr(restore, "RateLimiters", lambda rates, default=5.0: RateLimiters({k: 1000.0 for k in rates}, 1000.0))
+        mp.setattr(restore_calls, "RateLimiters",
+                   lambda rates, default=5.0: RateLimiters({k: 1000.0 for k in rates}, 1000.0))
         mp.chdir(work)
         s3 = real("s3")
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)["Contents"]]

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.cli import main
 from cognito_backup.drill import markdown, run_drill
-from cognito_backup.restore import Restorer
+from cognito_backup.restore import users as restore_users
 from cognito_backup.restore_check import LocalObjectStore
 from tests.support.rich_pool import build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 
@@ -45,7 +45,7 @@ def test_a_good_snapshot_passes_and_the_scratch_pool_is_deleted(cognito, s3, buc
 
 
 def test_a_restore_that_loses_something_fails_the_drill(cognito, s3, bucket, snapshotted, monkeypatch):
-    monkeypatch.setattr(Restorer, "_disabled", lambda self: self.steps.update(disabled={}))
+    monkeypatch.setattr(restore_users, "disable_users", lambda run: run.state.steps.update(disabled={}))
 
     report = run_drill(cognito, s3, bucket=bucket, pool_name="prod-users", workers=2)
 

@@ -1,0 +1,72 @@
+"""What a restore is asked to do: ``RestoreOptions`` (checked once, up front, with errors that name the
+option), the identity-provider secrets file, and ``RestoreError``, raised when the restore cannot go on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from backup_lambda.errors import BackupError, ConfigError
+
+DEFAULT_RATE_FRACTION = 0.5
+DEFAULT_WORKERS = 8
+
+
+class RestoreError(BackupError):
+    """The restore cannot go on; the message says what to do (often: run again with --resume)."""
+
+
+@dataclass
+class RestoreOptions:
+    snapshot: str
+    new_pool_name: str | None = None
+    target_pool_id: str | None = None
+    users_via: str = "auto"
+    import_role_arn: str | None = None
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    domain_prefix: str | None = None
+    link_federated: bool = False
+    resume: bool = False
+    dry_run: bool = False
+    mapping_file: str | None = None
+    without_triggers: bool = False
+    pool_overrides: dict[str, Any] = field(default_factory=dict)
+    rate_fraction: float = DEFAULT_RATE_FRACTION
+    workers: int = DEFAULT_WORKERS
+    work_dir: str | None = None
+    import_poll_interval: float = 10.0
+    # Drills only: a provider whose secret is not given is created with this value instead of skipped.
+    placeholder_secret: str | None = None
+    # Snapshot the restored pool (locally) and diff it with the snapshot when done.
+    check: bool = False
+
+    def validate(self) -> None:
+        if bool(self.new_pool_name) == bool(self.target_pool_id):
+            raise ConfigError("give exactly one of --new-pool-name NAME and --target-pool-id ID")
+        if self.resume and not self.target_pool_id:
+            raise ConfigError("--resume continues into an existing pool: give --target-pool-id (the id the first "
+                              "run printed when it created the pool)")
+        if self.users_via not in ("auto", "admin-create", "import"):
+            raise ConfigError("--users-via must be auto, admin-create or import")
+        if not 0 < self.rate_fraction <= 1:
+            raise ConfigError("--rate-fraction must be > 0 and <= 1")
+        if self.workers < 1:
+            raise ConfigError("--workers must be >= 1")
+
+
+def load_secrets(path: str | None) -> dict[str, dict[str, str]]:
+    """``{"ProviderName": {"client_secret": "..."}}`` from a JSON file. Values are never printed."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise ConfigError(f"--secrets {path}: cannot read it ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigError(f"--secrets {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict) or not all(
+            isinstance(v, dict) and all(isinstance(s, str) for s in v.values()) for v in data.values()):
+        raise ConfigError(f'--secrets {path} must look like {{"ProviderName": {{"client_secret": "..."}}}}')
+    return data

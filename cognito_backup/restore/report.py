@@ -1,0 +1,152 @@
+"""What a restore reports: the mapping file (old username/sub -> new, old client id -> new), the final
+report and its text form (``format_report``), and the command that finishes a restore that stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from cognito_backup.restore.journal import Journal
+from cognito_backup.restore.state import RestoreRun
+
+STATE_AFTER = {"admin-create": "FORCE_CHANGE_PASSWORD", "import": "RESET_REQUIRED"}  # the state restored users are in
+SAMPLE = 20  # users named in the report, of those federated or skipped
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = []
+    if report.get("status") == "dry-run":
+        plan = report["plan"]
+        lines.append(f"DRY RUN: nothing was written. Plan for {report['snapshot']}:")
+        for key, value in plan.items():
+            lines.append(f"  {key}: {json.dumps(value, ensure_ascii=False, default=str)}")
+    else:
+        lines.append(f"restore of {report['snapshot']} into {report.get('target_user_pool_id')}: "
+                     f"{report['status'].upper()}")
+        for key, value in report.get("steps", {}).items():
+            lines.append(f"  {key}: {json.dumps(value, ensure_ascii=False, default=str)}")
+        lines.append(f"  users end in {report['users_end_in']}. {report['user_action']}")
+        fed = report.get("federated_users") or {}
+        if fed.get("not_recreated"):
+            sample = ", ".join(fed["sample"][:5])
+            lines.append(f"  federated users not recreated: {fed['not_recreated']:,} (e.g. {sample}); "
+                         "they reappear at their next sign-in, or use --link-federated")
+        skipped = report.get("skipped_users") or {}
+        if skipped.get("count"):
+            first = skipped["sample"][0]
+            lines.append(f"  users skipped: {skipped['count']:,} (e.g. {first['user']}: {first['reason']}); "
+                         "the mapping file lists them (state skipped) with the reason")
+        lines.append(f"  mapping file: {report.get('mapping_file')}")
+        for failure in report.get("failures", []):
+            lines.append(f"  FAILED {failure}")
+        if report.get("failure_count", 0) > len(report.get("failures", [])):
+            lines.append(f"  ... {report['failure_count'] - len(report['failures'])} more failures")
+        if report.get("resume_command"):
+            lines.append(f"  to finish: {report['resume_command']}")
+        if "check" in report:
+            lines.append("  check: " + ("the restored pool matches the snapshot (beyond the non-restorables)"
+                                        if report["check"]["identical"] else "DIFFERENCES, see above"))
+    for note in report.get("notes", []):
+        lines.append(f"  note: {note}")
+    native = report.get("native_recovery") or {}
+    if native.get("pool_exists"):
+        lines.append(f"  native recovery: {native['advice']}")
+    return "\n".join(lines)
+
+
+def resume_command(run: RestoreRun, pool_id: str | None = None) -> str:
+    """The command that finishes this restore (into ``pool_id``, by default the run's target)."""
+    o = run.options
+    parts = ["python -m cognito_backup restore", o.snapshot, "--target-pool-id", str(pool_id or run.state.pool_id),
+             "--resume", "--users-via", run.snapshot.users_via]
+    if o.import_role_arn:
+        parts += ["--import-role-arn", o.import_role_arn]
+    if o.secrets:
+        parts += ["--secrets", "FILE"]
+    if o.domain_prefix:
+        parts += ["--domain-prefix", o.domain_prefix]
+    if o.link_federated:
+        parts.append("--link-federated")
+    if o.without_triggers:
+        parts.append("--without-triggers")
+    if o.mapping_file:
+        parts += ["--mapping-file", o.mapping_file]
+    return " ".join(parts)
+
+
+def write_mapping(run: RestoreRun, partial: bool = False) -> str | None:
+    """The mapping file (old username/sub -> new, old client id -> new); ``partial`` when the run stopped."""
+    state = run.state
+    if not state.pool_id:
+        return None
+    path = run.options.mapping_file or f"restore-mapping-{state.pool_id}.json"
+    head = {
+        "format": "cognito-backup-restore-mapping", "version": 1,
+        "snapshot": str(run.snapshot.source), "taken_at": run.snapshot.config.get("taken_at"),
+        "source_user_pool_id": run.snapshot.source_pool_id,
+        "target_user_pool_id": state.pool_id,
+        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "complete": not partial and state.failure_count == 0,
+        "clients": state.client_map,
+    }
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "users": [')
+        for i, entry in enumerate(state.journal.mapping_rows()):
+            f.write(("\n  " if i == 0 else ",\n  ") + json.dumps(entry, ensure_ascii=False))
+        f.write("\n ]\n}\n")
+    os.replace(tmp, path)
+    run.say(f"mapping file: {path}")
+    return path
+
+
+def user_outcomes(journal: Journal) -> dict[str, Any]:
+    """The users by state, and those federated (not recreated) or skipped, by name: what a run reports, and
+    what its plan says it will (a dry run journals each user in the state its decision leads to)."""
+    states = journal.states()
+    return {
+        "user_states": states,
+        "federated_users": {"not_recreated": states.get("federated", 0),
+                            "sample": [u for u, _ in journal.in_state("federated", SAMPLE)],
+                            "linked": states.get("linked", 0)},
+        "skipped_users": {"count": states.get("skipped", 0),
+                          "sample": [{"user": u, "reason": why} for u, why in journal.in_state("skipped", SAMPLE)]},
+    }
+
+
+def final_report(run: RestoreRun) -> dict[str, Any]:
+    state, users_via = run.state, run.snapshot.users_via
+    outcomes = user_outcomes(state.journal)
+    states = outcomes["user_states"]
+    if users_via == "import":
+        action = ("Imported users are RESET_REQUIRED: at sign-in they get PasswordResetRequiredException and must "
+                  "use 'forgot password' (a code goes to their verified email/phone).")
+    else:
+        action = ("Users are FORCE_CHANGE_PASSWORD with no temporary password (messages were suppressed): they "
+                  "cannot sign in or use 'forgot password' yet. Send invitations (AdminCreateUser "
+                  "--message-action RESEND) or set a random permanent password (AdminSetUserPassword "
+                  "--permanent) so that 'forgot password' works; see docs/restoring.md.")
+    if states.get("created") and users_via == "import":
+        action += (" Users without a verified email/phone were created with AdminCreateUser and are "
+                   "FORCE_CHANGE_PASSWORD.")
+    incomplete = state.failure_count > 0
+    report = {
+        "status": "incomplete" if incomplete else "ok",
+        "target_user_pool_id": state.pool_id,
+        "created_pool": state.created_pool,
+        "steps": state.steps,
+        "user_states": states,
+        "users_end_in": STATE_AFTER[users_via],
+        "user_action": action,
+        "federated_users": outcomes["federated_users"],
+        "skipped_users": outcomes["skipped_users"],
+        "client_ids": {e["old_client_id"]: e["new_client_id"] for e in state.client_map},
+        "notes": state.notes + run.snapshot.pool_plan.notes,
+        "failures": state.failures,
+        "failure_count": state.failure_count,
+    }
+    if incomplete:
+        report["resume_command"] = resume_command(run)
+    return report
