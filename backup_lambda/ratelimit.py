@@ -45,6 +45,10 @@ PRIORITY_RUN = 2
 _local = threading.local()
 
 
+class Stopped(Exception):  # noqa: N818 - a state, not a failure
+    """The caller's run is handing over: no new call may start (raised instead of making it)."""
+
+
 @contextmanager
 def priority_calls() -> Iterator[None]:
     """Calls made by this thread inside the block acquire with priority (see ``govern``)."""
@@ -88,8 +92,9 @@ class RateLimiter:
         self.throttles = 0
         self.waited = 0.0
 
-    def acquire(self, priority: bool = False) -> None:
-        """Block until one call may be made (see the module docstring for the order callers go in)."""
+    def acquire(self, priority: bool = False, abandon: threading.Event | None = None) -> None:
+        """Block until one call may be made (see the module docstring for the order callers go in).
+        ``abandon``: once it is set, a caller still waiting gives up (``Stopped``) instead of calling."""
         me = object()
         with self._cond:
             self._waiting[priority].append(me)
@@ -97,8 +102,10 @@ class RateLimiter:
                 self._cond.notify_all()  # the caller whose turn it was may not be any more
             try:
                 while True:
+                    if abandon is not None and abandon.is_set():
+                        raise Stopped("the run is handing over: the call waiting for its slot is not made")
                     if self._turn() is not me:
-                        self._cond.wait()
+                        self._cond.wait(1.0 if abandon is not None else None)
                         continue
                     now = self._clock()
                     interval = 1.0 / self.rate
@@ -177,13 +184,15 @@ THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "
                             "SlowDown", "RequestLimitExceeded"})
 
 
-def govern(client, limiter_for: Callable[[str], RateLimiter | None]) -> Callable[[], None]:
+def govern(client, limiter_for: Callable[[str], RateLimiter | None],
+           abandon: threading.Event | None = None) -> Callable[[], None]:
     """Make every HTTP attempt of ``client`` wait for its operation's limiter.
 
     ``limiter_for(operation_name)`` returns the limiter of that operation's quota category (or None
     for no limit). The wait is per attempt (``before-send``), because AWS counts retries against
     the quota too; calls made inside ``priority_calls()`` wait with priority. A throttled answer
-    halves the limiter's rate (``needs-retry``). Returns a function that removes the hooks again.
+    halves the limiter's rate (``needs-retry``). Once ``abandon`` is set, an attempt still waiting for
+    its slot raises ``Stopped`` (botocore does not retry it). Returns a function that removes the hooks.
     """
     service_id = client.meta.service_model.service_id.hyphenize()
     events = client.meta.events
@@ -191,7 +200,7 @@ def govern(client, limiter_for: Callable[[str], RateLimiter | None]) -> Callable
     def before_send(event_name: str, **kwargs):
         limiter = limiter_for(event_name.rsplit(".", 1)[-1])
         if limiter is not None:
-            limiter.acquire(priority=calls_have_priority())
+            limiter.acquire(priority=calls_have_priority(), abandon=abandon)
 
     def needs_retry(event_name: str, response=None, **kwargs):
         limiter = limiter_for(event_name.rsplit(".", 1)[-1])

@@ -114,7 +114,8 @@ def take_snapshot(
     excluded = validate_attributes(exclude_attributes, "exclude_attributes")
 
     taken = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
-    reader = PoolReader(cognito, user_pool_id, request_budget=request_budget, workers=workers)
+    reader = PoolReader(cognito, user_pool_id, request_budget=request_budget, workers=workers,
+                        usernames_only_in_groups=True)
     run = SnapshotRun(reader, s3, bucket=bucket, prefix=prefix, kms_key_id=kms_key_id, excluded=excluded,
                       report=progress, deadline=deadline, handover_s=handover_s, spool_dir=spool_dir)
     try:
@@ -131,7 +132,7 @@ def resume_snapshot(cognito, s3, checkpoint: Checkpoint, *, progress: ProgressRe
     from backup_lambda.handover import carry_on
 
     reader = PoolReader(cognito, checkpoint.user_pool_id, request_budget=checkpoint.request_budget,
-                        workers=workers)
+                        workers=workers, usernames_only_in_groups=True)
     run = SnapshotRun(reader, s3, bucket=checkpoint.upload.bucket, prefix=checkpoint.prefix,
                       kms_key_id=checkpoint.kms_key_id, excluded=frozenset(checkpoint.excluded),
                       report=progress, deadline=deadline, handover_s=handover_s, spool_dir=spool_dir)

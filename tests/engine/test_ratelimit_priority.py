@@ -115,3 +115,26 @@ def test_priority_calls_mark_only_this_thread_and_only_inside_the_block():
     seen["after"] = calls_have_priority()
 
     assert seen == {"inside": True, "other thread": False, "after": False}
+
+
+def test_a_caller_waiting_for_its_slot_gives_up_when_its_run_hands_over():
+    from backup_lambda.ratelimit import Stopped
+
+    limiter = RateLimiter(0.5)  # one call every two seconds
+    limiter.acquire()
+    abandon = threading.Event()
+    outcome = []
+
+    def waiter():
+        try:
+            limiter.acquire(abandon=abandon)
+            outcome.append("called")
+        except Stopped:
+            outcome.append("stopped")
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    abandon.set()
+    thread.join(10)
+
+    assert outcome == ["stopped"] and limiter.calls == 1
