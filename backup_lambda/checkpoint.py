@@ -28,6 +28,7 @@ from backup_lambda.contract import Counts
 from backup_lambda.errors import SnapshotError
 from backup_lambda.s3_upload import StreamingUpload, UploadState, encryption_args
 from backup_lambda.snapshot_format import CHECKPOINT_DIR, CONFIG_SECTIONS, SPOOL_SUFFIX
+from backup_lambda.validation import shown
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class Checkpoint:
     def _parse(cls, data: Any) -> Checkpoint:
         _require(isinstance(data, dict), "it is not a JSON object")
         _require(data.get("checkpoint_version") == CHECKPOINT_VERSION,
-                 f"checkpoint_version {data.get('checkpoint_version')!r} is not {CHECKPOINT_VERSION}")
+                 f"checkpoint_version {shown(data.get('checkpoint_version'))} is not {CHECKPOINT_VERSION}")
         _fields(data, cls, "")
         for name in ("saved_at", "snapshot_key", "user_pool_id", "pool_name", "prefix", "taken_at", "retention"):
             _require(isinstance(data[name], str), f"{name} is not a string")
@@ -246,7 +247,7 @@ def save_spool(s3, bucket: str, key: str, path: str, *, kms_key_id: str | None, 
 
 def load_spool(s3, bucket: str, key: str, path: str, expected: SpoolRef, *, pool: str) -> None:
     """Download the spool to ``path``; ``SnapshotError`` if it cannot be read or is not the checkpoint's."""
-    where = f"the spool s3://{bucket}/{key}"
+    where = f"the spool s3://{bucket}/{key} of user pool {pool}"
     digest, size = hashlib.sha256(), 0
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]

@@ -85,7 +85,11 @@ class Spool:
     @classmethod
     def adopt(cls, directory: str, snapshot_key: str) -> Spool:
         """Open a downloaded spool; ``SpoolError`` if it is not a spool of ``snapshot_key`` as written here."""
-        spool = cls._connect(directory)
+        try:
+            spool = cls._connect(directory)
+        except sqlite3.DatabaseError as exc:
+            cls.remove_directory(directory)
+            raise SpoolError(f"it is not a spool this function wrote: {exc}") from None
         try:
             spool._check(snapshot_key)
         except sqlite3.DatabaseError as exc:
