@@ -30,6 +30,9 @@ from typing import Any
 SPOOL_VERSION = 1
 SPOOL_NAME = "spool.sqlite"
 BLOB_CHUNK = 1 << 20
+# A page of 60 usernames of 36 characters (UUIDs) is a 2.3 KB row: SQLite's default 4 KB pages would
+# hold one each, 70 bytes a membership; 16 KB pages hold six (~42 bytes). docs/deploying.md sizes /tmp.
+PAGE_SIZE = 16384
 
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -63,6 +66,7 @@ class Spool:
     def create(cls, snapshot_key: str, pool: dict[str, Any], *, directory: str | None = None) -> Spool:
         spool = cls._connect(tempfile.mkdtemp(prefix="cognito-backup-", dir=directory))
         try:
+            spool.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first table: the file's page size
             for statement in SCHEMA:
                 spool.db.execute(statement)
             spool.db.execute(f"PRAGMA user_version = {SPOOL_VERSION}")
