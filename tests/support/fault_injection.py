@@ -7,7 +7,8 @@ listens on the same event) never carries out a request that "failed": a throttle
 nothing, as on AWS.
 
 Calls are recorded per API call (``before-parameter-build``: once per call, not per retry), with the
-API parameters that name the resource (pool, bucket, key) and, for S3 writes, the bytes sent.
+API parameters that name the resource (pool, bucket, key) and, for S3 writes, the bytes sent (read from
+the file object botocore has wrapped them in by then, or from the file a spool is uploaded from).
 """
 
 from __future__ import annotations
@@ -177,6 +178,11 @@ class CallRecorder:
         body = params.get("Body") or params.get("Payload") or b""
         if isinstance(body, str):
             body = body.encode()
+        if hasattr(body, "read") and hasattr(body, "seek"):  # botocore wraps S3 bodies in file objects first
+            at = body.tell()
+            data = body.read()
+            body.seek(at)
+            body = data
         if not isinstance(body, bytes | bytearray):
             body = b""
         call = Call(model.service_model.service_name, model.name,
