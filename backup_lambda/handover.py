@@ -35,7 +35,7 @@ from backup_lambda.spool import SPOOL_NAME, Spool, SpoolError
 from backup_lambda.subs import SeenSubs
 
 if TYPE_CHECKING:
-    from backup_lambda.snapshot import SnapshotRun
+    from backup_lambda.snapshot_run import SnapshotRun
 
 logger = logging.getLogger(__name__)
 

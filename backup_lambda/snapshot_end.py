@@ -18,7 +18,7 @@ from backup_lambda.s3_upload import encryption_args, tagging
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, FORMAT_VERSION, manifest_key
 
 if TYPE_CHECKING:
-    from backup_lambda.snapshot import SnapshotRun
+    from backup_lambda.snapshot_run import SnapshotRun
 
 logger = logging.getLogger(__name__)
 
