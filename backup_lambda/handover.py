@@ -142,7 +142,9 @@ def carry_on(run: SnapshotRun, checkpoint: Checkpoint) -> Work:
         chains.append((idx, name, token))
     chains += [(idx, name, None) for idx, name in unfinished if idx not in run.chains]
     done_sections = {name: json.loads(text) for name, text in spool.sections().items()}
-    return Work([(p, t) for p, t in run.ranges.items() if t != DONE], probe=False, groups_token=run.groups_token,
+    # Handed over before the first user call landed: that call still has to tell whether the filter works.
+    probe = run.user_listing == "parallel-sub-ranges" and all(t is None for t in run.ranges.values())
+    return Work([(p, t) for p, t in run.ranges.items() if t != DONE], probe=probe, groups_token=run.groups_token,
                 chains=chains, config=run.config_job(spool.pool(), done_sections))
 
 

@@ -213,3 +213,25 @@ def test_restarts_are_counted_across_runs(cognito, s3, world):
     saved = load_checkpoint(s3, world["common"]["bucket"], second.checkpoint_key)
     assert saved.restarts == {"group everyone": 1}
     assert json.loads(json.dumps(saved.to_json()))["restarts"] == {"group everyone": 1}
+
+
+def test_a_hand_over_before_the_first_user_call_still_probes_the_range_filter(cognito, s3, world):
+    """If the service refuses the ``sub ^=`` filter, the next run must still find out with its first call."""
+    from botocore.awsrequest import AWSResponse
+
+    gate = HandOverGate(cognito, "ListUsers", world["readers"])
+    continued, checkpoint = first_run_hands_over(cognito, s3, world, gate)
+    assert set(checkpoint.listing.ranges.values()) == {None}, "a user range began before the hand-over"
+
+    def refuse_filter(params, **kwargs):
+        if b'"Filter"' in params["body"]:
+            return AWSResponse("https://example.invalid", 400, {}, None), {
+                "Error": {"Code": "InvalidParameterException", "Message": "bad filter"}}
+        return None
+
+    cognito.meta.events.register_first("before-call.cognito-identity-provider.ListUsers", refuse_filter)
+    result = next_run_finishes(cognito, s3, world, continued)
+
+    doc = json.loads(body(s3, world["common"]["bucket"], result.key))
+    assert doc["summary"]["user_listing"] == "sequential"
+    assert sorted(u["Username"] for u in doc["users"]) == sorted(world["sample"].users)
