@@ -245,12 +245,33 @@ def save_spool(s3, bucket: str, key: str, path: str, *, kms_key_id: str | None, 
     return SpoolRef(size, digest.hexdigest())
 
 
+SPOOL_DOWNLOADS = 3  # attempts: a body that breaks off mid-stream is not retried by botocore
+
+
 def load_spool(s3, bucket: str, key: str, path: str, expected: SpoolRef, *, pool: str) -> None:
     """Download the spool to ``path``; ``SnapshotError`` if it cannot be read or is not the checkpoint's."""
     where = f"the spool s3://{bucket}/{key} of user pool {pool}"
+    for attempt in range(1, SPOOL_DOWNLOADS + 1):
+        try:
+            size, digest = _download(s3, bucket, key, path, expected, where, pool)
+            break
+        except ClientError as exc:  # the service answered: retrying will not change its answer
+            raise _failed("spool", bucket, key, pool, exc, "GetObject") from exc
+        except BotoCoreError as exc:  # the connection broke, possibly half-way through the body
+            if attempt == SPOOL_DOWNLOADS:
+                raise _failed("spool", bucket, key, pool, exc, "GetObject") from exc
+            logger.warning("the download of the spool broke off (%s): attempt %d of %d", exc, attempt + 1,
+                           SPOOL_DOWNLOADS)
+    if size != expected.bytes or digest != expected.sha256:
+        raise SnapshotError(f"{where} is not the one its checkpoint describes ({size} bytes, sha256 "
+                            f"{digest[:12]}..., expected {expected.bytes} bytes, "
+                            f"{expected.sha256[:12]}...): it was changed or replaced", pool=pool)
+
+
+def _download(s3, bucket: str, key: str, path: str, expected: SpoolRef, where: str, pool: str) -> tuple[int, str]:
     digest, size = hashlib.sha256(), 0
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         with open(path, "wb") as f:
             while chunk := body.read(1 << 20):
                 size += len(chunk)
@@ -259,15 +280,12 @@ def load_spool(s3, bucket: str, key: str, path: str, expected: SpoolRef, *, pool
                                         pool=pool)
                 digest.update(chunk)
                 f.write(chunk)
-    except (ClientError, BotoCoreError) as exc:
-        raise _failed("spool", bucket, key, pool, exc, "GetObject") from exc
     except OSError as exc:
         raise SnapshotError(f"cannot write {where} to local disk ({exc.strerror}): give the function more "
                             "ephemeral storage (docs/deploying.md, \"Disk: /tmp\")", pool=pool) from exc
-    if size != expected.bytes or digest.hexdigest() != expected.sha256:
-        raise SnapshotError(f"{where} is not the one its checkpoint describes ({size} bytes, sha256 "
-                            f"{digest.hexdigest()[:12]}..., expected {expected.bytes} bytes, "
-                            f"{expected.sha256[:12]}...): it was changed or replaced", pool=pool)
+    finally:
+        body.close()
+    return size, digest.hexdigest()
 
 
 def load_checkpoint(s3, bucket: str, key: str) -> Checkpoint:

@@ -142,3 +142,52 @@ def test_discard_leaves_nothing_on_disk(tmp_path):
     spool.discard()
 
     assert os.listdir(tmp_path) == []
+
+
+class BreakingBody:
+    """A GetObject body that breaks off after its first chunk, the first ``breaks`` times it is read."""
+
+    def __init__(self, data: bytes, broken: bool):
+        self.data, self.broken, self.at = data, broken, 0
+
+    def read(self, n: int) -> bytes:
+        from botocore.exceptions import ResponseStreamingError
+
+        if self.broken and self.at:
+            raise ResponseStreamingError(error="connection reset by peer")
+        chunk = self.data[self.at:self.at + n]
+        self.at += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+class FlakyS3:
+    def __init__(self, data: bytes, breaks: int):
+        self.data, self.breaks, self.calls = data, breaks, 0
+
+    def get_object(self, **kwargs):
+        self.calls += 1
+        return {"Body": BreakingBody(self.data, self.calls <= self.breaks)}
+
+
+@pytest.mark.parametrize(("breaks", "loaded"), [(0, True), (2, True), (3, False)])
+def test_a_spool_download_that_breaks_off_is_tried_again_a_few_times(tmp_path, breaks, loaded):
+    import hashlib
+
+    from backup_lambda.checkpoint import SPOOL_DOWNLOADS, SpoolRef, load_spool
+    from backup_lambda.errors import SnapshotError
+
+    data = os.urandom(3 << 20)
+    s3 = FlakyS3(data, breaks)
+    target = tmp_path / "spool.sqlite"
+    expected = SpoolRef(len(data), hashlib.sha256(data).hexdigest())
+
+    if loaded:
+        load_spool(s3, "b", "k.spool", str(target), expected, pool="eu-west-1_A")
+        assert target.read_bytes() == data and s3.calls == breaks + 1
+    else:
+        with pytest.raises(SnapshotError, match="GetObject of the spool s3://b/k.spool failed for user pool"):
+            load_spool(s3, "b", "k.spool", str(target), expected, pool="eu-west-1_A")
+        assert s3.calls == SPOOL_DOWNLOADS
