@@ -1,14 +1,12 @@
 """The bootstrap project (bootstrap/): the CI roles' trust and permission policies, evaluated.
 
-The policies are checked by what they allow, not by their text: a small evaluator below applies
-IAM's rules that these policies use (Allow/Deny, Action/NotAction, Resource with wildcards,
-StringEquals/StringLike conditions, an explicit Deny wins). Then the program itself runs once under
+The policies are checked by what they allow, not by their text, with the tests' IAM evaluator
+(``tests/support/iam.py``). Then the program itself runs once under
 Pulumi's mocks, for the Pulumi Cloud and the self-managed S3 backend.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import runpy
@@ -23,6 +21,7 @@ from pulumi.runtime import settings as pulumi_settings
 from backup_lambda.permissions import Operation
 from bootstrap import ci_access as ca
 from cognito_backup.permissions import DRILL_OPERATIONS
+from tests.support.iam import allowed, as_list, matches_any
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -40,64 +39,11 @@ def settings(state: bool = True, **overrides) -> ca.Settings:
     return ca.check_settings(s)
 
 
-# --------------------------------------------------------------------------------------------------
-# A small IAM evaluator
-
-
-def _listed(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _match(patterns, value: str, *, case: bool) -> bool:
-    if case:
-        return any(fnmatch.fnmatchcase(value, p) for p in _listed(patterns))
-    return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in _listed(patterns))
-
-
-def _applies(statement: dict, action: str, resource: str, context: dict) -> bool:
-    if "Action" in statement and not _match(statement["Action"], action, case=False):
-        return False
-    if "NotAction" in statement and _match(statement["NotAction"], action, case=False):
-        return False
-    if "Resource" in statement and not _match(statement["Resource"], resource, case=True):
-        return False
-    if "NotResource" in statement and _match(statement["NotResource"], resource, case=True):
-        return False
-    for operator, conditions in (statement.get("Condition") or {}).items():
-        for key, expected in conditions.items():
-            if key not in context:
-                return False
-            if operator == "StringEquals" and context[key] not in _listed(expected):
-                return False
-            if operator == "StringLike" and not _match(expected, context[key], case=True):
-                return False
-            if operator not in ("StringEquals", "StringLike"):
-                raise AssertionError(f"the evaluator does not know {operator}")
-    return True
-
-
-def allowed(policy: dict, action: str, resource: str = "*", **context: str) -> bool:
-    """Whether the policy allows the request: an explicit Deny wins, else any Allow."""
-    verdict = False
-    for statement in policy["Statement"]:
-        if _applies(statement, action, resource, context):
-            if statement["Effect"] == "Deny":
-                return False
-            verdict = True
-    return verdict
-
-
-def can_assume(trust: dict, sub: str, aud: str = ca.OIDC_AUDIENCE) -> bool:
-    return allowed(trust, "sts:AssumeRoleWithWebIdentity", "*",
+def can_assume(trust: dict, sub: str, aud: str = ca.OIDC_AUDIENCE, provider: str = PROVIDER) -> bool:
+    """Whether a GitHub Actions token with this subject and audience, federated by the provider, may
+    assume the role."""
+    return allowed(trust, "sts:AssumeRoleWithWebIdentity", "*", principal=provider,
                    **{"token.actions.githubusercontent.com:sub": sub, "token.actions.githubusercontent.com:aud": aud})
-
-
-def test_the_evaluator_lets_an_explicit_deny_win():
-    policy = {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-                            {"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}
-    assert allowed(policy, "s3:GetObject", "arn:aws:s3:::b/k")
-    assert not allowed(policy, "s3:PutObject", "arn:aws:s3:::b/k")
-    assert allowed(policy, "s3:PutObject", "arn:aws:s3:::c/k")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -310,10 +256,10 @@ def test_deploy_uses_the_state_but_cannot_manage_its_bucket_or_key():
 def test_the_state_bucket_and_key_are_outside_the_programs_name_pattern():
     s = settings()
     resources = ca.deploy_resources(s)
-    assert not _match(resources["buckets"], s.state.bucket_arn, case=True)
-    assert not _match(resources["keys"], f"arn:aws:kms:eu-west-1:{ACCOUNT}:{ca.state_key_alias(s)}", case=True)
+    assert not matches_any(resources["buckets"], s.state.bucket_arn)
+    assert not matches_any(resources["keys"], f"arn:aws:kms:eu-west-1:{ACCOUNT}:{ca.state_key_alias(s)}")
     for role in ca.ROLES:
-        assert not _match(resources["roles"], ca.role_arn(s, role), case=True)
+        assert not matches_any(resources["roles"], ca.role_arn(s, role))
 
 
 @pytest.mark.parametrize(("service", "expected"), [("lambda.amazonaws.com", True), ("s3.amazonaws.com", True),
@@ -465,7 +411,7 @@ def test_policies_are_well_formed_and_fit_inline(role, state):
     sids = [s["Sid"] for s in policy["Statement"]]
     assert len(sids) == len(set(sids))
     for statement in policy["Statement"]:
-        actions = _listed(statement.get("Action") or statement.get("NotAction"))
+        actions = as_list(statement.get("Action") or statement.get("NotAction"))
         assert actions == sorted(actions) and all(re.fullmatch(r"[a-z0-9-]+:[A-Za-z*]+", a) for a in actions)
         if statement["Effect"] == "Allow":
             assert not any(a == "*" or a.endswith(":*") for a in actions), f"{role}: wildcard grant {actions}"

@@ -208,7 +208,7 @@ def bucket_policy(recording: Recording) -> dict:
 
 def decision(policy: dict, action: str, resource: str, principal: str | None = None,
              context: dict[str, str] | None = None) -> str:
-    from tests.infra.test_iam_policy import decision as evaluate
+    from tests.support.iam import decision as evaluate
 
     return evaluate(policy, action=action, resource=resource, principal=principal, context=context)
 
