@@ -9,24 +9,29 @@ from __future__ import annotations
 
 import json
 import re
-import runpy
-from dataclasses import dataclass
 from pathlib import Path
 
-import pulumi
 import pytest
 import yaml
-from pulumi.runtime import settings as pulumi_settings
 
 from backup_lambda.permissions import Operation
 from bootstrap import ci_access as ca
 from cognito_backup.permissions import DRILL_OPERATIONS
 from tests.support.iam import allowed, as_list, matches_any
+from tests.support.pulumi_mocks import (
+    ACCOUNT,
+    Declared,
+    ProgramRun,
+    as_pulumi_config,
+    kms_key_arn,
+    run_program,
+    stack_file_config,
+    stack_name,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-STATE_KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/0c0ffee0-0000-4000-8000-000000000000"
+STATE_KEY = kms_key_arn("state-key", "eu-west-1")  # as the mocks answer for the bootstrap's state key
 STACKS = ("staging", "prod")
 
 
@@ -484,62 +489,23 @@ def test_the_example_configuration_is_valid_and_names_the_workflows_stacks():
 # The program under Pulumi's mocks
 
 
-class Mocks(pulumi.runtime.Mocks):
-    def __init__(self):
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args):
-        self.resources.append(args)
-        state = dict(args.inputs)
-        if args.typ == "aws:iam/role:Role":
-            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role{args.inputs['path']}{args.inputs['name']}"
-        elif args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
-            state["arn"] = PROVIDER
-        elif args.typ == "aws:kms/key:Key":
-            state.update(arn=STATE_KEY, keyId=STATE_KEY.rsplit("/", 1)[1])
-        return [f"{args.name}-id", state]
-
-    def call(self, args):
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/admin", "id": ACCOUNT,
-                    "userId": "AIDA"}
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
-        raise AssertionError(f"the bootstrap program made an unexpected call: {args.token}")
-
-
-def run_program(**config: str) -> Mocks:
-    mocks = Mocks()
-    pulumi_settings.set_root_resource(None)  # a fresh root stack: no output leaks between runs
-    pulumi.runtime.set_mocks(mocks, project="cognito-backup-bootstrap", stack="test", preview=False)
+def run_bootstrap(**config: str) -> ProgramRun:
     values = {"aws:region": "eu-west-1", "githubOwner": "example-org", "githubRepo": "cognito-backup",
-              "stacks": json.dumps(list(STACKS)), "stateBackend": "cloud", "existingOidcProviderArn": ""}
-    values.update(config)
-    pulumi.runtime.set_all_config({k if ":" in k else f"cognito-backup-bootstrap:{k}": v for k, v in values.items()})
-
-    @pulumi.runtime.test
-    def program():
-        namespace = runpy.run_path(str(ROOT / "bootstrap"), run_name="__main__")
-        return pulumi.Output.all(*(role.arn for role in namespace["roles"].values()))
-
-    program()
-    return mocks
-
-
-def by_type(mocks: Mocks, typ: str) -> dict[str, pulumi.runtime.MockResourceArgs]:
-    return {r.name: r for r in mocks.resources if r.typ == typ}
+              "stacks": list(STACKS), "stateBackend": "cloud", "existingOidcProviderArn": "", **config}
+    return run_program(ROOT / "bootstrap", project="cognito-backup-bootstrap", stack="test",
+                       config=as_pulumi_config(values, "cognito-backup-bootstrap"))
 
 
 def test_program_with_pulumi_cloud_creates_the_provider_and_the_roles():
-    mocks = run_program()
-    roles = by_type(mocks, "aws:iam/role:Role")
+    bootstrap = run_bootstrap()
+    roles = bootstrap.by_name("aws:iam/role:Role")
     assert sorted(r.inputs["name"] for r in roles.values()) == [
         "cognito-backup-deploy", "cognito-backup-drill", "cognito-backup-preview", "cognito-backup-snapshot"]
     assert {r.inputs["path"] for r in roles.values()} == {"/github-actions/"}
     assert roles["snapshot-role"].inputs["maxSessionDuration"] == ca.SNAPSHOT_SESSION_SECONDS
     assert roles["drill-role"].inputs["maxSessionDuration"] == ca.DRILL_SESSION_SECONDS
     # the drill is denied writing to the pools of the stack files beside the bootstrap
-    drill = json.loads(by_type(mocks, "aws:iam/rolePolicy:RolePolicy")["drill-permissions"].inputs["policy"])
+    drill = json.loads(bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")["drill-permissions"].inputs["policy"])
     for pool_id in ca.read_stack_pool_ids(ROOT, STACKS):
         region = pool_id.split("_")[0]
         assert not allowed(drill, "cognito-idp:AdminCreateUser",
@@ -547,47 +513,47 @@ def test_program_with_pulumi_cloud_creates_the_provider_and_the_roles():
     deploy_trust = json.loads(roles["deploy-role"].inputs["assumeRolePolicy"])
     assert can_assume(deploy_trust, f"{REPO}:environment:prod")
     assert deploy_trust["Statement"][0]["Principal"] == {"Federated": PROVIDER}
-    [provider] = by_type(mocks, "aws:iam/openIdConnectProvider:OpenIdConnectProvider").values()
+    [provider] = bootstrap.by_name("aws:iam/openIdConnectProvider:OpenIdConnectProvider").values()
     assert provider.inputs["url"] == "https://token.actions.githubusercontent.com"
     assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
-    policies = by_type(mocks, "aws:iam/rolePolicy:RolePolicy")
+    policies = bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")
     assert json.loads(policies["deploy-permissions"].inputs["policy"]) == ca.deploy_policy(settings(state=False))
-    assert not by_type(mocks, "aws:s3/bucket:Bucket") and not by_type(mocks, "aws:kms/key:Key")
+    assert not bootstrap.by_name("aws:s3/bucket:Bucket") and not bootstrap.by_name("aws:kms/key:Key")
 
 
 def test_program_with_the_s3_backend_creates_a_protected_encrypted_state_bucket():
-    mocks = run_program(stateBackend="s3")
-    [bucket] = by_type(mocks, "aws:s3/bucket:Bucket").values()
+    bootstrap = run_bootstrap(stateBackend="s3")
+    [bucket] = bootstrap.by_name("aws:s3/bucket:Bucket").values()
     assert bucket.inputs["bucket"] == f"pulumi-state-{ACCOUNT}-cognito-backup"
     assert not bucket.inputs.get("forceDestroy")
-    [key] = by_type(mocks, "aws:kms/key:Key").values()
+    [key] = bootstrap.by_name("aws:kms/key:Key").values()
     assert key.inputs["enableKeyRotation"] is True
-    [versioning] = by_type(mocks, "aws:s3/bucketVersioning:BucketVersioning").values()
+    [versioning] = bootstrap.by_name("aws:s3/bucketVersioning:BucketVersioning").values()
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
-    [block] = by_type(mocks, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").values()
+    [block] = bootstrap.by_name("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").values()
     assert all(block.inputs[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                          "restrictPublicBuckets"))
-    [encryption] = by_type(mocks, "aws:s3/bucketServerSideEncryptionConfiguration:"
+    [encryption] = bootstrap.by_name("aws:s3/bucketServerSideEncryptionConfiguration:"
                                   "BucketServerSideEncryptionConfiguration").values()
     rule = encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
     assert rule == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": STATE_KEY}
-    [alias] = by_type(mocks, "aws:kms/alias:Alias").values()
+    [alias] = bootstrap.by_name("aws:kms/alias:Alias").values()
     assert alias.inputs["name"] == "alias/pulumi-state-cognito-backup"
-    preview = json.loads(by_type(mocks, "aws:iam/rolePolicy:RolePolicy")["preview-permissions"].inputs["policy"])
+    preview = json.loads(bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")["preview-permissions"].inputs["policy"])
     assert preview == ca.preview_policy(settings())
 
 
 def test_program_reuses_an_existing_oidc_provider():
     existing = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-    mocks = run_program(existingOidcProviderArn=existing)
-    assert not by_type(mocks, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
-    for role in by_type(mocks, "aws:iam/role:Role").values():
+    bootstrap = run_bootstrap(existingOidcProviderArn=existing)
+    assert not bootstrap.by_name("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    for role in bootstrap.by_name("aws:iam/role:Role").values():
         assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Federated": existing}
 
 
 def test_program_refuses_an_unknown_backend():
     with pytest.raises(Exception, match="stateBackend: must be cloud or s3"):
-        run_program(stateBackend="gcs")
+        run_bootstrap(stateBackend="gcs")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -598,75 +564,13 @@ def test_program_refuses_an_unknown_backend():
 STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
 
 
-@dataclass
-class Declared:
-    typ: str
-    name: str
-    inputs: dict  # the resolved inputs, with the names AWS or Pulumi would give
-
-
-class ProgramMocks(pulumi.runtime.Mocks):
-    """Names resources as AWS and Pulumi would (auto-names: logical name + 7 hex) and records them."""
-
-    def __init__(self, region: str):
-        self.region = region
-        self.resources: list[Declared] = []
-
-    def new_resource(self, args):
-        state = dict(args.inputs)
-        self.resources.append(Declared(args.typ, args.name, state))
-        region = state.get("region") or self.region
-        auto = f"{args.name}-1a2b3c4"
-        typ = args.typ
-        if typ == "aws:s3/bucket:Bucket":
-            state["bucket"] = state.get("bucket") or auto
-            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
-            return state["bucket"], state
-        if typ == "aws:iam/role:Role":
-            state["name"] = state.get("name") or auto
-            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role{state.get('path') or '/'}{state['name']}"
-            return state["name"], state
-        if typ == "aws:kms/key:Key":
-            state.update(keyId=f"{auto}-key", arn=f"arn:aws:kms:{region}:{ACCOUNT}:key/{auto}-key")
-            return state["keyId"], state
-        if typ == "aws:sqs/queue:Queue":
-            state["name"] = state.get("name") or auto
-            state.update(arn=f"arn:aws:sqs:{region}:{ACCOUNT}:{state['name']}",
-                         url=f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{state['name']}")
-            return state["url"], state
-        if typ == "aws:sns/topic:Topic":
-            state["name"] = state.get("name") or auto
-            state["arn"] = f"arn:aws:sns:{region}:{ACCOUNT}:{state['name']}"
-            return state["arn"], state
-        if typ == "aws:cloudwatch/eventRule:EventRule":
-            state["name"] = state.get("name") or auto
-            state["arn"] = f"arn:aws:events:{region}:{ACCOUNT}:rule/{state['name']}"
-            return state["name"], state
-        if typ == "aws:lambda/function:Function":
-            state["arn"] = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{state['name']}"
-            return state["name"], state
-        if typ == "aws:cloudwatch/logGroup:LogGroup":
-            state["arn"] = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{state['name']}"
-            return state["name"], state
-        state.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}:{region}:{ACCOUNT}:{auto}")
-        return auto, state
-
-    def call(self, args):
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer", "id": ACCOUNT,
-                    "userId": "AIDA"}
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
-        raise AssertionError(f"the main program made a call these mocks do not know: {args.token}")
-
-
 def _s3(bucket: str) -> str:
     return f"arn:aws:s3:::{bucket}"
 
 
 def requests_for(r: Declared, region: str) -> list[tuple[str, str, dict]]:
     """The (action, resource, context) a deploy makes to create and configure one resource."""
-    i = r.inputs
+    i = r.state  # the inputs, and the names AWS or Pulumi would give
     region = i.get("region") or region
 
     def arn(service: str, resource: str) -> str:
@@ -732,32 +636,12 @@ def requests_for(r: Declared, region: str) -> list[tuple[str, str, dict]]:
     return table[r.typ]()
 
 
-def run_main_program(stack_file: Path) -> tuple[ProgramMocks, dict]:
-    stack = stack_file.name[len("Pulumi."):-len(".yaml")]
-    config = yaml.safe_load(stack_file.read_text())["config"]
-    mocks = ProgramMocks(config["aws:region"])
-    pulumi_settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(mocks, project="cognito-backup", stack=stack, preview=False)
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
-    outputs: dict = {}
-
-    @pulumi.runtime.test
-    def program():
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-        exported = pulumi_settings.get_root_resource().outputs
-        names = list(exported)
-        return pulumi.Output.all(*exported.values()).apply(lambda values: outputs.update(zip(names, values,
-                                                                                            strict=True)))
-
-    program()
-    return mocks, outputs
-
-
 @pytest.fixture(scope="module", params=STACK_FILES, ids=lambda p: p.name)
 def main_program(request):
     if not (ROOT / "__main__.py").exists():
         pytest.fail("the main program (__main__.py) is missing")
-    return request.param.name[len("Pulumi."):-len(".yaml")], *run_main_program(request.param)
+    stack = stack_name(request.param)
+    return stack, run_program(ROOT, project="cognito-backup", stack=stack, config=stack_file_config(request.param))
 
 
 def test_there_are_stacks_to_check():
@@ -765,33 +649,35 @@ def test_there_are_stacks_to_check():
 
 
 def test_the_deploy_role_can_create_every_resource_of_the_main_program(main_program):
-    stack, mocks, _ = main_program
-    s = settings(stacks=tuple(p.name[len("Pulumi."):-len(".yaml")] for p in STACK_FILES))
+    stack, program = main_program
+    s = settings(stacks=tuple(stack_name(p) for p in STACK_FILES))
     policy = ca.deploy_policy(s)
     refused = [f"{r.typ} {r.name}: {action} on {resource}"
-               for r in mocks.resources for action, resource, context in requests_for(r, mocks.region)
+               for r in program.resources for action, resource, context in requests_for(r, program.region)
                if not allowed(policy, action, resource, **context)]
     assert not refused, f"stack {stack}: the deploy role may not:\n" + "\n".join(refused)
 
 
 def test_the_snapshot_role_can_invoke_the_function_and_read_the_bucket_of_each_stack(main_program):
-    stack, mocks, outputs = main_program
-    s = settings(stacks=tuple(p.name[len("Pulumi."):-len(".yaml")] for p in STACK_FILES))
+    stack, program = main_program
+    outputs = program.outputs
+    s = settings(stacks=tuple(stack_name(p) for p in STACK_FILES))
     policy = ca.snapshot_policy(s)
-    function = f"arn:aws:lambda:{mocks.region}:{ACCOUNT}:function:{outputs['functionName']}"
+    function = f"arn:aws:lambda:{program.region}:{ACCOUNT}:function:{outputs['functionName']}"
     assert allowed(policy, "lambda:InvokeFunction", function), function
     bucket = _s3(outputs["bucketName"])
     assert allowed(policy, "s3:ListBucket", bucket), bucket
     key = f"{outputs.get('snapshotPrefix') or ''}2026/11/26/x_20261126_010003.json"
     assert allowed(policy, "s3:GetObject", f"{bucket}/{key}")
     # and nothing else of the program's buckets (access logs, replica)
-    others = [r.inputs["bucket"] for r in mocks.resources
-              if r.typ == "aws:s3/bucket:Bucket" and r.inputs["bucket"] != outputs["bucketName"]]
+    others = [r.state["bucket"] for r in program.resources
+              if r.typ == "aws:s3/bucket:Bucket" and r.state["bucket"] != outputs["bucketName"]]
     assert others and not any(allowed(policy, "s3:GetObject", f"{_s3(b)}/k") for b in others)
 
 
 def test_the_drill_role_can_use_the_import_role_and_read_the_bucket_of_each_stack(main_program):
-    _, _, outputs = main_program
+    _, program = main_program
+    outputs = program.outputs
     policy = ca.drill_policy(settings())
     assert allowed(policy, "iam:PassRole", outputs["importRoleArn"],
                    **{"iam:PassedToService": "cognito-idp.amazonaws.com"}), outputs["importRoleArn"]
@@ -805,7 +691,8 @@ def test_the_invoke_command_reads_the_programs_outputs(main_program):
 
     from cognito_backup import invoke
 
-    _, _, outputs = main_program
+    _, program = main_program
+    outputs = program.outputs
     parser = argparse.ArgumentParser()
     invoke.add_arguments(parser)
     target = invoke.resolve_target(parser.parse_args(["--stack-outputs", json.dumps(outputs, default=str),
