@@ -20,7 +20,7 @@ import pulumi_aws as aws
 
 from backup_lambda.contract import METRICS_NAMESPACE, POOL_DIMENSION, SERVICE_NAME, SNAPSHOT_SUCCEEDED
 from infra.config import BackupConfig, Pool
-from infra.storage import KEY_ADMIN_ACTIONS
+from infra.policies.storage import KEY_ADMIN_ACTIONS
 
 MISSING_SNAPSHOT_HOURS = 26
 

@@ -191,7 +191,7 @@ def role_policy(recording: Recording) -> dict:
 
 def key_policy_of(recording: Recording) -> dict:
     from backup_lambda.permissions import actions_for
-    from infra.storage import KeyGrant, key_policy
+    from infra.policies.storage import KeyGrant, key_policy
 
     return key_policy(partition="aws", account_id=ACCOUNT, grants=[
         KeyGrant("BackupRoleUsesKey", [ROLE_ARN], actions_for("kms_key"), REGION),
@@ -200,7 +200,7 @@ def key_policy_of(recording: Recording) -> dict:
 
 
 def bucket_policy(recording: Recording) -> dict:
-    from infra.storage import snapshot_bucket_policy
+    from infra.policies.storage import snapshot_bucket_policy
 
     return snapshot_bucket_policy(bucket_arn=f"arn:aws:s3:::{BUCKET}", kms_key_arn=recording.key_arn,
                                   readers=[READER_ARN], writer_role_arn=ROLE_ARN, snapshot_prefix=PREFIX)
