@@ -15,7 +15,7 @@ from infra.config import ConfigError, load_config
 from infra.dashboard import BackupDashboard, BackupDashboardArgs
 from infra.iam import BackupRole
 from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
-from infra.policies.storage import SnapshotStorage, SnapshotStorageArgs
+from infra.storage import SnapshotStorage, SnapshotStorageArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
