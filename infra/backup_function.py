@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from backup_lambda import contract
 from infra.config import BackupConfig
-from infra.iam import BackupRoleResources, backup_role_policy
+from infra.policies.backup_role import BackupRoleResources, backup_role_policy
 
 HANDLER = "backup_lambda.handler.lambda_handler"
 RUNTIME = "python3.13"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from backup_lambda.checkpoint import checkpoint_key
 from backup_lambda.permissions import BACKUP_ROLE_OPERATIONS, Operation, actions_for
 from backup_lambda.snapshot_format import manifest_key, snapshot_key
-from infra.iam import RUNTIME_GRANTS, BackupRoleResources, backup_role_policy
+from infra.policies.backup_role import RUNTIME_GRANTS, BackupRoleResources, backup_role_policy
 from infra.policies.storage import KEY_ADMIN_ACTIONS, KeyGrant, key_policy, snapshot_bucket_policy
 from tests.support.iam import allowed, as_list, decision, wildcard_match
 

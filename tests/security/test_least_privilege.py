@@ -176,7 +176,7 @@ def recording():
 
 
 def role_policy(recording: Recording) -> dict:
-    from infra.iam import BackupRoleResources, backup_role_policy
+    from infra.policies.backup_role import BackupRoleResources, backup_role_policy
 
     return backup_role_policy(BackupRoleResources(
         pool_arns=tuple(f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{p}" for p in recording.pool_ids),
@@ -264,7 +264,7 @@ def test_objects_touched_are_all_under_the_prefix(recording):
 
 
 def test_the_role_is_granted_nothing_that_no_call_needs(recording):
-    from infra.iam import RUNTIME_GRANTS, SIDS
+    from infra.policies.backup_role import RUNTIME_GRANTS, SIDS
 
     runtime_sids = {SIDS[scope] for scope in RUNTIME_GRANTS}
     granted = {a for s in role_policy(recording)["Statement"] if s["Sid"] not in runtime_sids for a in s["Action"]}

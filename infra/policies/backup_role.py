@@ -80,7 +80,7 @@ def backup_role_policy(
     for scope in scopes:
         if scope not in by_scope:
             raise ValueError(
-                f"permissions.py has scope {scope!r}, which infra/iam.py does not map to a resource; "
+                f"permissions.py has scope {scope!r}, which infra/policies/backup_role.py does not map to a resource; "
                 "add it to BackupRoleResources.by_scope"
             )
         actions = actions_for(scope, list(operations))
