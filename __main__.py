@@ -13,7 +13,7 @@ from infra.alerts import Alerts, AlertsArgs
 from infra.backup_function import BackupFunction, BackupFunctionArgs
 from infra.backup_role import BackupRole
 from infra.config import ConfigError, load_config
-from infra.dashboard_body import BackupDashboard, BackupDashboardArgs
+from infra.dashboard import BackupDashboard, BackupDashboardArgs
 from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
 from infra.storage import SnapshotStorage, SnapshotStorageArgs
 

@@ -1,4 +1,6 @@
-"""A CloudWatch dashboard a person would rather look at than read logs.
+"""The body of the CloudWatch dashboard (a pure function of plain values; the ``BackupDashboard``
+component, ``infra/dashboard.py``, declares it): a dashboard a person would rather look at than read
+logs.
 
 Top: the alarms' state and the last successful snapshot of each pool; then the function (invocations,
 errors, throttles, queueing, duration) and the failure queues; then one row per pool: snapshots
@@ -6,12 +8,6 @@ taken, users/groups/memberships over time, duration, bytes, Cognito throttles an
 """
 
 from __future__ import annotations
-
-import json
-from dataclasses import dataclass
-
-import pulumi
-import pulumi_aws as aws
 
 from backup_lambda import contract
 from backup_lambda.contract import METRICS_NAMESPACE, POOL_DIMENSION, SERVICE_NAME
@@ -137,39 +133,3 @@ def dashboard_body(
         ]
         y += 6
     return {"start": "-P30D", "periodOverride": "inherit", "widgets": widgets}
-
-
-@dataclass
-class BackupDashboardArgs:
-    config: BackupConfig
-    bucket_name: pulumi.Input[str]
-    alarm_arns: list[pulumi.Input[str]]
-    failure_queue_name: pulumi.Input[str]
-    schedule_dlq_name: pulumi.Input[str]
-
-
-class BackupDashboard(pulumi.ComponentResource):
-    dashboard: aws.cloudwatch.Dashboard
-
-    def __init__(self, name: str, args: BackupDashboardArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("cognito-backup:infra:BackupDashboard", name, None, opts)
-        body = pulumi.Output.all(
-            args.bucket_name, pulumi.Output.all(*args.alarm_arns), args.failure_queue_name, args.schedule_dlq_name
-        ).apply(
-            lambda v: json.dumps(
-                dashboard_body(
-                    config=args.config,
-                    bucket_name=v[0],
-                    alarm_arns=list(v[1]),
-                    failure_queue_name=v[2],
-                    schedule_dlq_name=v[3],
-                )
-            )
-        )
-        self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard",
-            dashboard_name=args.config.resource_prefix,
-            dashboard_body=body,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.register_outputs({"dashboard_name": self.dashboard.dashboard_name})
