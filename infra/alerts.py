@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from backup_lambda.contract import METRICS_NAMESPACE, POOL_DIMENSION, SERVICE_NAME, SNAPSHOT_SUCCEEDED
+from infra import names
 from infra.config import BackupConfig, Pool
 from infra.policies.storage import KEY_ADMIN_ACTIONS
 
@@ -85,7 +86,7 @@ class Alerts(pulumi.ComponentResource):
             opts=child,
         )
         self.topic = aws.sns.Topic(
-            f"{name}-topic",
+            names.alarm_topic(name),
             display_name=f"{prefix} alarms",
             kms_master_key_id=key.arn,
             opts=child,
@@ -102,7 +103,7 @@ class Alerts(pulumi.ComponentResource):
 
         self.errors_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-function-errors",
-            name=f"{prefix}-function-errors",
+            name=cfg.names.alarm("function-errors"),
             alarm_description="The snapshot function failed (see its log group for the pool and the error).",
             namespace="AWS/Lambda",
             metric_name="Errors",
@@ -120,7 +121,7 @@ class Alerts(pulumi.ComponentResource):
         self.missing_snapshot_alarms = {
             pool.id: aws.cloudwatch.MetricAlarm(
                 f"{name}-missing-snapshot-{pool.id}",
-                name=f"{prefix}-missing-snapshot-{pool.name}",
+                name=cfg.names.alarm(f"missing-snapshot-{pool.name}"),
                 alarm_description=(
                     f"No successful snapshot of {pool.name} ({pool.id}) in {MISSING_SNAPSHOT_HOURS} hours."
                 ),
@@ -143,7 +144,7 @@ class Alerts(pulumi.ComponentResource):
         self.queue_alarms = [
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
-                name=f"{prefix}-{suffix}",
+                name=cfg.names.alarm(suffix),
                 alarm_description=description,
                 namespace="AWS/SQS",
                 metric_name="ApproximateNumberOfMessagesVisible",

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from backup_lambda import contract
+from infra import names
 from infra.config import BackupConfig
 from infra.policies.backup_role import BackupRoleResources, backup_role_policy
 
@@ -106,18 +107,18 @@ class BackupFunction(pulumi.ComponentResource):
 
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=cfg.log_group_name,
+            name=cfg.names.log_group,
             retention_in_days=cfg.log_retention_days,
             opts=child,
         )
         self.failure_queue = aws.sqs.Queue(
-            f"{name}-failures",
+            names.failure_queue(name),
             message_retention_seconds=QUEUE_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
             opts=child,
         )
         self.schedule_dlq = aws.sqs.Queue(
-            f"{name}-schedule-dlq",
+            names.schedule_dlq(name),
             message_retention_seconds=QUEUE_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
             opts=child,
@@ -125,10 +126,10 @@ class BackupFunction(pulumi.ComponentResource):
 
         # The function's own ARN, built from its explicit name: no cycle between role and function.
         function_arn = pulumi.Output.concat(
-            "arn:", args.partition, ":lambda:", cfg.region, ":", args.account_id, ":function:", cfg.function_name
+            "arn:", args.partition, ":lambda:", cfg.region, ":", args.account_id, ":function:", cfg.names.function
         )
         log_group_arn = pulumi.Output.concat(
-            "arn:", args.partition, ":logs:", cfg.region, ":", args.account_id, ":log-group:", cfg.log_group_name
+            "arn:", args.partition, ":logs:", cfg.region, ":", args.account_id, ":log-group:", cfg.names.log_group
         )
         pool_arns = [
             pulumi.Output.concat(
@@ -165,7 +166,7 @@ class BackupFunction(pulumi.ComponentResource):
         )
         self.function = aws.lambda_.Function(
             f"{name}-function",
-            name=cfg.function_name,
+            name=cfg.names.function,
             description="Takes one snapshot of a Cognito user pool into S3 (cognito-backup)",
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
@@ -193,7 +194,7 @@ class BackupFunction(pulumi.ComponentResource):
         )
 
         self.rule = aws.cloudwatch.EventRule(
-            f"{name}-schedule",
+            names.schedule_rule(name),
             description=f"Snapshot the Cognito user pools of {cfg.resource_prefix}",
             schedule_expression=cfg.schedule,
             opts=child,

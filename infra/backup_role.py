@@ -7,6 +7,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from infra import names
 from infra.policies.backup_role import lambda_trust_policy
 
 
@@ -20,7 +21,7 @@ class BackupRole(pulumi.ComponentResource):
     def __init__(self, name: str, description: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cognito-backup:infra:BackupRole", name, None, opts)
         self.role = aws.iam.Role(
-            f"{name}-role",
+            names.role(name),
             description=description,
             assume_role_policy=json.dumps(lambda_trust_policy()),
             opts=pulumi.ResourceOptions(parent=self),

@@ -30,8 +30,15 @@ from backup_lambda.validation import (
     validate_budget,
     validate_prefix,
 )
+from infra.names import (
+    NAMESPACE,
+    POWERTOOLS_LAYER_ACCOUNT,
+    StackNames,
+    powertools_layer_arn,
+    resource_prefix,
+    stack_name_problem,
+)
 
-NAMESPACE = "cognito-backup"
 REGION_KEY = "aws:region"
 
 DEFAULT_SCHEDULE = "cron(0 1 * * ? *)"
@@ -51,7 +58,6 @@ LOG_RETENTION_VALUES = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
 OBJECT_LOCK_MODES = ("off", "governance", "compliance")
-POWERTOOLS_ACCOUNT = "017000801446"
 
 # Every key of the project's namespace, with its default (None: required or optional without default).
 KEYS: dict[str, Any] = {
@@ -76,7 +82,6 @@ KEYS: dict[str, Any] = {
     "protect": True,
 }
 
-STACK_RE = re.compile(r"^[A-Za-z0-9_-]{1,49}$")  # "cognito-backup-<stack>" must be a valid Lambda name
 CRON_RE = re.compile(r"^cron\((?P<fields>\S+(?: \S+){5})\)$")
 RATE_RE = re.compile(r"^rate\((?P<value>[1-9]\d*) (?P<unit>minutes?|hours?|days?)\)$")
 EMAIL_RE = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
@@ -154,22 +159,16 @@ class BackupConfig:
     @property
     def resource_prefix(self) -> str:
         """Prefix of the names people see (function, alarms, dashboard): ``cognito-backup-<stack>``."""
-        return f"{NAMESPACE}-{self.stack}"
+        return resource_prefix(self.stack)
 
     @property
-    def function_name(self) -> str:
-        return self.resource_prefix
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
+    def names(self) -> StackNames:
+        """The physical names the program sets: function, log group, alarms, dashboard, key aliases."""
+        return StackNames(self.resource_prefix)
 
     @property
     def powertools_layer_arn(self) -> str:
-        return (
-            f"arn:aws:lambda:{self.region}:{POWERTOOLS_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python313-arm64:{self.powertools_layer_version}"
-        )
+        return powertools_layer_arn(self.region, self.powertools_layer_version)
 
 
 class _Reader:
@@ -258,7 +257,7 @@ def _region_problem(value: Any) -> str | None:
     if value.startswith(("cn-", "us-gov-", "us-iso")):
         return (
             f"{value} is not a commercial region: the Powertools layer "
-            f"(account {POWERTOOLS_ACCOUNT}) is published in commercial regions only"
+            f"(account {POWERTOOLS_LAYER_ACCOUNT}) is published in commercial regions only"
         )
     return None
 
@@ -492,8 +491,8 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
     Raises ``ConfigError`` listing every problem, each line starting with the key it concerns.
     """
     r = _Reader(raw)
-    if not STACK_RE.fullmatch(stack):
-        r.problem("stack name", f"{stack!r} must be 1-49 letters, digits, '-' or '_' (it names the function)")
+    if problem := stack_name_problem(stack):
+        r.problem("stack name", problem)
 
     for full_key in sorted(raw):
         if full_key.startswith(f"{NAMESPACE}:") and full_key.split(":", 1)[1] not in KEYS:

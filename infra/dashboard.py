@@ -41,7 +41,7 @@ class BackupDashboard(pulumi.ComponentResource):
         )
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
-            dashboard_name=args.config.resource_prefix,
+            dashboard_name=args.config.names.dashboard,
             dashboard_body=body,
             opts=pulumi.ResourceOptions(parent=self),
         )

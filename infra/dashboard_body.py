@@ -44,7 +44,7 @@ def dashboard_body(
     failure_queue_name: str,
     schedule_dlq_name: str,
 ) -> dict:
-    region, fn, logs = config.region, config.function_name, config.log_group_name
+    region, fn, logs = config.region, config.names.function, config.names.log_group
     pools = ", ".join(f"{p.name} ({p.id})" for p in config.pools)
     widgets: list[dict] = [
         _widget(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra import names
 from infra.config import BackupConfig
 
 
@@ -68,7 +69,7 @@ class UserImportLogsRole(pulumi.ComponentResource):
         region = args.config.region
         ids = pulumi.Output.all(args.partition, args.account_id)
         self.role = aws.iam.Role(
-            f"{name}-role",
+            names.role(name),
             description="Lets Cognito user-import jobs (cognito-backup restores) write their CloudWatch logs",
             assume_role_policy=ids.apply(
                 lambda v: json.dumps(import_role_trust_policy(partition=v[0], account_id=v[1], region=region))

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from backup_lambda.permissions import actions_for
+from infra import names
 from infra.config import BackupConfig, ObjectLock
 from infra.policies.storage import (
     KeyGrant,
@@ -79,7 +80,7 @@ class SnapshotStorage(pulumi.ComponentResource):
         replication_role = None
         if cfg.replica_region:
             replication_role = aws.iam.Role(
-                f"{name}-replication-role",
+                names.replication_role(name),
                 description=f"S3 replication of the {cfg.resource_prefix} snapshots to {cfg.replica_region}",
                 assume_role_policy=pulumi.Output.json_dumps(
                     {
@@ -103,8 +104,8 @@ class SnapshotStorage(pulumi.ComponentResource):
         ]
         if replication_role is not None:
             grants.append(KeyGrant("ReplicationDecrypts", [replication_role.arn], ["kms:Decrypt"], cfg.region))
-        self.key = self._key(name, cfg.resource_prefix, "Cognito snapshots", grants, region=None)
-        self.log_bucket, log_block = self._log_bucket(f"{name}-access-logs", region=None)
+        self.key = self._key(name, cfg.names.key_alias, "Cognito snapshots", grants, region=None)
+        self.log_bucket, log_block = self._log_bucket(names.access_log_bucket(name), region=None)
         primary = self._snapshot_bucket(
             name, key=self.key, log_bucket=self.log_bucket, log_block=log_block, region=None,
             writer_role_arn=args.writer_role_arn,
@@ -126,9 +127,10 @@ class SnapshotStorage(pulumi.ComponentResource):
     def _replicate(self, name: str, cfg: BackupConfig, role: aws.iam.Role, primary: _SnapshotBucket) -> None:
         region = cfg.replica_region
         assert region is not None
+        replica = names.replica(name)
         self.replica_key = self._key(
-            f"{name}-replica",
-            f"{cfg.resource_prefix}-replica",
+            replica,
+            cfg.names.replica_key_alias,
             f"Cognito snapshot replicas (from {cfg.region})",
             [
                 KeyGrant("ReadersDecryptSnapshots", list(cfg.snapshot_readers), ["kms:Decrypt"], region),
@@ -136,19 +138,19 @@ class SnapshotStorage(pulumi.ComponentResource):
             ],
             region=region,
         )
-        logs, logs_block = self._log_bucket(f"{name}-replica-access-logs", region=region)
-        replica = self._snapshot_bucket(
-            f"{name}-replica", key=self.replica_key, log_bucket=logs, log_block=logs_block, region=region,
+        logs, logs_block = self._log_bucket(names.access_log_bucket(replica), region=region)
+        replica_bucket = self._snapshot_bucket(
+            replica, key=self.replica_key, log_bucket=logs, log_block=logs_block, region=region,
             writer_role_arn=None,
         )
-        self.replica_bucket = replica.bucket
+        self.replica_bucket = replica_bucket.bucket
         policy = aws.iam.RolePolicy(
             f"{name}-replication-policy",
             role=role.id,
             policy=_json(
                 replication_role_policy,
                 source_bucket_arn=self.bucket.arn,
-                replica_bucket_arn=replica.bucket.arn,
+                replica_bucket_arn=replica_bucket.bucket.arn,
                 source_key_arn=self.key.arn,
                 replica_key_arn=self.replica_key.arn,
                 source_region=cfg.region,
@@ -175,14 +177,16 @@ class SnapshotStorage(pulumi.ComponentResource):
                         )
                     ),
                     destination=s3.BucketReplicationConfigRuleDestinationArgs(
-                        bucket=replica.bucket.arn,
+                        bucket=replica_bucket.bucket.arn,
                         encryption_configuration=s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
                             replica_kms_key_id=self.replica_key.arn
                         ),
                     ),
                 )
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[primary.versioning, replica.versioning, policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[primary.versioning, replica_bucket.versioning, policy]
+            ),
         )
 
     def _key(self, name: str, alias: str, what: str, grants: list[KeyGrant], *, region: str | None) -> aws.kms.Key:
@@ -197,7 +201,7 @@ class SnapshotStorage(pulumi.ComponentResource):
         )
         aws.kms.Alias(
             f"{name}-key-alias",
-            name=f"alias/{alias}",
+            name=alias,
             target_key_id=key.key_id,
             region=region,
             opts=pulumi.ResourceOptions(parent=self),
@@ -276,13 +280,13 @@ class SnapshotStorage(pulumi.ComponentResource):
         lock: ObjectLock = cfg.object_lock
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
-            f"{name}-bucket",
+            names.snapshot_bucket(name),
             # Object Lock can only be chosen when the bucket is created: turning it on later replaces it.
             object_lock_enabled=True if lock.enabled else None,
             region=region,
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
         )
-        block = self._harden(f"{name}-bucket", bucket, region)
+        block = self._harden(names.snapshot_bucket(name), bucket, region)
         versioning = aws.s3.BucketVersioning(
             f"{name}-versioning",
             bucket=bucket.id,

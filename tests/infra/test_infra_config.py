@@ -73,7 +73,7 @@ def test_minimal_config_takes_every_default():
     assert config.object_lock == ObjectLock("off") and not config.object_lock.enabled
     assert (config.alarm_email, config.replica_region, config.snapshot_prefix) == (None, None, "")
     assert (config.lambda_timeout, config.lambda_memory, config.protect) == (900, 512, True)
-    assert config.function_name == "cognito-backup-prod"
+    assert config.names.function == "cognito-backup-prod"
     assert config.powertools_layer_arn == (
         "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"
     )
