@@ -12,45 +12,17 @@ as narrow as it is.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from backup_lambda.contract import METRICS_NAMESPACE, POOL_DIMENSION, SERVICE_NAME, SNAPSHOT_SUCCEEDED
+from backup_lambda.contract import METRICS_NAMESPACE, SNAPSHOT_SUCCEEDED
 from infra import names
-from infra.config import BackupConfig, Pool
-from infra.policies.storage import KEY_ADMIN_ACTIONS
-
-MISSING_SNAPSHOT_HOURS = 26
-
-
-def pool_dimensions(pool: Pool) -> dict[str, str]:
-    """The dimensions the snapshot Lambda's metrics carry (Powertools adds ``service``)."""
-    return {"service": SERVICE_NAME, POOL_DIMENSION: pool.name}
-
-
-def alerts_key_policy(*, partition: str, account_id: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministersKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": KEY_ADMIN_ACTIONS,
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
-        ],
-    }
+from infra.config import BackupConfig
+from infra.documents import as_json
+from infra.metrics import MISSING_SNAPSHOT_HOURS, pool_dimensions
+from infra.policies.alerts import alerts_key_policy
 
 
 @dataclass
@@ -80,9 +52,7 @@ class Alerts(pulumi.ComponentResource):
             description=f"Encrypts the {prefix} alarm topic",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=pulumi.Output.all(args.partition, args.account_id).apply(
-                lambda v: json.dumps(alerts_key_policy(partition=v[0], account_id=v[1]))
-            ),
+            policy=as_json(alerts_key_policy, partition=args.partition, account_id=args.account_id),
             opts=child,
         )
         self.topic = aws.sns.Topic(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from dataclasses import dataclass
 
 import pulumi
@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from infra.config import BackupConfig
 from infra.dashboard_body import dashboard_body
+from infra.documents import as_json
 
 
 @dataclass
@@ -26,18 +27,12 @@ class BackupDashboard(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BackupDashboardArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cognito-backup:infra:BackupDashboard", name, None, opts)
-        body = pulumi.Output.all(
-            args.bucket_name, pulumi.Output.all(*args.alarm_arns), args.failure_queue_name, args.schedule_dlq_name
-        ).apply(
-            lambda v: json.dumps(
-                dashboard_body(
-                    config=args.config,
-                    bucket_name=v[0],
-                    alarm_arns=list(v[1]),
-                    failure_queue_name=v[2],
-                    schedule_dlq_name=v[3],
-                )
-            )
+        body = as_json(
+            functools.partial(dashboard_body, config=args.config),
+            bucket_name=args.bucket_name,
+            alarm_arns=args.alarm_arns,
+            failure_queue_name=args.failure_queue_name,
+            schedule_dlq_name=args.schedule_dlq_name,
         )
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",

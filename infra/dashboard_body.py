@@ -10,16 +10,17 @@ taken, users/groups/memberships over time, duration, bytes, Cognito throttles an
 from __future__ import annotations
 
 from backup_lambda import contract
-from backup_lambda.contract import METRICS_NAMESPACE, POOL_DIMENSION, SERVICE_NAME
-from infra.alerts import MISSING_SNAPSHOT_HOURS
+from backup_lambda.contract import METRICS_NAMESPACE
 from infra.config import BackupConfig, Pool
+from infra.metrics import MISSING_SNAPSHOT_HOURS, pool_dimensions
 
 DAY = 86400
 WIDTH = 24  # the dashboard grid
 
 
 def _metric(name: str, pool: Pool, **options) -> list:
-    return [METRICS_NAMESPACE, name, "service", SERVICE_NAME, POOL_DIMENSION, pool.name, options or {}]
+    dimensions = [part for dimension in pool_dimensions(pool).items() for part in dimension]
+    return [METRICS_NAMESPACE, name, *dimensions, options or {}]
 
 
 def _widget(kind: str, x: int, y: int, width: int, height: int, **properties) -> dict:

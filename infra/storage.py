@@ -6,7 +6,6 @@ The policy documents and lifecycle rules are the pure functions of ``infra/polic
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 
 import pulumi
@@ -15,36 +14,27 @@ import pulumi_aws as aws
 from backup_lambda.permissions import actions_for
 from infra import names
 from infra.config import BackupConfig, ObjectLock
+from infra.documents import as_json
 from infra.policies.storage import (
     KeyGrant,
     access_log_bucket_policy,
+    access_log_lifecycle_rules,
     key_policy,
     lifecycle_rules,
     replication_role_policy,
+    replication_trust_policy,
     snapshot_bucket_policy,
 )
 
 
-def _json(builder, **inputs) -> pulumi.Output[str]:
-    """``json.dumps(builder(**resolved inputs))`` as an Output: the pure builders take plain strings."""
-    names = list(inputs)
-    return pulumi.Output.all(*inputs.values()).apply(
-        lambda values: json.dumps(builder(**dict(zip(names, values, strict=True))))
-    )
-
-
 def _key_policy_json(partition, account_id, grants: list[KeyGrant]) -> pulumi.Output[str]:
-    """``key_policy`` as an Output, for grants whose principals may still be Outputs (role ARNs)."""
-    principals = [pulumi.Output.all(*g.principals) for g in grants]
-    return pulumi.Output.all(partition, account_id, *principals).apply(
-        lambda v: json.dumps(
-            key_policy(
-                partition=v[0],
-                account_id=v[1],
-                grants=[replace(g, principals=p) for g, p in zip(grants, v[2:], strict=True)],
-            )
-        )
-    )
+    """``key_policy`` as JSON, for grants whose principals may still be Outputs (role ARNs)."""
+
+    def policy(partition: str, account_id: str, principals: list[list[str]]) -> dict:
+        resolved = [replace(g, principals=p) for g, p in zip(grants, principals, strict=True)]
+        return key_policy(partition=partition, account_id=account_id, grants=resolved)
+
+    return as_json(policy, partition=partition, account_id=account_id, principals=[g.principals for g in grants])
 
 
 @dataclass
@@ -82,19 +72,7 @@ class SnapshotStorage(pulumi.ComponentResource):
             replication_role = aws.iam.Role(
                 names.replication_role(name),
                 description=f"S3 replication of the {cfg.resource_prefix} snapshots to {cfg.replica_region}",
-                assume_role_policy=pulumi.Output.json_dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "s3.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
-                            }
-                        ],
-                    }
-                ),
+                assume_role_policy=as_json(replication_trust_policy, account_id=args.account_id),
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
@@ -147,7 +125,7 @@ class SnapshotStorage(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-replication-policy",
             role=role.id,
-            policy=_json(
+            policy=as_json(
                 replication_role_policy,
                 source_bucket_arn=self.bucket.arn,
                 replica_bucket_arn=replica_bucket.bucket.arn,
@@ -252,15 +230,7 @@ class SnapshotStorage(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket.id,
-            rules=[
-                {
-                    "id": "expire-access-logs",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "expiration": {"days": self._args.config.access_log_retention_days},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-                }
-            ],
+            rules=access_log_lifecycle_rules(self._args.config.access_log_retention_days),
             region=region,
             opts=child,
         )
@@ -312,7 +282,7 @@ class SnapshotStorage(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
-            policy=_json(
+            policy=as_json(
                 snapshot_bucket_policy,
                 bucket_arn=bucket.arn,
                 kms_key_arn=key.arn,
@@ -333,7 +303,7 @@ class SnapshotStorage(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-access-logs-policy",
             bucket=log_bucket.id,
-            policy=_json(
+            policy=as_json(
                 access_log_bucket_policy,
                 log_bucket_arn=log_bucket.arn,
                 source_bucket_arn=bucket.arn,

@@ -55,17 +55,21 @@ class KeyGrant:
     s3_region: str
 
 
+def account_administers_key(partition: str, account_id: str) -> dict:
+    """The key policy statement that keeps a key manageable: the account may administer it (through
+    IAM), not use it."""
+    return {
+        "Sid": "AccountAdministersKey",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": KEY_ADMIN_ACTIONS,
+        "Resource": "*",  # in a key policy, "*" is this key
+    }
+
+
 def key_policy(*, partition: str, account_id: str, grants: Sequence[KeyGrant]) -> dict:
     """A key policy: the account administers the key; each grant uses it through S3, nothing wider."""
-    statements: list[dict] = [
-        {
-            "Sid": "AccountAdministersKey",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-            "Action": KEY_ADMIN_ACTIONS,
-            "Resource": "*",  # in a key policy, "*" is this key
-        }
-    ]
+    statements: list[dict] = [account_administers_key(partition, account_id)]
     for grant in grants:
         if not grant.principals:
             continue
@@ -219,6 +223,21 @@ def access_log_bucket_policy(*, log_bucket_arn: str, source_bucket_arn: str, acc
     }
 
 
+def replication_trust_policy(*, account_id: str) -> dict:
+    """S3 may assume the replication role, for this account's buckets only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
 def replication_role_policy(
     *,
     source_bucket_arn: str,
@@ -299,3 +318,16 @@ def lifecycle_rules(retention: Retention, snapshot_prefix: str = "") -> list[dic
         }
     )
     return rules
+
+
+def access_log_lifecycle_rules(retention_days: int) -> list[dict]:
+    """Access logs expire after ``retention_days``; incomplete uploads are aborted after a day."""
+    return [
+        {
+            "id": "expire-access-logs",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "expiration": {"days": retention_days},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+        }
+    ]

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backup_lambda.settings import load_settings
-from infra.backup_function import function_environment
 from infra.config import (
     DEFAULT_SCHEDULE,
     KEYS,
@@ -29,6 +28,7 @@ from infra.config import (
     Retention,
     parse_config,
 )
+from infra.function_package import function_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 READER = "arn:aws:iam::123456789012:role/cognito-backup-restore"

@@ -15,8 +15,8 @@ import pulumi
 import pytest
 
 from backup_lambda.permissions import actions_for
-from infra.alerts import MISSING_SNAPSHOT_HOURS
-from infra.backup_function import code_archive
+from infra.function_package import code_archive
+from infra.metrics import MISSING_SNAPSHOT_HOURS
 from tests.support.pulumi_mocks import ProgramRun, as_pulumi_config, run_program, stack_file_config
 
 ROOT = Path(__file__).resolve().parents[2]
