@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backup_lambda.settings import load_settings
-from infra.config import (
+from infra.function_package import function_environment
+from infra.stack_values import (
     DEFAULT_SCHEDULE,
     KEYS,
     NAMESPACE,
@@ -28,7 +29,6 @@ from infra.config import (
     Retention,
     parse_config,
 )
-from infra.function_package import function_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 READER = "arn:aws:iam::123456789012:role/cognito-backup-restore"
