@@ -13,9 +13,9 @@ from infra import names
 from infra.alerts import Alerts, AlertsArgs
 from infra.backup_function import BackupFunction, BackupFunctionArgs
 from infra.backup_role import BackupRole
+from infra.config import ConfigError, load_config
 from infra.dashboard import BackupDashboard, BackupDashboardArgs
 from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
-from infra.stack_values import ConfigError, load_config
 from infra.storage import SnapshotStorage, SnapshotStorageArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent

@@ -19,10 +19,10 @@ import pulumi_aws as aws
 
 from backup_lambda.contract import METRICS_NAMESPACE, SNAPSHOT_SUCCEEDED
 from infra import names
+from infra.config import BackupConfig
 from infra.documents import as_json
 from infra.metrics import MISSING_SNAPSHOT_HOURS, pool_dimensions
 from infra.policies.alerts import alerts_key_policy
-from infra.stack_values import BackupConfig
 
 
 @dataclass

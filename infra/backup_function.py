@@ -16,11 +16,11 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import names
+from infra.config import BackupConfig
 from infra.documents import as_json
 from infra.function_package import ARCHITECTURE, HANDLER, RUNTIME, code_archive, function_environment
 from infra.policies.backup_function import schedule_dlq_policy
 from infra.policies.backup_role import BackupRoleResources, backup_role_policy
-from infra.stack_values import BackupConfig
 
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # the most SQS keeps: two weeks to look at a failed event
 MAX_ASYNC_EVENT_AGE = 6 * 3600  # the most Lambda keeps an event that waits for the one concurrent run

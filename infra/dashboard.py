@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.config import BackupConfig
 from infra.dashboard_body import dashboard_body
 from infra.documents import as_json
-from infra.stack_values import BackupConfig
 
 
 @dataclass

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from backup_lambda import contract
 from backup_lambda.contract import METRICS_NAMESPACE
+from infra.config import BackupConfig, Pool
 from infra.metrics import MISSING_SNAPSHOT_HOURS, pool_dimensions
-from infra.stack_values import BackupConfig, Pool
 
 DAY = 86400
 WIDTH = 24  # the dashboard grid

@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 
 from backup_lambda import contract
-from infra.stack_values import BackupConfig
+from infra.config import BackupConfig
 
 HANDLER = "backup_lambda.handler.lambda_handler"
 RUNTIME = "python3.13"

@@ -14,9 +14,9 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import names
+from infra.config import BackupConfig
 from infra.documents import as_json
 from infra.policies.import_role import import_role_policy, import_role_trust_policy
-from infra.stack_values import BackupConfig
 
 
 @dataclass

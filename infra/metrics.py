@@ -4,7 +4,7 @@ them, and how long a pool may go without a successful snapshot before it alarms.
 from __future__ import annotations
 
 from backup_lambda.contract import POOL_DIMENSION, SERVICE_NAME
-from infra.stack_values import Pool
+from infra.config import Pool
 
 MISSING_SNAPSHOT_HOURS = 26  # a daily schedule, and two hours for a run that waited or retried
 

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from backup_lambda.permissions import actions_for
 from infra import names
+from infra.config import BackupConfig, ObjectLock
 from infra.documents import as_json
 from infra.policies.storage import (
     KeyGrant,
@@ -24,7 +25,6 @@ from infra.policies.storage import (
     replication_trust_policy,
     snapshot_bucket_policy,
 )
-from infra.stack_values import BackupConfig, ObjectLock
 
 
 def _key_policy_json(partition, account_id, grants: list[KeyGrant]) -> pulumi.Output[str]:

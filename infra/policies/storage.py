@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from backup_lambda.snapshot_format import CHECKPOINT_DIR
-from infra.stack_values import Retention
+from infra.config import Retention
 
 # What "administer the key" means: everything but using it for cryptography. The account can manage
 # the key (and must, to avoid an unmanageable key), but reading snapshots takes a grant below.

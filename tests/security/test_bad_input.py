@@ -280,7 +280,7 @@ STACK_REGION = "eu-west-1"
 
 
 def stack_config(key: str | None = None, value: Any = None) -> dict[str, Any]:
-    from infra.stack_values import NAMESPACE
+    from infra.config import NAMESPACE
 
     values = {
         "aws:region": STACK_REGION,
@@ -393,7 +393,7 @@ TRAILING_NEWLINE = {
 def test_a_value_with_a_trailing_newline_is_refused(where):
     """A '$' anchor with re.match also matches before a final newline: such a value would pass preview
     and be refused by the function (fullmatch) or by AWS after the deploy."""
-    from infra.stack_values import NAMESPACE, ConfigError, parse_config
+    from infra.config import NAMESPACE, ConfigError, parse_config
 
     key, value = TRAILING_NEWLINE[where]
     with pytest.raises(ConfigError) as refused:
@@ -410,14 +410,14 @@ def _parses(text: str) -> bool:
 
 
 def test_every_stack_key_has_bad_values_to_try():
-    from infra.stack_values import KEYS
+    from infra.config import KEYS
 
     assert set(BAD_CONFIG) == set(KEYS)
 
 
 @pytest.mark.parametrize("key", sorted(BAD_CONFIG))
 def test_a_bad_stack_value_is_refused_at_preview_naming_its_key(key):
-    from infra.stack_values import NAMESPACE, ConfigError, parse_config
+    from infra.config import NAMESPACE, ConfigError, parse_config
 
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(value=BAD_CONFIG[key])
@@ -433,7 +433,7 @@ def test_a_bad_stack_value_is_refused_at_preview_naming_its_key(key):
 
 
 def test_an_empty_attribute_name_in_exclude_attributes_is_refused():
-    from infra.stack_values import ConfigError, parse_config
+    from infra.config import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match="excludeAttributes"):
         parse_config(stack_config("excludeAttributes", json.dumps(["email", ""])), stack="prod")
@@ -441,7 +441,7 @@ def test_an_empty_attribute_name_in_exclude_attributes_is_refused():
 
 def test_the_program_refuses_a_bad_stack_before_creating_anything(monkeypatch):
     """``pulumi preview`` runs the program: load_config fails first, naming the key."""
-    from infra import stack_values as infra_config
+    from infra import config as infra_config
 
     raw = stack_config("schedule", "every night")
     monkeypatch.setattr(infra_config, "load_config",

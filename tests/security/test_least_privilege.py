@@ -119,8 +119,8 @@ def recording():
 
     from backup_lambda.aws import make_client
     from demo.sample_pool import build_pool
+    from infra.config import parse_config
     from infra.function_package import function_environment
-    from infra.stack_values import parse_config
 
     with pytest.MonkeyPatch.context() as mp, mock_aws():
         for k, v in FAKE_ENV.items():
