@@ -3,7 +3,7 @@
 ``parse_config`` is a pure function (raw values by full key -> ``BackupConfig``) so that tests reach
 every rule without Pulumi; ``load_config`` reads the raw values from the running Pulumi stack.
 The keys, their defaults and bounds are the table of ``infra/stack_keys.py``; the rules of the keys
-that are more than a bounded number are in ``infra/stack_values.py``, and the field rules the function
+that are more than a bounded number are in ``infra/stack_rules.py``, and the field rules the function
 applies too (pool id and name, region, prefix, request budget, excluded attributes) are the function's
 own (``backup_lambda.validation``), so the program never deploys a value the function would refuse.
 Every problem is reported, each on its own line and each naming its key, e.g.
@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra import stack_values as rules
+from infra import stack_rules as rules
 from infra.names import NAMESPACE, StackNames, powertools_layer_arn, resource_prefix, stack_name_problem
 from infra.stack_keys import KEYS, REGION_KEY, default
-from infra.stack_values import ObjectLock, Pool, Retention
+from infra.stack_values import ObjectLock, Pool, Retention, StackValues
 
 
 class ConfigError(ValueError):
@@ -88,7 +88,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
 
     Raises ``ConfigError`` listing every problem, each line starting with the key it concerns.
     """
-    r = rules.StackValues(raw)
+    r = StackValues(raw)
     if problem := stack_name_problem(stack):
         r.problem("stack name", problem)
     r.problems += unknown_key_problems(raw)

@@ -34,7 +34,7 @@ class StackKey:
     """One key of the ``cognito-backup:`` namespace.
 
     ``kind`` is how the value is read: "integer" and "boolean" keys are read by their kind alone (with
-    ``low``/``high`` and ``choices``); the others by their own rule in ``infra/stack_values.py``.
+    ``low``/``high`` and ``choices``); the others by their own rule in ``infra/stack_rules.py``.
     ``values`` says what an acceptable value looks like, where the bounds do not say it.
     """
 
