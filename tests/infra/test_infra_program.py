@@ -15,7 +15,6 @@ import pulumi
 import pytest
 
 from backup_lambda.permissions import actions_for
-from infra.function_package import code_archive
 from infra.metrics import MISSING_SNAPSHOT_HOURS
 from tests.support.pulumi_mocks import ProgramRun, as_pulumi_config, run_program, stack_file_config
 
@@ -256,28 +255,6 @@ def test_the_function_environment_follows_the_contract(program):
         "POWERTOOLS_METRICS_NAMESPACE": "CognitoBackup",
         "LOG_LEVEL": "INFO",
     }
-
-
-def test_the_code_is_the_backup_lambda_package_without_caches(program):
-    archive = program.one("aws:lambda/function:Function")["code"]
-    names = set(archive.assets)
-
-    assert {"backup_lambda/__init__.py", "backup_lambda/handler.py", "backup_lambda/permissions.py"} <= names
-    assert all(n.startswith("backup_lambda/") for n in names)
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-
-
-def test_the_archive_puts_the_package_at_its_root_and_needs_the_handler(tmp_path, monkeypatch):
-    package = tmp_path / "backup_lambda"
-    (package / "__pycache__").mkdir(parents=True)
-    for name in ("__init__.py", "handler.py", "__pycache__/handler.cpython-313.pyc", "stale.pyc"):
-        (package / name).write_text("")
-    monkeypatch.chdir(tmp_path)
-
-    assert set(code_archive(tmp_path).assets) == {"backup_lambda/__init__.py", "backup_lambda/handler.py"}
-    (package / "handler.py").unlink()
-    with pytest.raises(FileNotFoundError, match="handler.py is missing"):
-        code_archive(tmp_path)
 
 
 def test_the_log_group_has_retention_and_failed_async_runs_go_to_a_queue(program):
