@@ -40,6 +40,8 @@ import yaml
 from backup_lambda.permissions import Operation, actions_for
 from backup_lambda.validation import USER_POOL_ID_RE
 from cognito_backup.permissions import DRILL_OPERATIONS
+from infra import names
+from infra.names import ANY_STACK, AUTONAMED, POWERTOOLS_LAYER_ACCOUNT, StackNames, autoname_pattern
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
@@ -52,9 +54,6 @@ SNAPSHOT_SESSION_SECONDS = 3 * 3600
 DEFAULT_SESSION_SECONDS = 3600
 # A drill of a large pool restores through user import jobs: restore-drill.yml allows 6 hours.
 DRILL_SESSION_SECONDS = 6 * 3600
-
-# The Lambda layer account of AWS Lambda Powertools (the function uses its published layer).
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 
 GITHUB_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_])?$")
 STACK_RE = re.compile(r"^[A-Za-z0-9_-]{1,49}$")
@@ -174,20 +173,12 @@ MANAGE_ACTIONS: dict[str, list[str]] = {
     ],
 }
 
-# The main program names some resources itself (``<prefix>-<stack>...``: function, log group, alarms,
-# dashboard, key aliases); Pulumi names the others after their logical names plus a random suffix.
-# These are those logical names. tests/infra/test_bootstrap.py runs the program under Pulumi's mocks and
-# fails when the deploy role could not create one of its resources: extend this when it does.
-PROGRAM_AUTONAMED: dict[str, list[str]] = {
-    "buckets": ["snapshots-bucket-*", "snapshots-access-logs-*", "snapshots-replica-bucket-*",
-                "snapshots-replica-access-logs-*"],
-    "roles": ["backup-role-*", "snapshots-replication-role-*", "user-import-logs-role-*"],
-    "queues": ["backup-failures-*", "backup-schedule-dlq-*"],
-    "rules": ["backup-schedule-*"],
-    "topics": ["alerts-topic-*"],
-}
+# The main program's names come from the program (infra/names.py): the names it sets itself all start
+# with ``cognito-backup-<stack>`` (ANY_STACK: every stack), and Pulumi names the others after their
+# logical names plus a random suffix (AUTONAMED). tests/infra/test_bootstrap.py runs the program under
+# Pulumi's mocks and fails when the deploy role could not create one of its resources.
 # The buckets the snapshot button reads: the snapshot bucket (its policy admits snapshotReaders only).
-SNAPSHOT_BUCKETS = ["snapshots-bucket-*"]
+SNAPSHOT_BUCKETS = [autoname_pattern(names.snapshot_bucket(names.SNAPSHOT_STORAGE))]
 
 # The services deploy may hand the program's roles to: the function's role, the replication role.
 PASS_ROLE_TO = sorted(["lambda.amazonaws.com", "s3.amazonaws.com"])
@@ -221,7 +212,7 @@ class Settings:
     github_owner: str
     github_repo: str
     stacks: tuple[str, ...]
-    resource_prefix: str = "cognito-backup"
+    resource_prefix: str = "cognito-backup"  # of the bootstrap's own names: CI roles, state bucket and key
     default_branch: str = "main"
     partition: str = "aws"
     state: StateBackend | None = None  # None: Pulumi Cloud holds the state
@@ -369,25 +360,30 @@ def preview_policy(settings: Settings) -> dict:
     }
 
 
+def program_names(kind: str) -> list[str]:
+    """The main program's names of one kind of resource: ``cognito-backup-*`` (any name the program
+    sets starts so) and the patterns of Pulumi's names for its auto-named resources of that kind."""
+    return [ANY_STACK.prefix, *(autoname_pattern(name) for name in AUTONAMED[kind])]
+
+
 def deploy_resources(settings: Settings) -> dict[str, list[str]]:
-    """The resources deploy may change, by kind: the program's names (``<prefix>-*`` and its
-    auto-named resources, ``PROGRAM_AUTONAMED``), in this account, in any region (the replica)."""
-    p = settings.resource_prefix
-    auto = PROGRAM_AUTONAMED
+    """The resources deploy may change, by kind: the program's names (``infra/names.py``), in this
+    account, in any region (the replica)."""
     iam = f"arn:{settings.partition}:iam::{settings.account_id}"
     return {
-        "buckets": [f"arn:{settings.partition}:s3:::{name}" for name in [f"{p}-*", *auto["buckets"]]],
+        "buckets": [f"arn:{settings.partition}:s3:::{name}" for name in program_names("buckets")],
         # Keys cannot be scoped by name (the alarm topic's key has no alias); their aliases can.
-        "keys": [settings.arn("kms", "key/*"), settings.arn("kms", f"alias/{p}-*")],
-        "roles": [f"{iam}:role/{name}" for name in [f"{p}-*", *auto["roles"]]],
-        "functions": [settings.arn("lambda", f"function:{p}-*")],
-        "log_groups": [settings.arn("logs", f"log-group:/aws/lambda/{p}-*"),
-                       settings.arn("logs", f"log-group:/aws/lambda/{p}-*:*")],
-        "queues": [settings.arn("sqs", name) for name in [f"{p}-*", *auto["queues"]]],
-        "rules": [settings.arn("events", f"rule/{name}") for name in [f"{p}-*", *auto["rules"]]],
-        "alarms": [settings.arn("cloudwatch", f"alarm:{p}-*"),
-                   f"arn:{settings.partition}:cloudwatch::{settings.account_id}:dashboard/{p}-*"],
-        "topics": [settings.arn("sns", f"{name}") for name in [f"{p}-*", *auto["topics"]]],
+        "keys": [settings.arn("kms", "key/*"), settings.arn("kms", ANY_STACK.key_alias)],
+        "roles": [f"{iam}:role/{name}" for name in program_names("roles")],
+        "functions": [settings.arn("lambda", f"function:{ANY_STACK.function}")],
+        "log_groups": [settings.arn("logs", f"log-group:{ANY_STACK.log_group}"),
+                       settings.arn("logs", f"log-group:{ANY_STACK.log_group}:*")],
+        "queues": [settings.arn("sqs", name) for name in program_names("queues")],
+        "rules": [settings.arn("events", f"rule/{name}") for name in program_names("rules")],
+        # Every alarm's name starts with the stack's prefix (StackNames.alarm).
+        "alarms": [settings.arn("cloudwatch", f"alarm:{ANY_STACK.prefix}"),
+                   f"arn:{settings.partition}:cloudwatch::{settings.account_id}:dashboard/{ANY_STACK.dashboard}"],
+        "topics": [settings.arn("sns", name) for name in program_names("topics")],
     }
 
 
@@ -432,10 +428,10 @@ def _protect_bootstrap(settings: Settings) -> list[dict]:
 
 
 def snapshot_functions(settings: Settings) -> list[str]:
-    """The backup functions: ``<prefix>-<stack>``, as the program names them."""
+    """The backup functions of the stacks, as the program names them (``StackNames.function``)."""
     arns = []
     for stack in settings.stacks:
-        function = settings.arn("lambda", f"function:{settings.resource_prefix}-{stack}")
+        function = settings.arn("lambda", f"function:{StackNames.of(stack).function}")
         arns += [function, f"{function}:*"]
     return arns
 
@@ -465,7 +461,8 @@ def drill_scopes(settings: Settings) -> dict[str, tuple[list[str], dict | None]]
         "restored_pool": (pools, None),  # a scratch pool's id is known only once it exists
         "pool": (pools, None),
         "account": (["*"], None),  # CreateUserPool, DescribeUserPoolDomain have no resource
-        "import_role": ([f"{iam}:role/user-import-logs-role-*", f"{iam}:role/{settings.resource_prefix}-*"],
+        "import_role": ([f"{iam}:role/{autoname_pattern(names.role(names.USER_IMPORT_LOGS_ROLE))}",
+                         f"{iam}:role/{ANY_STACK.prefix}"],
                         {"StringEquals": {"iam:PassedToService": "cognito-idp.amazonaws.com"}}),
         "snapshots": ([f"{b}/*" for b in buckets], None),
         "bucket": (buckets, None),

@@ -24,8 +24,8 @@ from tests.support.pulumi_mocks import (
     ProgramRun,
     as_pulumi_config,
     kms_key_arn,
+    run_main_program,
     run_program,
-    stack_file_config,
     stack_name,
 )
 
@@ -640,8 +640,7 @@ def requests_for(r: Declared, region: str) -> list[tuple[str, str, dict]]:
 def main_program(request):
     if not (ROOT / "__main__.py").exists():
         pytest.fail("the main program (__main__.py) is missing")
-    stack = stack_name(request.param)
-    return stack, run_program(ROOT, project="cognito-backup", stack=stack, config=stack_file_config(request.param))
+    return stack_name(request.param), run_main_program(request.param)
 
 
 def test_there_are_stacks_to_check():

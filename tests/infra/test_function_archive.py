@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from infra.function_package import HANDLER_MODULE, code_archive
-from tests.support.pulumi_mocks import ProgramRun, run_program, stack_file_config
+from tests.support.pulumi_mocks import ProgramRun, run_main_program
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_PACKAGES = ("backup_lambda", "cognito_backup", "infra", "bootstrap", "demo", "tests")
@@ -45,8 +45,7 @@ def closure() -> set[str]:
 
 @pytest.fixture(scope="module")
 def program() -> ProgramRun:
-    config = stack_file_config(ROOT / "Pulumi.prod.yaml")
-    return run_program(ROOT, project="cognito-backup", stack="prod", config=config)
+    return run_main_program(ROOT / "Pulumi.prod.yaml")
 
 
 @pytest.fixture(scope="module")

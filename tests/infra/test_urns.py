@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pulumi_mocks import ProgramRun, run_program, stack_file_config, stack_name
+from tests.support.pulumi_mocks import ProgramRun, run_main_program, run_program, stack_file_config, stack_name
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = Path(__file__).resolve().parent / "expected_urns"
@@ -34,11 +34,6 @@ BOOTSTRAP_VARIANTS = {
                       f"{BOOTSTRAP}:existingOidcProviderArn":
                           "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
 }
-
-
-def run_main(stack_file: Path) -> ProgramRun:
-    return run_program(ROOT, project="cognito-backup", stack=stack_name(stack_file),
-                       config=stack_file_config(stack_file))
 
 
 def run_bootstrap(variant: str) -> ProgramRun:
@@ -59,7 +54,7 @@ def test_there_are_stacks_to_pin():
 
 @pytest.mark.parametrize("stack_file", STACK_FILES, ids=stack_name)
 def test_the_main_program_declares_exactly_the_pinned_urns(stack_file):
-    declared = run_main(stack_file).urns()
+    declared = run_main_program(stack_file).urns()
 
     pinned = expected(f"main-{stack_name(stack_file)}.txt")
     assert declared == pinned, (
@@ -77,7 +72,7 @@ def test_the_bootstrap_declares_exactly_the_pinned_urns(variant):
 
 def test_urns_carry_the_component_type_token_and_the_parent_chain():
     """What makes the pins worth having: a child's URN names its component's type token."""
-    run = run_main(ROOT / "Pulumi.prod.yaml")
+    run = run_main_program(ROOT / "Pulumi.prod.yaml")
     bucket = run.declared("aws:s3/bucket:Bucket", "snapshots-bucket")
 
     assert bucket.urn == ("urn:pulumi:prod::cognito-backup::cognito-backup:infra:SnapshotStorage"
@@ -89,7 +84,8 @@ def test_urns_carry_the_component_type_token_and_the_parent_chain():
 def write_listings() -> None:
     EXPECTED.mkdir(exist_ok=True)
     for stack_file in STACK_FILES:
-        (EXPECTED / f"main-{stack_name(stack_file)}.txt").write_text("\n".join(run_main(stack_file).urns()) + "\n")
+        urns = run_main_program(stack_file).urns()
+        (EXPECTED / f"main-{stack_name(stack_file)}.txt").write_text("\n".join(urns) + "\n")
     for variant in BOOTSTRAP_VARIANTS:
         (EXPECTED / f"bootstrap-{variant}.txt").write_text("\n".join(run_bootstrap(variant).urns()) + "\n")
 

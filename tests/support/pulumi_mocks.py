@@ -27,6 +27,7 @@ import yaml
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 
+REPOSITORY = Path(__file__).resolve().parents[2]  # the main program's directory
 ACCOUNT = "123456789012"
 PARTITION = "aws"
 AUTONAME_SUFFIX = "7f3e2a1"  # what Pulumi appends to a logical name: 7 random hex digits
@@ -241,3 +242,9 @@ def run_program(program_dir: Path, *, project: str, stack: str, config: Mapping[
         assert len(urns) == 1, f"{resource.typ} {resource.name}: registered as {urns}"
         resource.urn = urns[0]
     return run
+
+
+def run_main_program(stack_file: Path) -> ProgramRun:
+    """The main program (``__main__.py`` at the repository's root) with a ``Pulumi.<stack>.yaml``."""
+    return run_program(REPOSITORY, project="cognito-backup", stack=stack_name(stack_file),
+                       config=stack_file_config(stack_file))
