@@ -37,11 +37,12 @@ from pathlib import Path
 
 import yaml
 
+from backup_lambda.errors import ConfigError
 from backup_lambda.permissions import Operation, actions_for
-from backup_lambda.validation import USER_POOL_ID_RE
+from backup_lambda.validation import pool_region, validate_user_pool_id
 from cognito_backup.permissions import DRILL_OPERATIONS
 from infra import names
-from infra.names import ANY_STACK, AUTONAMED, POWERTOOLS_LAYER_ACCOUNT, StackNames, autoname_pattern
+from infra.names import ANY_STACK, AUTONAMED, POWERTOOLS_LAYER_ACCOUNT, StackNames, autoname_pattern, stack_name_problem
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
@@ -55,11 +56,10 @@ DEFAULT_SESSION_SECONDS = 3600
 # A drill of a large pool restores through user import jobs: restore-drill.yml allows 6 hours.
 DRILL_SESSION_SECONDS = 6 * 3600
 
-GITHUB_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_])?$")
-STACK_RE = re.compile(r"^[A-Za-z0-9_-]{1,49}$")
-PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
-BRANCH_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
-POOL_ID_RE = USER_POOL_ID_RE
+# Whole-value patterns (fullmatch: a "$" anchor would also match before a final newline).
+GITHUB_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_])?")
+PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,38}[a-z0-9]")
+BRANCH_RE = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 
 # ----------------------------------------------------------------------------------------------
 # Read-only metadata of the services the program uses: what preview (and a refresh) reads.
@@ -252,22 +252,24 @@ def check_settings(settings: Settings) -> Settings:
     if not re.fullmatch(r"\d{12}", settings.account_id):
         problems.append(f"account id {settings.account_id!r} is not 12 digits")
     for key, value in (("githubOwner", settings.github_owner), ("githubRepo", settings.github_repo)):
-        if not GITHUB_NAME_RE.match(value or ""):
+        if not GITHUB_NAME_RE.fullmatch(value or ""):
             problems.append(f"cognito-backup-bootstrap:{key}: {value!r} is not a GitHub owner or repository name")
     if not settings.stacks:
         problems.append("cognito-backup-bootstrap:stacks: list the stacks (one GitHub environment each)")
     for stack in settings.stacks:
-        if not STACK_RE.match(stack):
+        if stack_name_problem(stack):
             problems.append(f"cognito-backup-bootstrap:stacks: {stack!r} is not a stack name")
     if len(set(settings.stacks)) != len(settings.stacks):
         problems.append("cognito-backup-bootstrap:stacks: a stack is listed twice")
-    if not PREFIX_RE.match(settings.resource_prefix):
+    if not PREFIX_RE.fullmatch(settings.resource_prefix):
         problems.append(f"cognito-backup-bootstrap:resourcePrefix: {settings.resource_prefix!r} must be 3-40 "
                         "lower-case letters, digits or '-'")
     for pool_id in settings.stack_pool_ids:
-        if not POOL_ID_RE.match(pool_id):
+        try:
+            validate_user_pool_id(pool_id)
+        except ConfigError:
             problems.append(f"a stack's cognito-backup:userPools lists {pool_id!r}, which is not a pool id")
-    if not BRANCH_RE.match(settings.default_branch):
+    if not BRANCH_RE.fullmatch(settings.default_branch):
         problems.append(f"cognito-backup-bootstrap:defaultBranch: {settings.default_branch!r} is not a branch")
     if problems:
         raise SettingsError("invalid bootstrap configuration:\n" + "\n".join(f"  {p}" for p in problems))
@@ -490,7 +492,7 @@ def drill_policy(settings: Settings, operations: list[Operation] = DRILL_OPERATI
             "Sid": "DenyWritingTheStacksPools",
             "Effect": "Deny",
             "Action": writes,
-            "Resource": sorted(f"arn:{settings.partition}:cognito-idp:{POOL_ID_RE.match(pool_id)['region']}:"
+            "Resource": sorted(f"arn:{settings.partition}:cognito-idp:{pool_region(pool_id)}:"
                                f"{settings.account_id}:userpool/{pool_id}" for pool_id in settings.stack_pool_ids),
         })
     statements += _state_statements(settings.state, write="none")

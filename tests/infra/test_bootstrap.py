@@ -438,6 +438,13 @@ def test_with_pulumi_cloud_no_role_touches_a_state_bucket():
     ({"stacks": ("prod env",)}, "'prod env' is not a stack name"),
     ({"resource_prefix": "Cognito_Backup"}, "resourcePrefix"),
     ({"account_id": "12345"}, "not 12 digits"),
+    # "$" also matches before a final newline: every value must match whole.
+    ({"github_owner": "example-org\n"}, "githubOwner"),
+    ({"github_repo": "cognito-backup\n"}, "githubRepo"),
+    ({"stacks": ("prod\n",)}, "'prod\\n' is not a stack name"),
+    ({"resource_prefix": "cognito-backup\n"}, "resourcePrefix"),
+    ({"default_branch": "main\n"}, "defaultBranch"),
+    ({"stack_pool_ids": ("eu-west-1_Abc\n",)}, "which is not a pool id"),
 ])
 def test_bad_settings_are_refused_naming_the_key(overrides, message):
     with pytest.raises(ca.SettingsError, match=re.escape(message)):
