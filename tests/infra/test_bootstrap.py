@@ -16,6 +16,13 @@ import yaml
 
 from backup_lambda.permissions import Operation
 from bootstrap import ci_access as ca
+from bootstrap.account_settings import Settings, SettingsError, StateBackend, check_settings, read_stack_pool_ids
+from bootstrap.deploy_role import deploy_policy, deploy_resources
+from bootstrap.drill_role import drill_policy
+from bootstrap.preview_role import READ_METADATA_ACTIONS, preview_policy
+from bootstrap.snapshot_role import snapshot_policy
+from bootstrap.state_backend import state_bucket_name, state_key_alias
+from bootstrap.trust import OIDC_AUDIENCE, trust_policy
 from cognito_backup.permissions import DRILL_OPERATIONS
 from tests.support.iam import allowed, as_list, matches_any
 from tests.support.pulumi_mocks import (
@@ -35,16 +42,16 @@ STATE_KEY = kms_key_arn("state-key", "eu-west-1")  # as the mocks answer for the
 STACKS = ("staging", "prod")
 
 
-def settings(state: bool = True, **overrides) -> ca.Settings:
+def settings(state: bool = True, **overrides) -> Settings:
     values = dict(account_id=ACCOUNT, github_owner="example-org", github_repo="cognito-backup", stacks=STACKS)
     values.update(overrides)
-    s = ca.Settings(**values)
+    s = Settings(**values)
     if state:
-        s = ca.Settings(**{**s.__dict__, "state": ca.StateBackend(ca.state_bucket_name(s), STATE_KEY)})
-    return ca.check_settings(s)
+        s = Settings(**{**s.__dict__, "state": StateBackend(state_bucket_name(s), STATE_KEY)})
+    return check_settings(s)
 
 
-def can_assume(trust: dict, sub: str, aud: str = ca.OIDC_AUDIENCE, provider: str = PROVIDER) -> bool:
+def can_assume(trust: dict, sub: str, aud: str = OIDC_AUDIENCE, provider: str = PROVIDER) -> bool:
     """Whether a GitHub Actions token with this subject and audience, federated by the provider, may
     assume the role."""
     return allowed(trust, "sts:AssumeRoleWithWebIdentity", "*", principal=provider,
@@ -71,7 +78,7 @@ REPO = "repo:example-org/cognito-backup"
      [f"{REPO}:ref:refs/heads/feature", f"{REPO}:pull_request", f"{REPO}:environment:prod"]),
 ])
 def test_each_role_trusts_only_its_own_workflow(role, trusted, refused):
-    trust = ca.trust_policy(PROVIDER, ca.subjects(settings(), role))
+    trust = trust_policy(PROVIDER, ca.subjects(settings(), role))
     for sub in trusted:
         assert can_assume(trust, sub), f"{role} should trust {sub}"
     for sub in refused:
@@ -79,7 +86,7 @@ def test_each_role_trusts_only_its_own_workflow(role, trusted, refused):
 
 
 def test_trust_requires_the_sts_audience_and_federates_github_only():
-    trust = ca.trust_policy(PROVIDER, ca.subjects(settings(), "snapshot"))
+    trust = trust_policy(PROVIDER, ca.subjects(settings(), "snapshot"))
     assert not can_assume(trust, f"{REPO}:ref:refs/heads/main", aud="https://github.com/example-org")
     [statement] = trust["Statement"]
     assert statement["Principal"] == {"Federated": PROVIDER}
@@ -90,7 +97,7 @@ def test_trust_requires_the_sts_audience_and_federates_github_only():
 @pytest.mark.parametrize("subjects", [[], [f"{REPO}:*"], [f"{REPO}:environment:pro?"]])
 def test_trust_refuses_wildcards_and_empty_subjects(subjects):
     with pytest.raises(ValueError, match="exact subjects"):
-        ca.trust_policy(PROVIDER, subjects)
+        trust_policy(PROVIDER, subjects)
 
 
 def test_a_custom_default_branch_is_the_one_the_snapshot_role_trusts():
@@ -127,7 +134,7 @@ DATA_READS = [
 
 @pytest.mark.parametrize(("action", "resource"), DATA_READS)
 def test_preview_reads_no_data(action, resource):
-    assert not allowed(ca.preview_policy(settings()), action, resource)
+    assert not allowed(preview_policy(settings()), action, resource)
 
 
 @pytest.mark.parametrize(("action", "resource"), [
@@ -140,11 +147,11 @@ def test_preview_reads_no_data(action, resource):
     ("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:cognito-backup-prod-errors"),
 ])
 def test_preview_reads_the_metadata_a_refresh_needs(action, resource):
-    assert allowed(ca.preview_policy(settings()), action, resource)
+    assert allowed(preview_policy(settings()), action, resource)
 
 
 def test_preview_changes_nothing_but_the_state_lock():
-    policy = ca.preview_policy(settings())
+    policy = preview_policy(settings())
     state = settings().state
     for statement in policy["Statement"]:
         for action in statement["Action"]:
@@ -196,7 +203,7 @@ PROGRAM_CHANGES = [
 
 @pytest.mark.parametrize(("action", "resource"), PROGRAM_CHANGES)
 def test_deploy_manages_the_programs_resources(action, resource):
-    assert allowed(ca.deploy_policy(settings()), action, resource)
+    assert allowed(deploy_policy(settings()), action, resource)
 
 
 @pytest.mark.parametrize(("action", "resource"), [
@@ -208,12 +215,12 @@ def test_deploy_manages_the_programs_resources(action, resource):
     ("lambda:UpdateFunctionCode", "arn:aws:lambda:eu-west-1:999999999999:function:cognito-backup-prod"),
 ])
 def test_deploy_changes_nothing_outside_the_program(action, resource):
-    assert not allowed(ca.deploy_policy(settings()), action, resource)
+    assert not allowed(deploy_policy(settings()), action, resource)
 
 
 @pytest.mark.parametrize(("action", "resource"), DATA_READS)
 def test_deploy_reads_no_data(action, resource):
-    assert not allowed(ca.deploy_policy(settings()), action, resource)
+    assert not allowed(deploy_policy(settings()), action, resource)
 
 
 @pytest.mark.parametrize("role", sorted(ca.ROLES))
@@ -221,7 +228,7 @@ def test_deploy_reads_no_data(action, resource):
                                     "iam:AttachRolePolicy"])
 def test_deploy_cannot_change_any_ci_role_including_its_own(role, action):
     s = settings()
-    assert not allowed(ca.deploy_policy(s), action, ca.role_arn(s, role))
+    assert not allowed(deploy_policy(s), action, ca.role_arn(s, role))
 
 
 @pytest.mark.parametrize(("action", "resource"), [
@@ -234,18 +241,18 @@ def test_deploy_cannot_change_any_ci_role_including_its_own(role, action):
 def test_the_bootstrap_stays_protected_even_if_the_deploy_role_is_widened(action, resource):
     """An explicit deny in one of a role's policies wins over an allow in any other: if someone
     attaches AdministratorAccess to the deploy role, it still cannot change CI access or the state."""
-    policy = ca.deploy_policy(settings())
+    policy = deploy_policy(settings())
     widened = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}, *policy["Statement"]]}
     assert not allowed(widened, action, resource)
 
 
 def test_deploy_cannot_touch_the_oidc_provider():
-    assert not allowed(ca.deploy_policy(settings()), "iam:UpdateOpenIDConnectProviderThumbprint", PROVIDER)
+    assert not allowed(deploy_policy(settings()), "iam:UpdateOpenIDConnectProviderThumbprint", PROVIDER)
 
 
 def test_deploy_uses_the_state_but_cannot_manage_its_bucket_or_key():
     s = settings()
-    policy = ca.deploy_policy(s)
+    policy = deploy_policy(s)
     state_object = f"{s.state.bucket_arn}/.pulumi/stacks/organization/cognito-backup/prod.json"
     for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
         assert allowed(policy, action, state_object)
@@ -260,9 +267,9 @@ def test_deploy_uses_the_state_but_cannot_manage_its_bucket_or_key():
 
 def test_the_state_bucket_and_key_are_outside_the_programs_name_pattern():
     s = settings()
-    resources = ca.deploy_resources(s)
+    resources = deploy_resources(s)
     assert not matches_any(resources["buckets"], s.state.bucket_arn)
-    assert not matches_any(resources["keys"], f"arn:aws:kms:eu-west-1:{ACCOUNT}:{ca.state_key_alias(s)}")
+    assert not matches_any(resources["keys"], f"arn:aws:kms:eu-west-1:{ACCOUNT}:{state_key_alias(s)}")
     for role in ca.ROLES:
         assert not matches_any(resources["roles"], ca.role_arn(s, role))
 
@@ -271,12 +278,12 @@ def test_the_state_bucket_and_key_are_outside_the_programs_name_pattern():
                                                    ("ec2.amazonaws.com", False), ("glue.amazonaws.com", False)])
 def test_deploy_passes_the_programs_roles_only_to_lambda_and_s3(service, expected):
     role = f"arn:aws:iam::{ACCOUNT}:role/backup-role-1a2b3c4"
-    assert allowed(ca.deploy_policy(settings()), "iam:PassRole", role, **{"iam:PassedToService": service}) is expected
+    assert allowed(deploy_policy(settings()), "iam:PassRole", role, **{"iam:PassedToService": service}) is expected
 
 
 def test_deploy_reads_everything_preview_does():
-    deploy = ca.deploy_policy(settings())
-    for action in ca.READ_METADATA_ACTIONS:
+    deploy = deploy_policy(settings())
+    for action in READ_METADATA_ACTIONS:
         assert allowed(deploy, action, "*"), action
 
 
@@ -287,7 +294,7 @@ def test_deploy_reads_everything_preview_does():
 @pytest.mark.parametrize("stack", STACKS)
 def test_snapshot_invokes_each_stacks_function(stack):
     function = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:cognito-backup-{stack}"
-    assert allowed(ca.snapshot_policy(settings()), "lambda:InvokeFunction", function)
+    assert allowed(snapshot_policy(settings()), "lambda:InvokeFunction", function)
 
 
 @pytest.mark.parametrize("function", [
@@ -297,11 +304,11 @@ def test_snapshot_invokes_each_stacks_function(stack):
     "arn:aws:lambda:eu-west-1:999999999999:function:cognito-backup-prod",
 ])
 def test_snapshot_invokes_no_other_function(function):
-    assert not allowed(ca.snapshot_policy(settings()), "lambda:InvokeFunction", function)
+    assert not allowed(snapshot_policy(settings()), "lambda:InvokeFunction", function)
 
 
 def test_snapshot_reads_snapshots_and_decrypts_only_through_s3():
-    policy = ca.snapshot_policy(settings())
+    policy = snapshot_policy(settings())
     assert allowed(policy, "s3:ListBucket", SNAPSHOT_BUCKET)
     assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::snapshots-access-logs-1a2b3c4/log")
     assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::company-data/x")
@@ -320,12 +327,12 @@ def test_snapshot_reads_snapshots_and_decrypts_only_through_s3():
     ("kms:Encrypt", STATE_KEY),
 ])
 def test_snapshot_writes_nothing(action, resource):
-    assert not allowed(ca.snapshot_policy(settings()), action, resource)
+    assert not allowed(snapshot_policy(settings()), action, resource)
 
 
 def test_snapshot_reads_the_state_for_the_stack_outputs():
     s = settings()
-    policy = ca.snapshot_policy(s)
+    policy = snapshot_policy(s)
     assert allowed(policy, "s3:GetObject", f"{s.state.bucket_arn}/.pulumi/stacks/organization/cognito-backup/prod.json")
     assert allowed(policy, "kms:Decrypt", STATE_KEY)
 
@@ -349,14 +356,14 @@ SCOPE_CONTEXT = {"import_role": {"iam:PassedToService": "cognito-idp.amazonaws.c
                  "kms_key": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
 
 
-def drill_settings() -> ca.Settings:
+def drill_settings() -> Settings:
     return settings(stack_pool_ids=(STACK_POOL, "us-east-1_Other0001"))
 
 
 @pytest.mark.parametrize("op", DRILL_OPERATIONS, ids=lambda op: f"{op.scope}:{op.action}")
 def test_the_drill_may_make_every_call_permissions_py_lists(op):
     assert op.scope in SCOPE_EXAMPLES, f"a new drill scope {op.scope!r}: give it an example here"
-    assert allowed(ca.drill_policy(drill_settings()), op.action, SCOPE_EXAMPLES[op.scope],
+    assert allowed(drill_policy(drill_settings()), op.action, SCOPE_EXAMPLES[op.scope],
                    **SCOPE_CONTEXT.get(op.scope, {}))
 
 
@@ -364,7 +371,7 @@ def test_the_drill_may_make_every_call_permissions_py_lists(op):
                                     "cognito-idp:DeleteUserPool", "cognito-idp:CreateGroup",
                                     "cognito-idp:SetUserPoolMfaConfig", "cognito-idp:CreateUserImportJob"])
 def test_the_drill_never_writes_to_the_stacks_pools(action):
-    policy = ca.drill_policy(drill_settings())
+    policy = drill_policy(drill_settings())
     assert allowed(policy, action, SCRATCH_POOL)
     for pool in (f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/{STACK_POOL}",
                  f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/us-east-1_Other0001"):
@@ -373,7 +380,7 @@ def test_the_drill_never_writes_to_the_stacks_pools(action):
 
 def test_the_drill_reads_the_stacks_pools():
     pool = f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/{STACK_POOL}"
-    assert allowed(ca.drill_policy(drill_settings()), "cognito-idp:DescribeUserPool", pool)
+    assert allowed(drill_policy(drill_settings()), "cognito-idp:DescribeUserPool", pool)
 
 
 @pytest.mark.parametrize(("action", "resource", "context"), [
@@ -386,12 +393,12 @@ def test_the_drill_reads_the_stacks_pools():
     ("kms:Decrypt", SNAPSHOT_KEY, {}),
 ])
 def test_the_drill_may_not(action, resource, context):
-    assert not allowed(ca.drill_policy(drill_settings()), action, resource, **context)
+    assert not allowed(drill_policy(drill_settings()), action, resource, **context)
 
 
 def test_a_new_drill_scope_must_be_mapped():
     with pytest.raises(ValueError, match="scope 'elsewhere'.*drill_scopes"):
-        ca.drill_policy(settings(), [Operation("s3", "GetObject", "s3:GetObject", "elsewhere")])
+        drill_policy(settings(), [Operation("s3", "GetObject", "s3:GetObject", "elsewhere")])
 
 
 def test_the_stacks_pools_come_from_the_stack_files(tmp_path):
@@ -400,9 +407,9 @@ def test_the_stacks_pools_come_from_the_stack_files(tmp_path):
                                                        "    - {id: eu-west-1_Bbb, name: b}\n")
     (tmp_path / "Pulumi.staging.yaml").write_text(
         "config:\n  cognito-backup:userPools:\n    - {id: eu-west-1_Aaa, name: a}\n")
-    assert ca.read_stack_pool_ids(tmp_path, ("prod", "staging")) == ("eu-west-1_Aaa", "eu-west-1_Bbb")
-    with pytest.raises(ca.SettingsError, match="cannot read .*Pulumi.dev.yaml for stack 'dev'"):
-        ca.read_stack_pool_ids(tmp_path, ("dev",))
+    assert read_stack_pool_ids(tmp_path, ("prod", "staging")) == ("eu-west-1_Aaa", "eu-west-1_Bbb")
+    with pytest.raises(SettingsError, match="cannot read .*Pulumi.dev.yaml for stack 'dev'"):
+        read_stack_pool_ids(tmp_path, ("dev",))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -447,7 +454,7 @@ def test_with_pulumi_cloud_no_role_touches_a_state_bucket():
     ({"stack_pool_ids": ("eu-west-1_Abc\n",)}, "which is not a pool id"),
 ])
 def test_bad_settings_are_refused_naming_the_key(overrides, message):
-    with pytest.raises(ca.SettingsError, match=re.escape(message)):
+    with pytest.raises(SettingsError, match=re.escape(message)):
         settings(state=False, **overrides)
 
 
@@ -513,7 +520,7 @@ def test_program_with_pulumi_cloud_creates_the_provider_and_the_roles():
     assert roles["drill-role"].inputs["maxSessionDuration"] == ca.DRILL_SESSION_SECONDS
     # the drill is denied writing to the pools of the stack files beside the bootstrap
     drill = json.loads(bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")["drill-permissions"].inputs["policy"])
-    for pool_id in ca.read_stack_pool_ids(ROOT, STACKS):
+    for pool_id in read_stack_pool_ids(ROOT, STACKS):
         region = pool_id.split("_")[0]
         assert not allowed(drill, "cognito-idp:AdminCreateUser",
                            f"arn:aws:cognito-idp:{region}:{ACCOUNT}:userpool/{pool_id}"), pool_id
@@ -524,7 +531,7 @@ def test_program_with_pulumi_cloud_creates_the_provider_and_the_roles():
     assert provider.inputs["url"] == "https://token.actions.githubusercontent.com"
     assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
     policies = bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")
-    assert json.loads(policies["deploy-permissions"].inputs["policy"]) == ca.deploy_policy(settings(state=False))
+    assert json.loads(policies["deploy-permissions"].inputs["policy"]) == deploy_policy(settings(state=False))
     assert not bootstrap.by_name("aws:s3/bucket:Bucket") and not bootstrap.by_name("aws:kms/key:Key")
 
 
@@ -547,7 +554,7 @@ def test_program_with_the_s3_backend_creates_a_protected_encrypted_state_bucket(
     [alias] = bootstrap.by_name("aws:kms/alias:Alias").values()
     assert alias.inputs["name"] == "alias/pulumi-state-cognito-backup"
     preview = json.loads(bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")["preview-permissions"].inputs["policy"])
-    assert preview == ca.preview_policy(settings())
+    assert preview == preview_policy(settings())
 
 
 def test_program_reuses_an_existing_oidc_provider():
@@ -657,7 +664,7 @@ def test_there_are_stacks_to_check():
 def test_the_deploy_role_can_create_every_resource_of_the_main_program(main_program):
     stack, program = main_program
     s = settings(stacks=tuple(stack_name(p) for p in STACK_FILES))
-    policy = ca.deploy_policy(s)
+    policy = deploy_policy(s)
     refused = [f"{r.typ} {r.name}: {action} on {resource}"
                for r in program.resources for action, resource, context in requests_for(r, program.region)
                if not allowed(policy, action, resource, **context)]
@@ -668,7 +675,7 @@ def test_the_snapshot_role_can_invoke_the_function_and_read_the_bucket_of_each_s
     stack, program = main_program
     outputs = program.outputs
     s = settings(stacks=tuple(stack_name(p) for p in STACK_FILES))
-    policy = ca.snapshot_policy(s)
+    policy = snapshot_policy(s)
     function = f"arn:aws:lambda:{program.region}:{ACCOUNT}:function:{outputs['functionName']}"
     assert allowed(policy, "lambda:InvokeFunction", function), function
     bucket = _s3(outputs["bucketName"])
@@ -684,7 +691,7 @@ def test_the_snapshot_role_can_invoke_the_function_and_read_the_bucket_of_each_s
 def test_the_drill_role_can_use_the_import_role_and_read_the_bucket_of_each_stack(main_program):
     _, program = main_program
     outputs = program.outputs
-    policy = ca.drill_policy(settings())
+    policy = drill_policy(settings())
     assert allowed(policy, "iam:PassRole", outputs["importRoleArn"],
                    **{"iam:PassedToService": "cognito-idp.amazonaws.com"}), outputs["importRoleArn"]
     assert allowed(policy, "s3:ListBucket", _s3(outputs["bucketName"]))
