@@ -17,7 +17,6 @@ from infra.config import BackupConfig
 
 HANDLER = "backup_lambda.handler.lambda_handler"
 HANDLER_MODULE = HANDLER.rpartition(".")[0]  # backup_lambda.handler
-PACKAGE = HANDLER.split(".")[0]  # the engine's package: backup_lambda
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
 
