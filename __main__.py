@@ -9,11 +9,12 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from infra import names
 from infra.alerts import Alerts, AlertsArgs
 from infra.backup_function import BackupFunction, BackupFunctionArgs
+from infra.backup_role import BackupRole
 from infra.config import ConfigError, load_config
 from infra.dashboard import BackupDashboard, BackupDashboardArgs
-from infra.iam import BackupRole
 from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
 from infra.storage import SnapshotStorage, SnapshotStorageArgs
 
@@ -27,17 +28,17 @@ except ConfigError as error:
 account_id = aws.get_caller_identity_output().account_id
 partition = aws.get_partition_output().partition
 
-backup_role = BackupRole("backup", description=f"Runs the {config.function_name} snapshot function")
+backup_role = BackupRole(names.BACKUP_ROLE, description=f"Runs the {config.names.function} snapshot function")
 
 storage = SnapshotStorage(
-    "snapshots",
+    names.SNAPSHOT_STORAGE,
     SnapshotStorageArgs(
         config=config, account_id=account_id, partition=partition, writer_role_arn=backup_role.role.arn
     ),
 )
 
 backup = BackupFunction(
-    "backup",
+    names.BACKUP_FUNCTION,
     BackupFunctionArgs(
         config=config,
         account_id=account_id,
@@ -51,7 +52,7 @@ backup = BackupFunction(
 )
 
 alerts = Alerts(
-    "alerts",
+    names.ALERTS,
     AlertsArgs(
         config=config,
         account_id=account_id,
@@ -63,7 +64,7 @@ alerts = Alerts(
 )
 
 dashboard = BackupDashboard(
-    "overview",
+    names.DASHBOARD,
     BackupDashboardArgs(
         config=config,
         bucket_name=storage.bucket.bucket,
@@ -74,7 +75,7 @@ dashboard = BackupDashboard(
 )
 
 import_role = UserImportLogsRole(
-    "user-import-logs", UserImportLogsRoleArgs(config=config, account_id=account_id, partition=partition)
+    names.USER_IMPORT_LOGS_ROLE, UserImportLogsRoleArgs(config=config, account_id=account_id, partition=partition)
 )
 
 pulumi.export("bucketName", storage.bucket.bucket)

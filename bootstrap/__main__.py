@@ -1,7 +1,8 @@
 """Bootstrap, once per AWS account: GitHub's OIDC provider, the CI roles, the optional state backend.
 
 Reads top to bottom: config -> state backend -> OIDC provider -> roles -> exports. The policies are
-the pure functions of ``ci_access.py`` (tested in tests/infra/test_bootstrap.py).
+the pure functions of the package's modules, the roles listed in ``ci_access.py`` (tested in
+tests/infra/test_bootstrap.py).
 """
 
 from __future__ import annotations
@@ -15,28 +16,29 @@ import pulumi
 import pulumi_aws as aws
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # the main program's project
-sys.path.insert(0, str(PROJECT_DIR))  # the drill role is built from cognito_backup/permissions.py
+# The repository's root: the roles are built from infra/names.py and the permissions lists.
+sys.path.insert(0, str(PROJECT_DIR))
 
-import ci_access  # noqa: E402
+from bootstrap import account_settings, ci_access, state_backend, trust  # noqa: E402
 
 config = pulumi.Config()
 region = aws.config.region
 if not region:
-    raise ci_access.SettingsError("aws:region: required (pulumi config set aws:region eu-west-1)")
+    raise account_settings.SettingsError("aws:region: required (pulumi config set aws:region eu-west-1)")
 backend_kind = config.get("stateBackend") or "cloud"
 if backend_kind not in ("cloud", "s3"):
-    raise ci_access.SettingsError(
+    raise account_settings.SettingsError(
         f"cognito-backup-bootstrap:stateBackend: must be cloud or s3, not {backend_kind!r}")
 identity = aws.get_caller_identity()
 partition = aws.get_partition().partition
 
 stacks = tuple(config.require_object("stacks"))
-settings = ci_access.check_settings(ci_access.Settings(
+settings = account_settings.check_settings(account_settings.Settings(
     account_id=identity.account_id,
     github_owner=config.require("githubOwner"),
     github_repo=config.require("githubRepo"),
     stacks=stacks,
-    stack_pool_ids=ci_access.read_stack_pool_ids(PROJECT_DIR, stacks),
+    stack_pool_ids=account_settings.read_stack_pool_ids(PROJECT_DIR, stacks),
     resource_prefix=config.get("resourcePrefix") or "cognito-backup",
     default_branch=config.get("defaultBranch") or "main",
     partition=partition,
@@ -53,13 +55,13 @@ if backend_kind == "s3":
         description="Pulumi state and stack secrets of cognito-backup",
         enable_key_rotation=True,
         deletion_window_in_days=30,
-        policy=json.dumps(ci_access.state_key_policy(partition=partition, account_id=settings.account_id)),
+        policy=json.dumps(state_backend.state_key_policy(partition=partition, account_id=settings.account_id)),
         tags=tags,
         opts=keep,
     )
-    alias = ci_access.state_key_alias(settings)
+    alias = state_backend.state_key_alias(settings)
     aws.kms.Alias("state-key-alias", name=alias, target_key_id=state_key.key_id)
-    bucket_name = ci_access.state_bucket_name(settings)
+    bucket_name = state_backend.state_bucket_name(settings)
     state_bucket = aws.s3.Bucket("state-bucket", bucket=bucket_name, tags=tags, opts=keep)
     aws.s3.BucketOwnershipControls(
         "state-bucket-ownership", bucket=state_bucket.id,
@@ -86,10 +88,11 @@ if backend_kind == "s3":
             abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(  # noqa: E501
                 days_after_initiation=7))])
     aws.s3.BucketPolicy("state-bucket-policy", bucket=state_bucket.id,
-                        policy=json.dumps(ci_access.state_bucket_policy(f"arn:{partition}:s3:::{bucket_name}")))
-    settings = dataclasses.replace(settings, state=ci_access.StateBackend(bucket=bucket_name, key_arn=state_key.arn))
-    backend_url = ci_access.backend_url(bucket_name, region)
-    secrets_provider = ci_access.secrets_provider(alias, region)
+                        policy=json.dumps(state_backend.state_bucket_policy(f"arn:{partition}:s3:::{bucket_name}")))
+    state = account_settings.StateBackend(bucket=bucket_name, key_arn=state_key.arn)
+    settings = dataclasses.replace(settings, state=state)
+    backend_url = state_backend.backend_url(bucket_name, region)
+    secrets_provider = state_backend.secrets_provider(alias, region)
 
 # GitHub's OIDC provider: an account has one per URL, shared by every repository that uses it.
 existing_provider = config.get("existingOidcProviderArn")
@@ -97,7 +100,7 @@ if existing_provider:
     provider_arn = pulumi.Output.from_input(existing_provider)
 else:
     provider = aws.iam.OpenIdConnectProvider(
-        "github-oidc", url=ci_access.GITHUB_OIDC_URL, client_id_lists=[ci_access.OIDC_AUDIENCE], tags=tags,
+        "github-oidc", url=trust.GITHUB_OIDC_URL, client_id_lists=[trust.OIDC_AUDIENCE], tags=tags,
         opts=pulumi.ResourceOptions(retain_on_delete=True))  # other repositories may come to rely on it
     provider_arn = provider.arn
 
@@ -106,10 +109,10 @@ for role, spec in ci_access.ROLES.items():
     roles[role] = aws.iam.Role(
         f"{role}-role",
         name=ci_access.role_name(settings, role),
-        path=ci_access.CI_ROLE_PATH,
+        path=account_settings.CI_ROLE_PATH,
         description=spec.description,
         assume_role_policy=pulumi.Output.json_dumps(
-            ci_access.trust_policy(provider_arn, ci_access.subjects(settings, role))),
+            trust.trust_policy(provider_arn, ci_access.subjects(settings, role))),
         max_session_duration=spec.max_session_seconds,
         tags=tags,
     )

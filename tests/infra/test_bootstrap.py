@@ -1,103 +1,61 @@
 """The bootstrap project (bootstrap/): the CI roles' trust and permission policies, evaluated.
 
-The policies are checked by what they allow, not by their text: a small evaluator below applies
-IAM's rules that these policies use (Allow/Deny, Action/NotAction, Resource with wildcards,
-StringEquals/StringLike conditions, an explicit Deny wins). Then the program itself runs once under
+The policies are checked by what they allow, not by their text, with the tests' IAM evaluator
+(``tests/support/iam.py``). Then the program itself runs once under
 Pulumi's mocks, for the Pulumi Cloud and the self-managed S3 backend.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
-import runpy
-from dataclasses import dataclass
 from pathlib import Path
 
-import pulumi
 import pytest
 import yaml
-from pulumi.runtime import settings as pulumi_settings
 
 from backup_lambda.permissions import Operation
 from bootstrap import ci_access as ca
+from bootstrap.account_settings import Settings, SettingsError, StateBackend, check_settings, read_stack_pool_ids
+from bootstrap.deploy_role import deploy_policy, deploy_resources
+from bootstrap.drill_role import drill_policy
+from bootstrap.preview_role import READ_METADATA_ACTIONS, preview_policy
+from bootstrap.snapshot_role import snapshot_policy
+from bootstrap.state_backend import state_bucket_name, state_key_alias
+from bootstrap.trust import OIDC_AUDIENCE, trust_policy
 from cognito_backup.permissions import DRILL_OPERATIONS
+from tests.support.iam import allowed, as_list, matches_any
+from tests.support.pulumi_mocks import (
+    ACCOUNT,
+    Declared,
+    ProgramRun,
+    as_pulumi_config,
+    kms_key_arn,
+    run_main_program,
+    run_program,
+    stack_name,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-STATE_KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/0c0ffee0-0000-4000-8000-000000000000"
+STATE_KEY = kms_key_arn("state-key", "eu-west-1")  # as the mocks answer for the bootstrap's state key
 STACKS = ("staging", "prod")
 
 
-def settings(state: bool = True, **overrides) -> ca.Settings:
+def settings(state: bool = True, **overrides) -> Settings:
     values = dict(account_id=ACCOUNT, github_owner="example-org", github_repo="cognito-backup", stacks=STACKS)
     values.update(overrides)
-    s = ca.Settings(**values)
+    s = Settings(**values)
     if state:
-        s = ca.Settings(**{**s.__dict__, "state": ca.StateBackend(ca.state_bucket_name(s), STATE_KEY)})
-    return ca.check_settings(s)
+        s = Settings(**{**s.__dict__, "state": StateBackend(state_bucket_name(s), STATE_KEY)})
+    return check_settings(s)
 
 
-# --------------------------------------------------------------------------------------------------
-# A small IAM evaluator
-
-
-def _listed(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _match(patterns, value: str, *, case: bool) -> bool:
-    if case:
-        return any(fnmatch.fnmatchcase(value, p) for p in _listed(patterns))
-    return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in _listed(patterns))
-
-
-def _applies(statement: dict, action: str, resource: str, context: dict) -> bool:
-    if "Action" in statement and not _match(statement["Action"], action, case=False):
-        return False
-    if "NotAction" in statement and _match(statement["NotAction"], action, case=False):
-        return False
-    if "Resource" in statement and not _match(statement["Resource"], resource, case=True):
-        return False
-    if "NotResource" in statement and _match(statement["NotResource"], resource, case=True):
-        return False
-    for operator, conditions in (statement.get("Condition") or {}).items():
-        for key, expected in conditions.items():
-            if key not in context:
-                return False
-            if operator == "StringEquals" and context[key] not in _listed(expected):
-                return False
-            if operator == "StringLike" and not _match(expected, context[key], case=True):
-                return False
-            if operator not in ("StringEquals", "StringLike"):
-                raise AssertionError(f"the evaluator does not know {operator}")
-    return True
-
-
-def allowed(policy: dict, action: str, resource: str = "*", **context: str) -> bool:
-    """Whether the policy allows the request: an explicit Deny wins, else any Allow."""
-    verdict = False
-    for statement in policy["Statement"]:
-        if _applies(statement, action, resource, context):
-            if statement["Effect"] == "Deny":
-                return False
-            verdict = True
-    return verdict
-
-
-def can_assume(trust: dict, sub: str, aud: str = ca.OIDC_AUDIENCE) -> bool:
-    return allowed(trust, "sts:AssumeRoleWithWebIdentity", "*",
+def can_assume(trust: dict, sub: str, aud: str = OIDC_AUDIENCE, provider: str = PROVIDER) -> bool:
+    """Whether a GitHub Actions token with this subject and audience, federated by the provider, may
+    assume the role."""
+    return allowed(trust, "sts:AssumeRoleWithWebIdentity", "*", principal=provider,
                    **{"token.actions.githubusercontent.com:sub": sub, "token.actions.githubusercontent.com:aud": aud})
-
-
-def test_the_evaluator_lets_an_explicit_deny_win():
-    policy = {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-                            {"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}
-    assert allowed(policy, "s3:GetObject", "arn:aws:s3:::b/k")
-    assert not allowed(policy, "s3:PutObject", "arn:aws:s3:::b/k")
-    assert allowed(policy, "s3:PutObject", "arn:aws:s3:::c/k")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,7 +78,7 @@ REPO = "repo:example-org/cognito-backup"
      [f"{REPO}:ref:refs/heads/feature", f"{REPO}:pull_request", f"{REPO}:environment:prod"]),
 ])
 def test_each_role_trusts_only_its_own_workflow(role, trusted, refused):
-    trust = ca.trust_policy(PROVIDER, ca.subjects(settings(), role))
+    trust = trust_policy(PROVIDER, ca.subjects(settings(), role))
     for sub in trusted:
         assert can_assume(trust, sub), f"{role} should trust {sub}"
     for sub in refused:
@@ -128,7 +86,7 @@ def test_each_role_trusts_only_its_own_workflow(role, trusted, refused):
 
 
 def test_trust_requires_the_sts_audience_and_federates_github_only():
-    trust = ca.trust_policy(PROVIDER, ca.subjects(settings(), "snapshot"))
+    trust = trust_policy(PROVIDER, ca.subjects(settings(), "snapshot"))
     assert not can_assume(trust, f"{REPO}:ref:refs/heads/main", aud="https://github.com/example-org")
     [statement] = trust["Statement"]
     assert statement["Principal"] == {"Federated": PROVIDER}
@@ -139,7 +97,7 @@ def test_trust_requires_the_sts_audience_and_federates_github_only():
 @pytest.mark.parametrize("subjects", [[], [f"{REPO}:*"], [f"{REPO}:environment:pro?"]])
 def test_trust_refuses_wildcards_and_empty_subjects(subjects):
     with pytest.raises(ValueError, match="exact subjects"):
-        ca.trust_policy(PROVIDER, subjects)
+        trust_policy(PROVIDER, subjects)
 
 
 def test_a_custom_default_branch_is_the_one_the_snapshot_role_trusts():
@@ -176,7 +134,7 @@ DATA_READS = [
 
 @pytest.mark.parametrize(("action", "resource"), DATA_READS)
 def test_preview_reads_no_data(action, resource):
-    assert not allowed(ca.preview_policy(settings()), action, resource)
+    assert not allowed(preview_policy(settings()), action, resource)
 
 
 @pytest.mark.parametrize(("action", "resource"), [
@@ -189,11 +147,11 @@ def test_preview_reads_no_data(action, resource):
     ("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:cognito-backup-prod-errors"),
 ])
 def test_preview_reads_the_metadata_a_refresh_needs(action, resource):
-    assert allowed(ca.preview_policy(settings()), action, resource)
+    assert allowed(preview_policy(settings()), action, resource)
 
 
 def test_preview_changes_nothing_but_the_state_lock():
-    policy = ca.preview_policy(settings())
+    policy = preview_policy(settings())
     state = settings().state
     for statement in policy["Statement"]:
         for action in statement["Action"]:
@@ -245,7 +203,7 @@ PROGRAM_CHANGES = [
 
 @pytest.mark.parametrize(("action", "resource"), PROGRAM_CHANGES)
 def test_deploy_manages_the_programs_resources(action, resource):
-    assert allowed(ca.deploy_policy(settings()), action, resource)
+    assert allowed(deploy_policy(settings()), action, resource)
 
 
 @pytest.mark.parametrize(("action", "resource"), [
@@ -257,12 +215,12 @@ def test_deploy_manages_the_programs_resources(action, resource):
     ("lambda:UpdateFunctionCode", "arn:aws:lambda:eu-west-1:999999999999:function:cognito-backup-prod"),
 ])
 def test_deploy_changes_nothing_outside_the_program(action, resource):
-    assert not allowed(ca.deploy_policy(settings()), action, resource)
+    assert not allowed(deploy_policy(settings()), action, resource)
 
 
 @pytest.mark.parametrize(("action", "resource"), DATA_READS)
 def test_deploy_reads_no_data(action, resource):
-    assert not allowed(ca.deploy_policy(settings()), action, resource)
+    assert not allowed(deploy_policy(settings()), action, resource)
 
 
 @pytest.mark.parametrize("role", sorted(ca.ROLES))
@@ -270,7 +228,7 @@ def test_deploy_reads_no_data(action, resource):
                                     "iam:AttachRolePolicy"])
 def test_deploy_cannot_change_any_ci_role_including_its_own(role, action):
     s = settings()
-    assert not allowed(ca.deploy_policy(s), action, ca.role_arn(s, role))
+    assert not allowed(deploy_policy(s), action, ca.role_arn(s, role))
 
 
 @pytest.mark.parametrize(("action", "resource"), [
@@ -283,18 +241,18 @@ def test_deploy_cannot_change_any_ci_role_including_its_own(role, action):
 def test_the_bootstrap_stays_protected_even_if_the_deploy_role_is_widened(action, resource):
     """An explicit deny in one of a role's policies wins over an allow in any other: if someone
     attaches AdministratorAccess to the deploy role, it still cannot change CI access or the state."""
-    policy = ca.deploy_policy(settings())
+    policy = deploy_policy(settings())
     widened = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}, *policy["Statement"]]}
     assert not allowed(widened, action, resource)
 
 
 def test_deploy_cannot_touch_the_oidc_provider():
-    assert not allowed(ca.deploy_policy(settings()), "iam:UpdateOpenIDConnectProviderThumbprint", PROVIDER)
+    assert not allowed(deploy_policy(settings()), "iam:UpdateOpenIDConnectProviderThumbprint", PROVIDER)
 
 
 def test_deploy_uses_the_state_but_cannot_manage_its_bucket_or_key():
     s = settings()
-    policy = ca.deploy_policy(s)
+    policy = deploy_policy(s)
     state_object = f"{s.state.bucket_arn}/.pulumi/stacks/organization/cognito-backup/prod.json"
     for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
         assert allowed(policy, action, state_object)
@@ -309,23 +267,23 @@ def test_deploy_uses_the_state_but_cannot_manage_its_bucket_or_key():
 
 def test_the_state_bucket_and_key_are_outside_the_programs_name_pattern():
     s = settings()
-    resources = ca.deploy_resources(s)
-    assert not _match(resources["buckets"], s.state.bucket_arn, case=True)
-    assert not _match(resources["keys"], f"arn:aws:kms:eu-west-1:{ACCOUNT}:{ca.state_key_alias(s)}", case=True)
+    resources = deploy_resources(s)
+    assert not matches_any(resources["buckets"], s.state.bucket_arn)
+    assert not matches_any(resources["keys"], f"arn:aws:kms:eu-west-1:{ACCOUNT}:{state_key_alias(s)}")
     for role in ca.ROLES:
-        assert not _match(resources["roles"], ca.role_arn(s, role), case=True)
+        assert not matches_any(resources["roles"], ca.role_arn(s, role))
 
 
 @pytest.mark.parametrize(("service", "expected"), [("lambda.amazonaws.com", True), ("s3.amazonaws.com", True),
                                                    ("ec2.amazonaws.com", False), ("glue.amazonaws.com", False)])
 def test_deploy_passes_the_programs_roles_only_to_lambda_and_s3(service, expected):
     role = f"arn:aws:iam::{ACCOUNT}:role/backup-role-1a2b3c4"
-    assert allowed(ca.deploy_policy(settings()), "iam:PassRole", role, **{"iam:PassedToService": service}) is expected
+    assert allowed(deploy_policy(settings()), "iam:PassRole", role, **{"iam:PassedToService": service}) is expected
 
 
 def test_deploy_reads_everything_preview_does():
-    deploy = ca.deploy_policy(settings())
-    for action in ca.READ_METADATA_ACTIONS:
+    deploy = deploy_policy(settings())
+    for action in READ_METADATA_ACTIONS:
         assert allowed(deploy, action, "*"), action
 
 
@@ -336,7 +294,7 @@ def test_deploy_reads_everything_preview_does():
 @pytest.mark.parametrize("stack", STACKS)
 def test_snapshot_invokes_each_stacks_function(stack):
     function = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:cognito-backup-{stack}"
-    assert allowed(ca.snapshot_policy(settings()), "lambda:InvokeFunction", function)
+    assert allowed(snapshot_policy(settings()), "lambda:InvokeFunction", function)
 
 
 @pytest.mark.parametrize("function", [
@@ -346,11 +304,11 @@ def test_snapshot_invokes_each_stacks_function(stack):
     "arn:aws:lambda:eu-west-1:999999999999:function:cognito-backup-prod",
 ])
 def test_snapshot_invokes_no_other_function(function):
-    assert not allowed(ca.snapshot_policy(settings()), "lambda:InvokeFunction", function)
+    assert not allowed(snapshot_policy(settings()), "lambda:InvokeFunction", function)
 
 
 def test_snapshot_reads_snapshots_and_decrypts_only_through_s3():
-    policy = ca.snapshot_policy(settings())
+    policy = snapshot_policy(settings())
     assert allowed(policy, "s3:ListBucket", SNAPSHOT_BUCKET)
     assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::snapshots-access-logs-1a2b3c4/log")
     assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::company-data/x")
@@ -369,12 +327,12 @@ def test_snapshot_reads_snapshots_and_decrypts_only_through_s3():
     ("kms:Encrypt", STATE_KEY),
 ])
 def test_snapshot_writes_nothing(action, resource):
-    assert not allowed(ca.snapshot_policy(settings()), action, resource)
+    assert not allowed(snapshot_policy(settings()), action, resource)
 
 
 def test_snapshot_reads_the_state_for_the_stack_outputs():
     s = settings()
-    policy = ca.snapshot_policy(s)
+    policy = snapshot_policy(s)
     assert allowed(policy, "s3:GetObject", f"{s.state.bucket_arn}/.pulumi/stacks/organization/cognito-backup/prod.json")
     assert allowed(policy, "kms:Decrypt", STATE_KEY)
 
@@ -398,14 +356,14 @@ SCOPE_CONTEXT = {"import_role": {"iam:PassedToService": "cognito-idp.amazonaws.c
                  "kms_key": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
 
 
-def drill_settings() -> ca.Settings:
+def drill_settings() -> Settings:
     return settings(stack_pool_ids=(STACK_POOL, "us-east-1_Other0001"))
 
 
 @pytest.mark.parametrize("op", DRILL_OPERATIONS, ids=lambda op: f"{op.scope}:{op.action}")
 def test_the_drill_may_make_every_call_permissions_py_lists(op):
     assert op.scope in SCOPE_EXAMPLES, f"a new drill scope {op.scope!r}: give it an example here"
-    assert allowed(ca.drill_policy(drill_settings()), op.action, SCOPE_EXAMPLES[op.scope],
+    assert allowed(drill_policy(drill_settings()), op.action, SCOPE_EXAMPLES[op.scope],
                    **SCOPE_CONTEXT.get(op.scope, {}))
 
 
@@ -413,7 +371,7 @@ def test_the_drill_may_make_every_call_permissions_py_lists(op):
                                     "cognito-idp:DeleteUserPool", "cognito-idp:CreateGroup",
                                     "cognito-idp:SetUserPoolMfaConfig", "cognito-idp:CreateUserImportJob"])
 def test_the_drill_never_writes_to_the_stacks_pools(action):
-    policy = ca.drill_policy(drill_settings())
+    policy = drill_policy(drill_settings())
     assert allowed(policy, action, SCRATCH_POOL)
     for pool in (f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/{STACK_POOL}",
                  f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/us-east-1_Other0001"):
@@ -422,7 +380,7 @@ def test_the_drill_never_writes_to_the_stacks_pools(action):
 
 def test_the_drill_reads_the_stacks_pools():
     pool = f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/{STACK_POOL}"
-    assert allowed(ca.drill_policy(drill_settings()), "cognito-idp:DescribeUserPool", pool)
+    assert allowed(drill_policy(drill_settings()), "cognito-idp:DescribeUserPool", pool)
 
 
 @pytest.mark.parametrize(("action", "resource", "context"), [
@@ -435,12 +393,12 @@ def test_the_drill_reads_the_stacks_pools():
     ("kms:Decrypt", SNAPSHOT_KEY, {}),
 ])
 def test_the_drill_may_not(action, resource, context):
-    assert not allowed(ca.drill_policy(drill_settings()), action, resource, **context)
+    assert not allowed(drill_policy(drill_settings()), action, resource, **context)
 
 
 def test_a_new_drill_scope_must_be_mapped():
     with pytest.raises(ValueError, match="scope 'elsewhere'.*drill_scopes"):
-        ca.drill_policy(settings(), [Operation("s3", "GetObject", "s3:GetObject", "elsewhere")])
+        drill_policy(settings(), [Operation("s3", "GetObject", "s3:GetObject", "elsewhere")])
 
 
 def test_the_stacks_pools_come_from_the_stack_files(tmp_path):
@@ -449,9 +407,9 @@ def test_the_stacks_pools_come_from_the_stack_files(tmp_path):
                                                        "    - {id: eu-west-1_Bbb, name: b}\n")
     (tmp_path / "Pulumi.staging.yaml").write_text(
         "config:\n  cognito-backup:userPools:\n    - {id: eu-west-1_Aaa, name: a}\n")
-    assert ca.read_stack_pool_ids(tmp_path, ("prod", "staging")) == ("eu-west-1_Aaa", "eu-west-1_Bbb")
-    with pytest.raises(ca.SettingsError, match="cannot read .*Pulumi.dev.yaml for stack 'dev'"):
-        ca.read_stack_pool_ids(tmp_path, ("dev",))
+    assert read_stack_pool_ids(tmp_path, ("prod", "staging")) == ("eu-west-1_Aaa", "eu-west-1_Bbb")
+    with pytest.raises(SettingsError, match="cannot read .*Pulumi.dev.yaml for stack 'dev'"):
+        read_stack_pool_ids(tmp_path, ("dev",))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -465,7 +423,7 @@ def test_policies_are_well_formed_and_fit_inline(role, state):
     sids = [s["Sid"] for s in policy["Statement"]]
     assert len(sids) == len(set(sids))
     for statement in policy["Statement"]:
-        actions = _listed(statement.get("Action") or statement.get("NotAction"))
+        actions = as_list(statement.get("Action") or statement.get("NotAction"))
         assert actions == sorted(actions) and all(re.fullmatch(r"[a-z0-9-]+:[A-Za-z*]+", a) for a in actions)
         if statement["Effect"] == "Allow":
             assert not any(a == "*" or a.endswith(":*") for a in actions), f"{role}: wildcard grant {actions}"
@@ -487,9 +445,16 @@ def test_with_pulumi_cloud_no_role_touches_a_state_bucket():
     ({"stacks": ("prod env",)}, "'prod env' is not a stack name"),
     ({"resource_prefix": "Cognito_Backup"}, "resourcePrefix"),
     ({"account_id": "12345"}, "not 12 digits"),
+    # "$" also matches before a final newline: every value must match whole.
+    ({"github_owner": "example-org\n"}, "githubOwner"),
+    ({"github_repo": "cognito-backup\n"}, "githubRepo"),
+    ({"stacks": ("prod\n",)}, "'prod\\n' is not a stack name"),
+    ({"resource_prefix": "cognito-backup\n"}, "resourcePrefix"),
+    ({"default_branch": "main\n"}, "defaultBranch"),
+    ({"stack_pool_ids": ("eu-west-1_Abc\n",)}, "which is not a pool id"),
 ])
 def test_bad_settings_are_refused_naming_the_key(overrides, message):
-    with pytest.raises(ca.SettingsError, match=re.escape(message)):
+    with pytest.raises(SettingsError, match=re.escape(message)):
         settings(state=False, **overrides)
 
 
@@ -538,110 +503,71 @@ def test_the_example_configuration_is_valid_and_names_the_workflows_stacks():
 # The program under Pulumi's mocks
 
 
-class Mocks(pulumi.runtime.Mocks):
-    def __init__(self):
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args):
-        self.resources.append(args)
-        state = dict(args.inputs)
-        if args.typ == "aws:iam/role:Role":
-            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role{args.inputs['path']}{args.inputs['name']}"
-        elif args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
-            state["arn"] = PROVIDER
-        elif args.typ == "aws:kms/key:Key":
-            state.update(arn=STATE_KEY, keyId=STATE_KEY.rsplit("/", 1)[1])
-        return [f"{args.name}-id", state]
-
-    def call(self, args):
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/admin", "id": ACCOUNT,
-                    "userId": "AIDA"}
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
-        raise AssertionError(f"the bootstrap program made an unexpected call: {args.token}")
-
-
-def run_program(**config: str) -> Mocks:
-    mocks = Mocks()
-    pulumi_settings.set_root_resource(None)  # a fresh root stack: no output leaks between runs
-    pulumi.runtime.set_mocks(mocks, project="cognito-backup-bootstrap", stack="test", preview=False)
+def run_bootstrap(**config: str) -> ProgramRun:
     values = {"aws:region": "eu-west-1", "githubOwner": "example-org", "githubRepo": "cognito-backup",
-              "stacks": json.dumps(list(STACKS)), "stateBackend": "cloud", "existingOidcProviderArn": ""}
-    values.update(config)
-    pulumi.runtime.set_all_config({k if ":" in k else f"cognito-backup-bootstrap:{k}": v for k, v in values.items()})
-
-    @pulumi.runtime.test
-    def program():
-        namespace = runpy.run_path(str(ROOT / "bootstrap"), run_name="__main__")
-        return pulumi.Output.all(*(role.arn for role in namespace["roles"].values()))
-
-    program()
-    return mocks
-
-
-def by_type(mocks: Mocks, typ: str) -> dict[str, pulumi.runtime.MockResourceArgs]:
-    return {r.name: r for r in mocks.resources if r.typ == typ}
+              "stacks": list(STACKS), "stateBackend": "cloud", "existingOidcProviderArn": "", **config}
+    return run_program(ROOT / "bootstrap", project="cognito-backup-bootstrap", stack="test",
+                       config=as_pulumi_config(values, "cognito-backup-bootstrap"))
 
 
 def test_program_with_pulumi_cloud_creates_the_provider_and_the_roles():
-    mocks = run_program()
-    roles = by_type(mocks, "aws:iam/role:Role")
+    bootstrap = run_bootstrap()
+    roles = bootstrap.by_name("aws:iam/role:Role")
     assert sorted(r.inputs["name"] for r in roles.values()) == [
         "cognito-backup-deploy", "cognito-backup-drill", "cognito-backup-preview", "cognito-backup-snapshot"]
     assert {r.inputs["path"] for r in roles.values()} == {"/github-actions/"}
     assert roles["snapshot-role"].inputs["maxSessionDuration"] == ca.SNAPSHOT_SESSION_SECONDS
     assert roles["drill-role"].inputs["maxSessionDuration"] == ca.DRILL_SESSION_SECONDS
     # the drill is denied writing to the pools of the stack files beside the bootstrap
-    drill = json.loads(by_type(mocks, "aws:iam/rolePolicy:RolePolicy")["drill-permissions"].inputs["policy"])
-    for pool_id in ca.read_stack_pool_ids(ROOT, STACKS):
+    drill = json.loads(bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")["drill-permissions"].inputs["policy"])
+    for pool_id in read_stack_pool_ids(ROOT, STACKS):
         region = pool_id.split("_")[0]
         assert not allowed(drill, "cognito-idp:AdminCreateUser",
                            f"arn:aws:cognito-idp:{region}:{ACCOUNT}:userpool/{pool_id}"), pool_id
     deploy_trust = json.loads(roles["deploy-role"].inputs["assumeRolePolicy"])
     assert can_assume(deploy_trust, f"{REPO}:environment:prod")
     assert deploy_trust["Statement"][0]["Principal"] == {"Federated": PROVIDER}
-    [provider] = by_type(mocks, "aws:iam/openIdConnectProvider:OpenIdConnectProvider").values()
+    [provider] = bootstrap.by_name("aws:iam/openIdConnectProvider:OpenIdConnectProvider").values()
     assert provider.inputs["url"] == "https://token.actions.githubusercontent.com"
     assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
-    policies = by_type(mocks, "aws:iam/rolePolicy:RolePolicy")
-    assert json.loads(policies["deploy-permissions"].inputs["policy"]) == ca.deploy_policy(settings(state=False))
-    assert not by_type(mocks, "aws:s3/bucket:Bucket") and not by_type(mocks, "aws:kms/key:Key")
+    policies = bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")
+    assert json.loads(policies["deploy-permissions"].inputs["policy"]) == deploy_policy(settings(state=False))
+    assert not bootstrap.by_name("aws:s3/bucket:Bucket") and not bootstrap.by_name("aws:kms/key:Key")
 
 
 def test_program_with_the_s3_backend_creates_a_protected_encrypted_state_bucket():
-    mocks = run_program(stateBackend="s3")
-    [bucket] = by_type(mocks, "aws:s3/bucket:Bucket").values()
+    bootstrap = run_bootstrap(stateBackend="s3")
+    [bucket] = bootstrap.by_name("aws:s3/bucket:Bucket").values()
     assert bucket.inputs["bucket"] == f"pulumi-state-{ACCOUNT}-cognito-backup"
     assert not bucket.inputs.get("forceDestroy")
-    [key] = by_type(mocks, "aws:kms/key:Key").values()
+    [key] = bootstrap.by_name("aws:kms/key:Key").values()
     assert key.inputs["enableKeyRotation"] is True
-    [versioning] = by_type(mocks, "aws:s3/bucketVersioning:BucketVersioning").values()
+    [versioning] = bootstrap.by_name("aws:s3/bucketVersioning:BucketVersioning").values()
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
-    [block] = by_type(mocks, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").values()
+    [block] = bootstrap.by_name("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").values()
     assert all(block.inputs[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                          "restrictPublicBuckets"))
-    [encryption] = by_type(mocks, "aws:s3/bucketServerSideEncryptionConfiguration:"
+    [encryption] = bootstrap.by_name("aws:s3/bucketServerSideEncryptionConfiguration:"
                                   "BucketServerSideEncryptionConfiguration").values()
     rule = encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
     assert rule == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": STATE_KEY}
-    [alias] = by_type(mocks, "aws:kms/alias:Alias").values()
+    [alias] = bootstrap.by_name("aws:kms/alias:Alias").values()
     assert alias.inputs["name"] == "alias/pulumi-state-cognito-backup"
-    preview = json.loads(by_type(mocks, "aws:iam/rolePolicy:RolePolicy")["preview-permissions"].inputs["policy"])
-    assert preview == ca.preview_policy(settings())
+    preview = json.loads(bootstrap.by_name("aws:iam/rolePolicy:RolePolicy")["preview-permissions"].inputs["policy"])
+    assert preview == preview_policy(settings())
 
 
 def test_program_reuses_an_existing_oidc_provider():
     existing = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-    mocks = run_program(existingOidcProviderArn=existing)
-    assert not by_type(mocks, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
-    for role in by_type(mocks, "aws:iam/role:Role").values():
+    bootstrap = run_bootstrap(existingOidcProviderArn=existing)
+    assert not bootstrap.by_name("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    for role in bootstrap.by_name("aws:iam/role:Role").values():
         assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Federated": existing}
 
 
 def test_program_refuses_an_unknown_backend():
     with pytest.raises(Exception, match="stateBackend: must be cloud or s3"):
-        run_program(stateBackend="gcs")
+        run_bootstrap(stateBackend="gcs")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -652,75 +578,13 @@ def test_program_refuses_an_unknown_backend():
 STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
 
 
-@dataclass
-class Declared:
-    typ: str
-    name: str
-    inputs: dict  # the resolved inputs, with the names AWS or Pulumi would give
-
-
-class ProgramMocks(pulumi.runtime.Mocks):
-    """Names resources as AWS and Pulumi would (auto-names: logical name + 7 hex) and records them."""
-
-    def __init__(self, region: str):
-        self.region = region
-        self.resources: list[Declared] = []
-
-    def new_resource(self, args):
-        state = dict(args.inputs)
-        self.resources.append(Declared(args.typ, args.name, state))
-        region = state.get("region") or self.region
-        auto = f"{args.name}-1a2b3c4"
-        typ = args.typ
-        if typ == "aws:s3/bucket:Bucket":
-            state["bucket"] = state.get("bucket") or auto
-            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
-            return state["bucket"], state
-        if typ == "aws:iam/role:Role":
-            state["name"] = state.get("name") or auto
-            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role{state.get('path') or '/'}{state['name']}"
-            return state["name"], state
-        if typ == "aws:kms/key:Key":
-            state.update(keyId=f"{auto}-key", arn=f"arn:aws:kms:{region}:{ACCOUNT}:key/{auto}-key")
-            return state["keyId"], state
-        if typ == "aws:sqs/queue:Queue":
-            state["name"] = state.get("name") or auto
-            state.update(arn=f"arn:aws:sqs:{region}:{ACCOUNT}:{state['name']}",
-                         url=f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{state['name']}")
-            return state["url"], state
-        if typ == "aws:sns/topic:Topic":
-            state["name"] = state.get("name") or auto
-            state["arn"] = f"arn:aws:sns:{region}:{ACCOUNT}:{state['name']}"
-            return state["arn"], state
-        if typ == "aws:cloudwatch/eventRule:EventRule":
-            state["name"] = state.get("name") or auto
-            state["arn"] = f"arn:aws:events:{region}:{ACCOUNT}:rule/{state['name']}"
-            return state["name"], state
-        if typ == "aws:lambda/function:Function":
-            state["arn"] = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{state['name']}"
-            return state["name"], state
-        if typ == "aws:cloudwatch/logGroup:LogGroup":
-            state["arn"] = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{state['name']}"
-            return state["name"], state
-        state.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}:{region}:{ACCOUNT}:{auto}")
-        return auto, state
-
-    def call(self, args):
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer", "id": ACCOUNT,
-                    "userId": "AIDA"}
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
-        raise AssertionError(f"the main program made a call these mocks do not know: {args.token}")
-
-
 def _s3(bucket: str) -> str:
     return f"arn:aws:s3:::{bucket}"
 
 
 def requests_for(r: Declared, region: str) -> list[tuple[str, str, dict]]:
     """The (action, resource, context) a deploy makes to create and configure one resource."""
-    i = r.inputs
+    i = r.state  # the inputs, and the names AWS or Pulumi would give
     region = i.get("region") or region
 
     def arn(service: str, resource: str) -> str:
@@ -786,32 +650,11 @@ def requests_for(r: Declared, region: str) -> list[tuple[str, str, dict]]:
     return table[r.typ]()
 
 
-def run_main_program(stack_file: Path) -> tuple[ProgramMocks, dict]:
-    stack = stack_file.name[len("Pulumi."):-len(".yaml")]
-    config = yaml.safe_load(stack_file.read_text())["config"]
-    mocks = ProgramMocks(config["aws:region"])
-    pulumi_settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(mocks, project="cognito-backup", stack=stack, preview=False)
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
-    outputs: dict = {}
-
-    @pulumi.runtime.test
-    def program():
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-        exported = pulumi_settings.get_root_resource().outputs
-        names = list(exported)
-        return pulumi.Output.all(*exported.values()).apply(lambda values: outputs.update(zip(names, values,
-                                                                                            strict=True)))
-
-    program()
-    return mocks, outputs
-
-
 @pytest.fixture(scope="module", params=STACK_FILES, ids=lambda p: p.name)
 def main_program(request):
     if not (ROOT / "__main__.py").exists():
         pytest.fail("the main program (__main__.py) is missing")
-    return request.param.name[len("Pulumi."):-len(".yaml")], *run_main_program(request.param)
+    return stack_name(request.param), run_main_program(request.param)
 
 
 def test_there_are_stacks_to_check():
@@ -819,34 +662,36 @@ def test_there_are_stacks_to_check():
 
 
 def test_the_deploy_role_can_create_every_resource_of_the_main_program(main_program):
-    stack, mocks, _ = main_program
-    s = settings(stacks=tuple(p.name[len("Pulumi."):-len(".yaml")] for p in STACK_FILES))
-    policy = ca.deploy_policy(s)
+    stack, program = main_program
+    s = settings(stacks=tuple(stack_name(p) for p in STACK_FILES))
+    policy = deploy_policy(s)
     refused = [f"{r.typ} {r.name}: {action} on {resource}"
-               for r in mocks.resources for action, resource, context in requests_for(r, mocks.region)
+               for r in program.resources for action, resource, context in requests_for(r, program.region)
                if not allowed(policy, action, resource, **context)]
     assert not refused, f"stack {stack}: the deploy role may not:\n" + "\n".join(refused)
 
 
 def test_the_snapshot_role_can_invoke_the_function_and_read_the_bucket_of_each_stack(main_program):
-    stack, mocks, outputs = main_program
-    s = settings(stacks=tuple(p.name[len("Pulumi."):-len(".yaml")] for p in STACK_FILES))
-    policy = ca.snapshot_policy(s)
-    function = f"arn:aws:lambda:{mocks.region}:{ACCOUNT}:function:{outputs['functionName']}"
+    stack, program = main_program
+    outputs = program.outputs
+    s = settings(stacks=tuple(stack_name(p) for p in STACK_FILES))
+    policy = snapshot_policy(s)
+    function = f"arn:aws:lambda:{program.region}:{ACCOUNT}:function:{outputs['functionName']}"
     assert allowed(policy, "lambda:InvokeFunction", function), function
     bucket = _s3(outputs["bucketName"])
     assert allowed(policy, "s3:ListBucket", bucket), bucket
     key = f"{outputs.get('snapshotPrefix') or ''}2026/11/26/x_20261126_010003.json"
     assert allowed(policy, "s3:GetObject", f"{bucket}/{key}")
     # and nothing else of the program's buckets (access logs, replica)
-    others = [r.inputs["bucket"] for r in mocks.resources
-              if r.typ == "aws:s3/bucket:Bucket" and r.inputs["bucket"] != outputs["bucketName"]]
+    others = [r.state["bucket"] for r in program.resources
+              if r.typ == "aws:s3/bucket:Bucket" and r.state["bucket"] != outputs["bucketName"]]
     assert others and not any(allowed(policy, "s3:GetObject", f"{_s3(b)}/k") for b in others)
 
 
 def test_the_drill_role_can_use_the_import_role_and_read_the_bucket_of_each_stack(main_program):
-    _, _, outputs = main_program
-    policy = ca.drill_policy(settings())
+    _, program = main_program
+    outputs = program.outputs
+    policy = drill_policy(settings())
     assert allowed(policy, "iam:PassRole", outputs["importRoleArn"],
                    **{"iam:PassedToService": "cognito-idp.amazonaws.com"}), outputs["importRoleArn"]
     assert allowed(policy, "s3:ListBucket", _s3(outputs["bucketName"]))
@@ -859,7 +704,8 @@ def test_the_invoke_command_reads_the_programs_outputs(main_program):
 
     from cognito_backup import invoke
 
-    _, _, outputs = main_program
+    _, program = main_program
+    outputs = program.outputs
     parser = argparse.ArgumentParser()
     invoke.add_arguments(parser)
     target = invoke.resolve_target(parser.parse_args(["--stack-outputs", json.dumps(outputs, default=str),

@@ -9,6 +9,7 @@ that never cancels; the snapshot button's inputs; one matrix entry / choice per 
 from __future__ import annotations
 
 import argparse
+import modulefinder
 import re
 import shlex
 import shutil
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from cognito_backup import invoke
+from infra.function_package import engine_files
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -240,6 +242,66 @@ def test_preview_covers_every_stack_and_comments_on_the_pull_request():
     # a cancelled preview would leave the S3 backend's lock behind
     assert job["concurrency"]["cancel-in-progress"] is False
     assert "matrix.stack" in job["concurrency"]["group"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Which changes preview and deploy (the same path filter for both)
+
+
+GLOB_PARTS = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
+def path_filter_matches(patterns: list[str], path: str) -> bool:
+    """GitHub's `paths` filter: `*` within a path segment, `**` across segments, `!` excludes; the last
+    pattern that matches the path decides."""
+    decision = False
+    for pattern in patterns:
+        glob = pattern.removeprefix("!")
+        regex = "".join(GLOB_PARTS.get(part, re.escape(part)) for part in re.split(r"(\*\*|\*|\?)", glob))
+        if re.fullmatch(regex, path):
+            decision = not pattern.startswith("!")
+    return decision
+
+
+def deployed_files() -> set[str]:
+    """What `pulumi up` deploys from: the program, its stack files and requirements, every module of the
+    repository it imports (infra/ and what it takes from backup_lambda/), and the function's archive.
+    The imports are read, not run (modulefinder)."""
+    root = ROOT.resolve()
+    finder = modulefinder.ModuleFinder(path=[str(root)])
+    finder.run_script(str(root / "__main__.py"))
+    files = {Path(m.__file__).resolve() for m in finder.modules.values() if m.__file__} | set(engine_files(root))
+    modules = {f.relative_to(root).as_posix() for f in files if f.is_relative_to(root)}
+    assert {"__main__.py", "infra/config.py", "backup_lambda/handler.py", "backup_lambda/permissions.py"} <= modules
+    return modules | {"Pulumi.yaml", "requirements.txt"} | {p.name for p in STACK_FILES}
+
+
+NOT_DEPLOYED = ["cognito_backup/cli.py", "cognito_backup/restore/runner.py", "backup_lambda/__main__.py",
+                "bootstrap/ci_access.py", "bootstrap/__main__.py", "tests/infra/test_urns.py", "docs/deploying.md",
+                "README.md", "demo/__main__.py"]
+
+
+@pytest.mark.parametrize("workflow", ["preview.yml", "deploy.yml"])
+def test_preview_and_deploy_run_for_every_change_to_what_is_deployed_and_only_for_that(workflow):
+    on = triggers(load(workflow))
+    paths = on["pull_request" if workflow == "preview.yml" else "push"]["paths"]
+
+    missed = sorted(f for f in deployed_files() if not path_filter_matches(paths, f))
+    assert not missed, f"{workflow} would not run for a change to {missed}"
+    assert [f for f in NOT_DEPLOYED if path_filter_matches(paths, f)] == []
+    assert path_filter_matches(paths, f".github/workflows/{workflow}")
+
+
+def test_the_path_filter_reads_globs_as_github_does():
+    patterns = ["infra/**", "Pulumi.*.yaml", "backup_lambda/**", "!backup_lambda/__main__.py"]
+
+    assert path_filter_matches(patterns, "infra/policies/storage.py")
+    assert path_filter_matches(patterns, "Pulumi.prod.yaml")
+    assert not path_filter_matches(patterns, "stacks/Pulumi.prod.yaml")  # "*" stays within a segment
+    assert path_filter_matches(patterns, "backup_lambda/handler.py")
+    assert not path_filter_matches(patterns, "backup_lambda/__main__.py")
+    assert not path_filter_matches(patterns, "cognito_backup/cli.py")
+    assert path_filter_matches([*patterns, "backup_lambda/__main__.py"], "backup_lambda/__main__.py")
 
 
 # --------------------------------------------------------------------------------------------------
