@@ -13,7 +13,7 @@ from infra import names
 from infra.alerts import Alerts, AlertsArgs
 from infra.backup_function import BackupFunction, BackupFunctionArgs
 from infra.backup_role import BackupRole
-from infra.config import ConfigError, load_config
+from infra.config import StackConfigError, load_config
 from infra.dashboard import BackupDashboard, BackupDashboardArgs
 from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
 from infra.storage import SnapshotStorage, SnapshotStorageArgs
@@ -22,7 +22,7 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
     config = load_config()
-except ConfigError as error:
+except StackConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 account_id = aws.get_caller_identity_output().account_id

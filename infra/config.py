@@ -24,7 +24,7 @@ from infra.stack_keys import KEYS, REGION_KEY, default
 from infra.stack_values import ObjectLock, Pool, Retention, StackValues
 
 
-class ConfigError(ValueError):
+class StackConfigError(ValueError):
     """The stack's configuration is not valid. ``problems`` holds one line per problem, key first."""
 
     def __init__(self, problems: list[str]):
@@ -86,7 +86,7 @@ def unknown_key_problems(raw: Mapping[str, Any]) -> list[str]:
 def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
     """Validate the raw config of one stack (full keys, e.g. ``cognito-backup:userPools``).
 
-    Raises ``ConfigError`` listing every problem, each line starting with the key it concerns.
+    Raises ``StackConfigError`` listing every problem, each line starting with the key it concerns.
     """
     r = StackValues(raw)
     if problem := stack_name_problem(stack):
@@ -108,7 +108,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
     protect = r.boolean(KEYS["protect"])
 
     if r.problems:
-        raise ConfigError(r.problems)
+        raise StackConfigError(r.problems)
     assert region is not None  # a missing region is a problem above
     return BackupConfig(
         stack=stack,
@@ -133,7 +133,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
 
 
 def load_config() -> BackupConfig:
-    """The running stack's configuration (``pulumi config``), validated; raises ``ConfigError``."""
+    """The running stack's configuration (``pulumi config``), validated; raises ``StackConfigError``."""
     import pulumi
     from pulumi.runtime import config as runtime_config
 

@@ -20,10 +20,10 @@ from infra.config import (
     KEYS,
     NAMESPACE,
     BackupConfig,
-    ConfigError,
     ObjectLock,
     Pool,
     Retention,
+    StackConfigError,
     parse_config,
 )
 from infra.function_package import function_environment
@@ -50,7 +50,7 @@ def raw(**overrides: Any) -> dict[str, Any]:
 
 
 def problems(values: dict[str, Any], stack: str = "prod") -> list[str]:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(StackConfigError) as caught:
         parse_config(values, stack=stack)
     assert str(caught.value).startswith("invalid stack configuration")
     return caught.value.problems
@@ -289,7 +289,7 @@ def test_any_value_gives_a_config_or_a_config_error_naming_the_key(key, value, a
 
     try:
         parse_config(values, stack="prod")
-    except ConfigError as error:
+    except StackConfigError as error:
         assert error.problems
         assert all(p.split(": ", 1)[0].startswith(("cognito-backup:", "aws:region")) for p in error.problems)
         assert any(p.startswith(f"cognito-backup:{key}") for p in error.problems)

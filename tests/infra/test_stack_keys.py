@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra import stack_keys
-from infra.config import BackupConfig, ConfigError, Pool, parse_config
+from infra.config import BackupConfig, Pool, StackConfigError, parse_config
 from infra.stack_keys import END, KEYS, REQUIRED, START, StackKey, markdown_table, rendered_section
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ SHORT_RETENTION = {"cognito-backup:retentionDailyDays": "1", "cognito-backup:ret
 def _problems_for(key: StackKey, value: object) -> list[str]:
     try:
         parse_config({**MINIMAL, **SHORT_RETENTION, key.full_name: str(value)}, stack="prod")
-    except ConfigError as error:
+    except StackConfigError as error:
         return [p for p in error.problems if p.startswith(f"{key.full_name}: ")]
     return []
 

@@ -7,8 +7,8 @@ that continues over several runs (checkpoints, self-invocation), and a run that 
 abort). Then, both ways:
 - every recorded call is in ``permissions.direct_calls()``, and every call listed there is made by
   some scenario;
-- against the policies the Pulumi program builds (``infra.iam.backup_role_policy``, the key policy and
-  the bucket policy of ``infra.storage``), every recorded call's IAM action is allowed on the very
+- against the policies the Pulumi program builds (``infra.policies.backup_role``, the key policy and
+  the bucket policy of ``infra.policies.storage``), every recorded call's IAM action is allowed on the very
   resource it touched (pool ARN, object ARN, key, function), the bucket policy does not deny it as
   sent (its encryption headers), and the role is granted no action that no call needs.
 
