@@ -366,7 +366,9 @@ BAD_CONFIG: dict[str, st.SearchStrategy] = {
             lambda m: m not in ("off", "governance", "compliance")), "days": st.integers(1, 30)})),
         _as_json(st.fixed_dictionaries({"mode": st.sampled_from(["governance", "compliance"]),
                                         "days": st.one_of(st.integers(max_value=0), st.integers(min_value=36501),
-                                                          st.text(max_size=5), st.none(), st.booleans())})),
+                                                          # digit strings are days too ("30" from YAML)
+                                                          st.text(max_size=5).filter(lambda t: not t.isdigit()),
+                                                          st.none(), st.booleans())})),
         _as_json(st.one_of(st.integers(), st.lists(st.integers(), max_size=2))),
     ),
     "replicaRegion": st.one_of(nonempty.filter(_bad_region), st.just(STACK_REGION)),
