@@ -31,6 +31,9 @@ from cognito_backup.listing import newest_complete
 from cognito_backup.restore import RestoreOptions, Restorer
 from cognito_backup.restore_check import check_restored_pool
 
+# A drill's scratch pool is created with this tag: the drill role creates, changes and deletes only pools
+# that carry it (bootstrap/drill_role.py).
+DRILL_SCRATCH_TAG = {"cognito-backup:scratch": "restore-drill"}
 # A drill's copy differs from its snapshot in these, on purpose (it is a scratch pool).
 DRILL_POOL_OVERRIDES = {"DeletionProtection": "INACTIVE"}
 DRILL_IGNORED_POOL_FIELDS = ("LambdaConfig", "DeletionProtection")
