@@ -785,6 +785,20 @@ def test_every_workflow_asks_for_sessions_its_role_allows():
     assert len(_role_jobs()) >= 4
 
 
+def test_each_role_is_assumed_only_by_jobs_its_trust_admits():
+    """A job's OIDC subject names its workflow file and its environment: a role assumed from another
+    workflow, or a job without the role's environment, would be refused by AWS."""
+    seen = set()
+    for workflow, name, job, step in _role_jobs():
+        role = _role_of(step)
+        spec = ca.ROLES[role]
+        assert workflow == spec.workflow, f"{workflow}:{name} assumes the {role} role, trusted from {spec.workflow}"
+        expected = "${{ inputs.stack }}" if spec.environment is None else spec.environment
+        assert job.get("environment") == expected, f"{workflow}:{name} must run in the {expected} environment"
+        seen.add(role)
+    assert seen == set(ca.ROLES)
+
+
 def test_the_example_configuration_is_valid_and_names_the_workflows_stacks():
     example = yaml.safe_load((ROOT / "bootstrap" / "Pulumi.example.yaml").read_text())["config"]
     assert sorted(example["cognito-backup-bootstrap:stacks"]) == sorted(STACKS)
