@@ -119,6 +119,9 @@ aws.iam.Policy(
     tags=tags,
 )
 
+if problems := ci_access.policy_size_problems(settings):
+    raise account_settings.SettingsError("invalid bootstrap configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
 roles = {}
 for role, spec in ci_access.ROLES.items():
     roles[role] = aws.iam.Role(

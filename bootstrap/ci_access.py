@@ -40,6 +40,8 @@ that workflow's jobs in that workflow's GitHub environment, on the default branc
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +59,11 @@ DEFAULT_SESSION_SECONDS = 3600
 # A drill of a large pool restores through user import jobs: restore-drill.yml allows 6 hours.
 DRILL_SESSION_SECONDS = 6 * 3600
 STACK_ENVIRONMENT = None  # deploy: one environment per stack, named after it
+# What IAM accepts: a role's inline policies together, and one managed policy (whitespace not counted).
+INLINE_POLICY_LIMIT = 10_240
+MANAGED_POLICY_LIMIT = 6_144
+# As long as any key ARN (the state key's is not known before the key exists).
+KEY_ARN_OF_ANY_LENGTH = "arn:aws-us-gov:kms:ap-southeast-5:000000000000:key/00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,27 @@ ROLES: dict[str, RoleSpec] = {
     "drill": RoleSpec("GitHub Actions: weekly restore drill (scratch pools, read snapshots)", drill_policy,
                       "restore-drill.yml", "restore-drill", DRILL_SESSION_SECONDS),
 }
+
+
+def size(policy: dict) -> int:
+    return len(json.dumps(policy, separators=(",", ":")))
+
+
+def policy_size_problems(settings: Settings) -> list[str]:
+    """Each role whose policies IAM would refuse as too long (the program's names of every stack are in
+    them: with many stacks, an account needs a second bootstrap prefix or account)."""
+    if settings.state and not isinstance(settings.state.key_arn, str):
+        settings = dataclasses.replace(settings, state=dataclasses.replace(settings.state,
+                                                                           key_arn=KEY_ARN_OF_ANY_LENGTH))
+    problems = []
+    for role, spec in ROLES.items():
+        if size(spec.policy(settings)) >= INLINE_POLICY_LIMIT:
+            problems.append(f"cognito-backup-bootstrap:stacks: with {len(settings.stacks)} stacks the {role} role's "
+                            f"policy is {size(spec.policy(settings))} characters, over IAM's {INLINE_POLICY_LIMIT}")
+        if spec.guardrails and size(spec.guardrails(settings)) >= MANAGED_POLICY_LIMIT:
+            problems.append(f"cognito-backup-bootstrap:stacks: the {role} role's guardrails are over IAM's "
+                            f"{MANAGED_POLICY_LIMIT} characters")
+    return problems
 
 
 def environments(settings: Settings, role: str) -> list[str]:
