@@ -34,7 +34,7 @@ from bootstrap.preview_role import READS, UNSCOPED_READS, preview_policy
 from bootstrap.snapshot_role import snapshot_policy
 from bootstrap.state_backend import PROJECT, state_bucket_name, state_key_alias
 from bootstrap.trust import OIDC_AUDIENCE, OIDC_SUBJECT_CLAIM_KEYS, oidc_subject_template, trust_policy
-from cognito_backup.drill import DRILL_SCRATCH_TAG
+from cognito_backup.drill import DRILL_POOL_OVERRIDES, DRILL_SCRATCH_TAG
 from cognito_backup.permissions import DRILL_OPERATIONS
 from infra import names
 from tests.support.iam import allowed, as_list, matches_any, request_decision
@@ -636,12 +636,22 @@ def test_the_drill_writes_only_to_pools_tagged_as_its_scratch_pools(action):
         assert not allowed(policy, action, pool, **SCRATCH), pool  # even if someone tagged a stack's pool
 
 
-def test_the_drill_creates_pools_only_with_the_scratch_tag():
+def test_the_drill_creates_pools_only_with_the_scratch_tag_and_its_pool_carries_it():
     policy = drill_policy(settings())
     request_tags = {f"aws:RequestTag/{k}": v for k, v in DRILL_SCRATCH_TAG.items()}
     assert allowed(policy, "cognito-idp:CreateUserPool", "*", **request_tags)
     assert not allowed(policy, "cognito-idp:CreateUserPool", "*")
     assert not allowed(policy, "cognito-idp:CreateUserPool", "*", **{"aws:RequestTag/cognito-backup:scratch": "x"})
+
+
+def test_the_drills_create_user_pool_request_carries_the_scratch_tag():
+    """What the drill sends (the restore's CreateUserPool with the drill's overrides), evaluated."""
+    from cognito_backup.restore.requests import plan_pool
+
+    plan = plan_pool({"Name": "prod-customers", "UserPoolTags": {"team": "identity"}}, None,
+                     pool_name="drill-prod-customers-20261126010003", overrides=dict(DRILL_POOL_OVERRIDES))
+    request_tags = {f"aws:RequestTag/{k}": v for k, v in plan.params["UserPoolTags"].items()}
+    assert allowed(drill_policy(settings()), "cognito-idp:CreateUserPool", "*", **request_tags)
 
 
 def test_the_drill_reads_the_stacks_pools_and_no_other():
