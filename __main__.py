@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from infra import names
 from infra.alerts import Alerts, AlertsArgs
 from infra.backup_function import BackupFunction, BackupFunctionArgs
-from infra.backup_role import BackupRole
+from infra.backup_role import BackupRole, BackupRoleArgs
 from infra.config import StackConfigError, load_config
 from infra.dashboard import BackupDashboard, BackupDashboardArgs
 from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
@@ -27,13 +27,26 @@ except StackConfigError as error:
 
 account_id = aws.get_caller_identity_output().account_id
 partition = aws.get_partition_output().partition
+# Every role of the program carries the permissions boundary the bootstrap created in the account.
+boundary = pulumi.Output.all(partition, account_id).apply(lambda v: names.permissions_boundary_arn(*v))
 
-backup_role = BackupRole(names.BACKUP_ROLE, description=f"Runs the {config.names.function} snapshot function")
+backup_role = BackupRole(
+    names.BACKUP_ROLE,
+    BackupRoleArgs(
+        description=f"Runs the {config.names.function} snapshot function",
+        account_id=account_id,
+        permissions_boundary=boundary,
+    ),
+)
 
 storage = SnapshotStorage(
     names.SNAPSHOT_STORAGE,
     SnapshotStorageArgs(
-        config=config, account_id=account_id, partition=partition, writer_role_arn=backup_role.role.arn
+        config=config,
+        account_id=account_id,
+        partition=partition,
+        writer_role_arn=backup_role.role.arn,
+        permissions_boundary=boundary,
     ),
 )
 
@@ -75,7 +88,8 @@ dashboard = BackupDashboard(
 )
 
 import_role = UserImportLogsRole(
-    names.USER_IMPORT_LOGS_ROLE, UserImportLogsRoleArgs(config=config, account_id=account_id, partition=partition)
+    names.USER_IMPORT_LOGS_ROLE,
+    UserImportLogsRoleArgs(config=config, account_id=account_id, partition=partition, permissions_boundary=boundary),
 )
 
 pulumi.export("bucketName", storage.bucket.bucket)

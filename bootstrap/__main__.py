@@ -1,6 +1,7 @@
-"""Bootstrap, once per AWS account: GitHub's OIDC provider, the CI roles, the optional state backend.
+"""Bootstrap, once per AWS account: GitHub's OIDC provider, the CI roles, the permissions boundary of
+the main program's roles, the optional state backend.
 
-Reads top to bottom: config -> state backend -> OIDC provider -> roles -> exports. The policies are
+Reads top to bottom: config -> state backend -> OIDC provider -> boundary -> roles -> exports. The policies are
 the pure functions of the package's modules, the roles listed in ``ci_access.py`` (tested in
 tests/infra/test_bootstrap.py).
 """
@@ -19,7 +20,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent  # the main program's proje
 # The repository's root: the roles are built from infra/names.py and the permissions lists.
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bootstrap import account_settings, ci_access, state_backend, trust  # noqa: E402
+from bootstrap import account_settings, boundary, ci_access, state_backend, trust  # noqa: E402
+from infra import names  # noqa: E402
 
 config = pulumi.Config()
 region = aws.config.region
@@ -39,6 +41,7 @@ settings = account_settings.check_settings(account_settings.Settings(
     github_repo=config.require("githubRepo"),
     stacks=stacks,
     stack_pool_ids=account_settings.read_stack_pool_ids(PROJECT_DIR, stacks),
+    stack_readers=account_settings.read_stack_readers(PROJECT_DIR, stacks),
     resource_prefix=config.get("resourcePrefix") or "cognito-backup",
     default_branch=config.get("defaultBranch") or "main",
     partition=partition,
@@ -104,6 +107,21 @@ else:
         opts=pulumi.ResourceOptions(retain_on_delete=True))  # other repositories may come to rely on it
     provider_arn = provider.arn
 
+# The permissions boundary every role of the main program must carry (the deploy role may create roles
+# only with it, and cannot change it): the most any of them can ever do. Re-run the bootstrap when a
+# stack gains a pool or the account a stack.
+aws.iam.Policy(
+    "program-boundary",
+    name=names.PERMISSIONS_BOUNDARY,
+    path=names.PROGRAM_ROLE_PATH,
+    description="Permissions boundary of the cognito-backup program's roles (bootstrap)",
+    policy=json.dumps(boundary.boundary_policy(settings)),
+    tags=tags,
+)
+
+if problems := ci_access.policy_size_problems(settings):
+    raise account_settings.SettingsError("invalid bootstrap configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
 roles = {}
 for role, spec in ci_access.ROLES.items():
     roles[role] = aws.iam.Role(
@@ -118,6 +136,16 @@ for role, spec in ci_access.ROLES.items():
     )
     aws.iam.RolePolicy(f"{role}-permissions", role=roles[role].id,
                        policy=pulumi.Output.json_dumps(spec.policy(settings)))
+    if spec.guardrails:
+        guardrails = aws.iam.Policy(
+            f"{role}-guardrails",
+            name=ci_access.guardrails_name(settings, role),
+            path=account_settings.CI_ROLE_PATH,
+            description=f"Explicit denies of the {role} role (bootstrap)",
+            policy=pulumi.Output.json_dumps(spec.guardrails(settings)),
+            tags=tags,
+        )
+        aws.iam.RolePolicyAttachment(f"{role}-guardrails", role=roles[role].name, policy_arn=guardrails.arn)
 
 role_arns = {role: r.arn for role, r in roles.items()}
 pulumi.export("oidcProviderArn", provider_arn)
@@ -127,6 +155,9 @@ pulumi.export("backendUrl", backend_url)
 pulumi.export("secretsProvider", secrets_provider)
 # Add these roles to `cognito-backup:snapshotReaders` of each stack: they read snapshots.
 pulumi.export("snapshotReaderArns", [role_arns["snapshot"], role_arns["drill"]])
-pulumi.export("githubEnvironments", list(settings.stacks))
+pulumi.export("githubEnvironments", sorted({env for role in ci_access.ROLES
+                                             for env in ci_access.environments(settings, role)}))
+# The repository's OIDC subject template the roles' trust expects (docs/continuous-delivery.md).
+pulumi.export("githubOidcSubjectTemplate", trust.oidc_subject_template())
 pulumi.export("githubVariables", pulumi.Output.all(**role_arns).apply(
     lambda arns: ci_access.github_variables(region=region, role_arns=arns, backend=backend_url)))

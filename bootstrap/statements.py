@@ -8,3 +8,7 @@ def allow(sid: str, actions: list[str], resources: list[str] | str, condition: d
     if condition:
         statement["Condition"] = condition
     return statement
+
+
+def as_list(value: list[str] | str) -> list[str]:
+    return value if isinstance(value, list) else [value]

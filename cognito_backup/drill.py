@@ -31,9 +31,12 @@ from cognito_backup.listing import newest_complete
 from cognito_backup.restore import RestoreOptions, Restorer
 from cognito_backup.restore_check import check_restored_pool
 
+# A drill's scratch pool is created with this tag: the drill role creates, changes and deletes only pools
+# that carry it (bootstrap/drill_role.py).
+DRILL_SCRATCH_TAG = {"cognito-backup:scratch": "restore-drill"}
 # A drill's copy differs from its snapshot in these, on purpose (it is a scratch pool).
-DRILL_POOL_OVERRIDES = {"DeletionProtection": "INACTIVE"}
-DRILL_IGNORED_POOL_FIELDS = ("LambdaConfig", "DeletionProtection")
+DRILL_POOL_OVERRIDES = {"DeletionProtection": "INACTIVE", "UserPoolTags": DRILL_SCRATCH_TAG}
+DRILL_IGNORED_POOL_FIELDS = ("LambdaConfig", "DeletionProtection", "UserPoolTags")
 # Identity providers are recreated with this in place of their secrets (never in a snapshot): the
 # scratch pool proves their configuration restores, and nobody ever signs in through it.
 DRILL_PLACEHOLDER_SECRET = "restore-drill-placeholder-not-a-secret"  # noqa: S105 - deliberately not a secret

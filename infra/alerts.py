@@ -52,7 +52,9 @@ class Alerts(pulumi.ComponentResource):
             description=f"Encrypts the {prefix} alarm topic",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=as_json(alerts_key_policy, partition=args.partition, account_id=args.account_id),
+            policy=as_json(alerts_key_policy, partition=args.partition, account_id=args.account_id,
+                           region=cfg.region, alarm_prefix=cfg.names.alarm("")),
+            tags=names.key_tags(cfg.stack),  # what the CI roles' KMS grants require
             opts=child,
         )
         self.topic = aws.sns.Topic(

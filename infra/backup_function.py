@@ -143,7 +143,8 @@ class BackupFunction(pulumi.ComponentResource):
         aws.sqs.QueuePolicy(
             f"{name}-schedule-dlq-policy",
             queue_url=self.schedule_dlq.url,
-            policy=as_json(schedule_dlq_policy, queue_arn=self.schedule_dlq.arn, rule_arn=self.rule.arn),
+            policy=as_json(schedule_dlq_policy, queue_arn=self.schedule_dlq.arn, rule_arn=self.rule.arn,
+                           account_id=args.account_id),
             opts=child,
         )
         permission = aws.lambda_.Permission(
@@ -152,6 +153,7 @@ class BackupFunction(pulumi.ComponentResource):
             function=self.function.name,
             principal="events.amazonaws.com",
             source_arn=self.rule.arn,
+            source_account=args.account_id,
             opts=child,
         )
         self.targets = [

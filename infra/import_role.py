@@ -24,6 +24,7 @@ class UserImportLogsRoleArgs:
     config: BackupConfig
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
+    permissions_boundary: pulumi.Input[str]  # names.permissions_boundary_arn: the bootstrap's boundary
 
 
 class UserImportLogsRole(pulumi.ComponentResource):
@@ -35,6 +36,8 @@ class UserImportLogsRole(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             names.role(name),
             description="Lets Cognito user-import jobs (cognito-backup restores) write their CloudWatch logs",
+            path=names.PROGRAM_ROLE_PATH,
+            permissions_boundary=args.permissions_boundary,
             assume_role_policy=as_json(import_role_trust_policy, **where),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -8,6 +8,9 @@
   resources by kind.
 - Physical names the program sets itself (``StackNames``), all starting with the stack's prefix
   ``cognito-backup-<stack>``: the function, its log group, the alarms, the dashboard, the key aliases.
+- What marks the program's IAM roles and KMS keys as its own, for the CI roles' conditions: the IAM
+  path of its roles (``PROGRAM_ROLE_PATH``), the permissions boundary they carry
+  (``PERMISSIONS_BOUNDARY``, created by the bootstrap) and the tag of its keys (``KEY_TAG``).
 
 The bootstrap scopes the CI roles with this module (``bootstrap/deploy_role.py`` and the other role
 modules), so the program and the roles cannot drift apart. Pure: no Pulumi.
@@ -27,6 +30,18 @@ STACK_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python313-arm64"
 
+# Every role of the program lives under this IAM path, which no other role's ARN matches: not a snapshot
+# reader such as role/cognito-backup-restore (path "/"), not the CI roles (/github-actions/). The deploy
+# role may create and change roles under this path only, and only with the permissions boundary below.
+PROGRAM_ROLE_PATH = f"/{NAMESPACE}/"
+# The permissions boundary every role of the program carries: a managed policy under the same path that
+# the bootstrap creates (bootstrap/boundary.py) and the deploy role can neither change nor remove. It
+# caps what any role the deploy role creates can ever do.
+PERMISSIONS_BOUNDARY = f"{NAMESPACE}-program-boundary"
+# The tag the program puts on its KMS keys, with the stack's name as its value. The CI roles administer
+# and use only keys that carry it (``aws:RequestTag`` when a key is created, ``aws:ResourceTag`` after).
+KEY_TAG = f"{NAMESPACE}:stack"
+
 
 def stack_name_problem(stack: object) -> str | None:
     """Why ``stack`` cannot name a stack of the program (None when it can)."""
@@ -42,6 +57,15 @@ def resource_prefix(stack: str) -> str:
 
 def powertools_layer_arn(region: str, version: int) -> str:
     return f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER}:{version}"
+
+
+def permissions_boundary_arn(partition: str, account_id: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:policy{PROGRAM_ROLE_PATH}{PERMISSIONS_BOUNDARY}"
+
+
+def key_tags(stack: str) -> dict[str, str]:
+    """The tags of the program's KMS keys."""
+    return {KEY_TAG: stack}
 
 
 # --- logical names --------------------------------------------------------------------------------
@@ -110,9 +134,13 @@ AUTONAMED: dict[str, tuple[str, ...]] = {
 }
 
 
+AUTONAME_SUFFIX_LENGTH = 7  # Pulumi's auto-name: the logical name, "-", 7 random hex digits
+
+
 def autoname_pattern(logical_name: str) -> str:
-    """Every physical name Pulumi may give the resource (an IAM resource pattern)."""
-    return f"{logical_name}-*"
+    """Every physical name Pulumi may give the resource, and no longer one (an IAM resource pattern:
+    ``?`` is one character), so that ``snapshots-bucket-archive-2024`` is not matched."""
+    return f"{logical_name}-{'?' * AUTONAME_SUFFIX_LENGTH}"
 
 
 # --- physical names the program sets --------------------------------------------------------------

@@ -22,7 +22,7 @@ from backup_lambda.validation import (
     validate_region,
     validate_user_pool_id,
 )
-from infra.names import NAMESPACE, POWERTOOLS_LAYER_ACCOUNT
+from infra.names import NAMESPACE, POWERTOOLS_LAYER_ACCOUNT, PROGRAM_ROLE_PATH
 from infra.stack_keys import KEYS, MAX_DAYS, OBJECT_LOCK_MODES, REGION_KEY
 from infra.stack_values import ObjectLock, Pool, Retention, StackValues, accepted
 
@@ -133,8 +133,11 @@ def read_readers(r: StackValues) -> tuple[str, ...]:
             r.problem(at, f"{arn!r}: wildcards are not allowed; list each principal's ARN")
         elif isinstance(arn, str) and arn.endswith(":root"):
             r.problem(at, f"{arn!r}: name roles or users, not an account root (it would admit every principal)")
-        elif not isinstance(arn, str) or not PRINCIPAL_RE.fullmatch(arn):
+        elif not isinstance(arn, str) or not (match := PRINCIPAL_RE.fullmatch(arn)):
             r.problem(at, f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)")
+        elif f"/{match['path']}".startswith(PROGRAM_ROLE_PATH):
+            r.problem(at, f"{arn}: the path {PROGRAM_ROLE_PATH} is the program's own roles', which the deploy role "
+                          "may re-trust and re-scope; a reader must live elsewhere")
         elif arn in readers:
             r.problem(at, f"{arn} is listed twice")
         else:

@@ -43,6 +43,7 @@ class SnapshotStorageArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     writer_role_arn: pulumi.Input[str]
+    permissions_boundary: pulumi.Input[str]  # names.permissions_boundary_arn: the bootstrap's boundary
 
 
 @dataclass
@@ -69,10 +70,19 @@ class SnapshotStorage(pulumi.ComponentResource):
 
         replication_role = None
         if cfg.replica_region:
+            # The bucket's name is Pulumi's auto-name, not known before the bucket exists (and the
+            # bucket's key policy names this role): the trust names the pattern of that auto-name.
+            source_buckets = pulumi.Output.concat(
+                "arn:", args.partition, ":s3:::", names.autoname_pattern(names.snapshot_bucket(name))
+            )
             replication_role = aws.iam.Role(
                 names.replication_role(name),
                 description=f"S3 replication of the {cfg.resource_prefix} snapshots to {cfg.replica_region}",
-                assume_role_policy=as_json(replication_trust_policy, account_id=args.account_id),
+                path=names.PROGRAM_ROLE_PATH,
+                permissions_boundary=args.permissions_boundary,
+                assume_role_policy=as_json(
+                    replication_trust_policy, account_id=args.account_id, source_bucket_arn=source_buckets
+                ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
@@ -174,6 +184,7 @@ class SnapshotStorage(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=_key_policy_json(self._args.partition, self._args.account_id, grants),
+            tags=names.key_tags(self._args.config.stack),  # what the CI roles' KMS grants require
             region=region,
             opts=pulumi.ResourceOptions(parent=self, protect=self._args.config.protect),
         )

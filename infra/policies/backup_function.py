@@ -1,10 +1,10 @@
 """The schedule's dead-letter queue policy: EventBridge may send it the events of the function's
-schedule rule, and of no other rule."""
+schedule rule, and of no other rule (``aws:SourceArn``) or account (``aws:SourceAccount``)."""
 
 from __future__ import annotations
 
 
-def schedule_dlq_policy(queue_arn: str, rule_arn: str) -> dict:
+def schedule_dlq_policy(queue_arn: str, rule_arn: str, account_id: str) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -14,7 +14,10 @@ def schedule_dlq_policy(queue_arn: str, rule_arn: str) -> dict:
                 "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": rule_arn},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
             }
         ],
     }

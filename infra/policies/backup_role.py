@@ -102,7 +102,10 @@ def _allow(scope: str, actions: list[str], resources: list[str]) -> dict:
     }
 
 
-def lambda_trust_policy() -> dict:
+def lambda_trust_policy(*, account_id: str) -> dict:
+    """Lambda may assume the role for this account's functions only (``aws:SourceAccount``). No
+    ``aws:SourceArn``: Lambda's documentation does not say it sets one when it assumes an execution
+    role, and a condition on a key that is absent would refuse every invocation."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -110,6 +113,7 @@ def lambda_trust_policy() -> dict:
                 "Effect": "Allow",
                 "Principal": {"Service": "lambda.amazonaws.com"},
                 "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         ],
     }

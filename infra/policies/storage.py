@@ -13,24 +13,35 @@ from dataclasses import dataclass
 from backup_lambda.snapshot_format import CHECKPOINT_DIR
 from infra.config import Retention
 
-# What "administer the key" means: everything but using it for cryptography. The account can manage
-# the key (and must, to avoid an unmanageable key), but reading snapshots takes a grant below.
+# What "administer the key" means: everything but using it for cryptography, listed action by action.
+# The account can manage the key (and must, to avoid an unmanageable key), but reading snapshots takes a
+# grant below. No wildcard: "kms:Create*" would include kms:CreateGrant, with which an administrator
+# could grant itself Decrypt. Absent too: the key-material import actions (the keys are KMS-generated),
+# the multi-Region ones, kms:GetPublicKey (symmetric keys) and every cryptographic operation.
 KEY_ADMIN_ACTIONS = [
     "kms:CancelKeyDeletion",
-    "kms:Create*",
-    "kms:Delete*",
-    "kms:Describe*",
-    "kms:Disable*",
-    "kms:Enable*",
-    "kms:Get*",
-    "kms:List*",
-    "kms:Put*",
-    "kms:Revoke*",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
     "kms:RotateKeyOnDemand",
     "kms:ScheduleKeyDeletion",
     "kms:TagResource",
     "kms:UntagResource",
-    "kms:Update*",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
 ]
 OBJECT_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
 READER_OBJECT_ACTIONS = [*OBJECT_READ_ACTIONS, "s3:GetObjectTagging", "s3:GetObjectVersionTagging"]
@@ -223,8 +234,9 @@ def access_log_bucket_policy(*, log_bucket_arn: str, source_bucket_arn: str, acc
     }
 
 
-def replication_trust_policy(*, account_id: str) -> dict:
-    """S3 may assume the replication role, for this account's buckets only."""
+def replication_trust_policy(*, account_id: str, source_bucket_arn: str) -> dict:
+    """S3 may assume the replication role, for this account's snapshot bucket only (``source_bucket_arn``
+    may be a pattern: the auto-name of the bucket)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -232,7 +244,10 @@ def replication_trust_policy(*, account_id: str) -> dict:
                 "Effect": "Allow",
                 "Principal": {"Service": "s3.amazonaws.com"},
                 "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": source_bucket_arn},
+                },
             }
         ],
     }

@@ -86,3 +86,61 @@ def test_an_operator_the_evaluator_does_not_know_is_refused():
                              "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}
     with pytest.raises(NotImplementedError, match="IpAddress"):
         allowed(policy, "s3:GetObject", "arn:aws:s3:::b/k", **{"aws:SourceIp": "10.1.2.3"})
+
+
+# --- a request, decided by every policy that applies ---------------------------------------------
+
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/deployer"
+OBJECT = "arn:aws:s3:::b/snapshot.json"
+KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1111"
+ALLOW_ALL = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+DENY_READS = {"Statement": [{"Effect": "Deny", "Action": ["s3:GetObject", "kms:Decrypt"], "Resource": "*"}]}
+BUCKET_ADMITS_ROLE = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:GetObject",
+                                     "Resource": "arn:aws:s3:::b/*"}]}
+
+
+def request(action: str, resource: str, **policies) -> str:
+    from tests.support.iam import request_decision
+
+    return request_decision(action, resource, principal=ROLE, account=ACCOUNT, **policies)
+
+
+def test_a_resource_policy_can_grant_a_role_of_the_account_by_itself():
+    assert request("s3:GetObject", OBJECT, resource_policy=BUCKET_ADMITS_ROLE) == "Allow"
+    assert request("s3:GetObject", OBJECT, resource_policy={"Statement": []}) == "ImplicitDeny"
+    assert request("s3:GetObject", "arn:aws:s3:::other/k", resource_policy=BUCKET_ADMITS_ROLE) == "ImplicitDeny"
+
+
+def test_an_explicit_deny_in_the_identity_policy_beats_a_resource_policy_that_admits_the_role():
+    assert request("s3:GetObject", OBJECT, identity=[DENY_READS], resource_policy=BUCKET_ADMITS_ROLE) == "Deny"
+    assert request("s3:GetObject", OBJECT, identity=[ALLOW_ALL, DENY_READS]) == "Deny"
+
+
+def test_a_permissions_boundary_caps_every_grant_and_grants_nothing_itself():
+    boundary = {"Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}
+
+    assert request("s3:PutObject", OBJECT, identity=[ALLOW_ALL], boundary=boundary) == "Allow"
+    assert request("s3:PutObject", OBJECT, boundary=boundary) == "ImplicitDeny"  # the boundary grants nothing
+    assert request("s3:GetObject", OBJECT, identity=[ALLOW_ALL], boundary=boundary) == "ImplicitDeny"
+    assert request("s3:GetObject", OBJECT, boundary=boundary, resource_policy=BUCKET_ADMITS_ROLE) == "ImplicitDeny"
+    denying = {"Statement": [*boundary["Statement"], {"Effect": "Deny", "Action": "s3:*", "Resource": OBJECT}]}
+    assert request("s3:PutObject", OBJECT, identity=[ALLOW_ALL], boundary=denying) == "Deny"
+
+
+def test_a_kms_key_answers_through_its_key_policy_only():
+    admin_only = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                 "Action": ["kms:PutKeyPolicy", "kms:DescribeKey"], "Resource": "*"}]}
+    grants_role = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "kms:Decrypt",
+                                  "Resource": "*"}]}
+
+    # the account delegates administration to IAM: the identity policy decides
+    assert request("kms:PutKeyPolicy", KEY, identity=[ALLOW_ALL], key_policy=admin_only) == "Allow"
+    assert request("kms:PutKeyPolicy", KEY, key_policy=admin_only) == "ImplicitDeny"
+    # ... but not decryption: no identity policy can grant what the key policy keeps from the account
+    assert request("kms:Decrypt", KEY, identity=[ALLOW_ALL], key_policy=admin_only) == "ImplicitDeny"
+    # a key policy that names the role grants it directly, and an identity deny still wins
+    assert request("kms:Decrypt", KEY, key_policy=grants_role) == "Allow"
+    assert request("kms:Decrypt", KEY, identity=[DENY_READS], key_policy=grants_role) == "Deny"
+    with pytest.raises(ValueError, match="not both"):
+        request("kms:Decrypt", KEY, key_policy=grants_role, resource_policy=BUCKET_ADMITS_ROLE)

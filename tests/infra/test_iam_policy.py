@@ -357,6 +357,26 @@ def test_the_account_cannot_use_the_key_without_a_grant(action):
     assert not any(wildcard_match(pattern, action, ignore_case=True) for pattern in KEY_ADMIN_ACTIONS)
 
 
+GRANT_ACTIONS = ["kms:CreateGrant", "kms:RetireGrant", "kms:ReplicateKey", "kms:ImportKeyMaterial",
+                 "kms:GetParametersForImport"]
+
+
+@pytest.mark.parametrize("action", GRANT_ACTIONS)
+def test_no_key_administrator_can_grant_itself_the_key(action):
+    """kms:Create* used to be an administrator's action, and it includes kms:CreateGrant: an
+    administrator could have granted itself Decrypt. Even an administrator whose IAM policy allows every
+    action gets none of these from the key policy."""
+    from tests.support.iam import request_decision
+
+    administrator = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+    assert request_decision(action, KEY_ARN, principal=ADMIN_ARN, account=ACCOUNT, identity=[administrator],
+                            key_policy=snapshot_key_policy()) == "ImplicitDeny"
+    assert request_decision("kms:PutKeyPolicy", KEY_ARN, principal=ADMIN_ARN, account=ACCOUNT,
+                            identity=[administrator], key_policy=snapshot_key_policy()) == "Allow"
+    assert all("*" not in a for a in KEY_ADMIN_ACTIONS), "list the administrator's actions one by one"
+
+
 @pytest.mark.parametrize("action", CRYPTO_ACTIONS)
 def test_the_backup_role_uses_the_key_for_what_permissions_py_lists_and_only_through_s3(action):
     expected = "Allow" if action in actions_for("kms_key") else "ImplicitDeny"

@@ -147,6 +147,8 @@ def test_prod_example_uses_replica_object_lock_and_email():
         ({"snapshotReaders": ["arn:aws:iam::123456789012:root"]}, "cognito-backup:snapshotReaders[0]", "root"),
         ({"snapshotReaders": ["restore-role"]}, "cognito-backup:snapshotReaders[0]", "not an IAM role or user"),
         ({"snapshotReaders": [READER, READER]}, "cognito-backup:snapshotReaders[1]", "twice"),
+        ({"snapshotReaders": ["arn:aws:iam::123456789012:role/cognito-backup/backup-role-1a2b3c4"]},
+         "cognito-backup:snapshotReaders[0]", "the path /cognito-backup/ is the program's own"),
         ({"schedule": "every day"}, "cognito-backup:schedule", "not an EventBridge schedule"),
         ({"schedule": "cron(0 1 * * * *)"}, "cognito-backup:schedule", "exactly one of"),
         ({"schedule": "cron(0 1 ? * ? *)"}, "cognito-backup:schedule", "exactly one of"),

@@ -21,6 +21,7 @@ from tests.support.pulumi_mocks import ProgramRun, as_pulumi_config, run_program
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 READER = f"arn:aws:iam::{ACCOUNT}:role/cognito-backup-restore"
+BACKUP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cognito-backup/backup-role-7f3e2a1"  # under the program's path
 POOLS = [{"id": "eu-west-1_AbCd12345", "name": "prod-users"}, {"id": "eu-west-1_EfGh67890", "name": "partners"}]
 
 
@@ -66,7 +67,7 @@ def test_the_key_rotates_and_has_an_alias(program):
 def test_the_key_policy_lets_the_account_administer_and_the_role_and_readers_use_it(program):
     statements = {s["Sid"]: s for s in json.loads(program.one("aws:kms/key:Key", "snapshots-key")["policy"])[
         "Statement"]}
-    role_arn = f"arn:aws:iam::{ACCOUNT}:role/backup-role-7f3e2a1"
+    role_arn = BACKUP_ROLE
 
     assert statements["AccountAdministersKey"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
     assert "kms:Decrypt" not in statements["AccountAdministersKey"]["Action"]
@@ -131,7 +132,7 @@ def test_the_bucket_policy_is_tls_only_and_denies_foreign_keys_and_reads(program
     }
     reads = statements["DenyObjectReadsExceptReaders"]
     assert reads["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
-        READER, f"arn:aws:iam::{ACCOUNT}:role/backup-role-7f3e2a1"]
+        READER, BACKUP_ROLE]
     assert statements["DenyWriterReadsOutsideCheckpoints"]["NotResource"] == f"{bucket_arn}/cognito/.checkpoints/*"
     assert [sid for sid, s in statements.items() if s["Effect"] == "Allow"] == ["ReadersListAndReadSnapshots"]
     assert statements["ReadersListAndReadSnapshots"]["Principal"] == {"AWS": [READER]}
@@ -289,8 +290,10 @@ def test_eventbridge_may_invoke_the_function_and_write_its_dead_letters(program)
     assert permission["principal"] == "events.amazonaws.com"
     assert permission["action"] == "lambda:InvokeFunction"
     assert permission["sourceArn"] == rule_arn
+    assert permission["sourceAccount"] == ACCOUNT
     assert dlq_policy["Principal"] == {"Service": "events.amazonaws.com"}
-    assert dlq_policy["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+    assert dlq_policy["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn},
+                                       "StringEquals": {"aws:SourceAccount": ACCOUNT}}
 
 
 def test_the_role_policy_has_no_wildcard_resource_for_cognito_s3_or_kms(program):
@@ -320,7 +323,8 @@ def test_the_backup_role_is_assumed_by_lambda_only(program):
     roles = {r.name: r.inputs for r in program.of_type("aws:iam/role:Role")}
     trust = json.loads(roles["backup-role"]["assumeRolePolicy"])["Statement"]
 
-    assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole",
+                      "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]
     assert "managedPolicyArns" not in roles["backup-role"]
 
 
@@ -412,7 +416,8 @@ def test_the_import_role_is_for_cognito_and_its_logs_only(program):
     assert trust["Principal"] == {"Service": "cognito-idp.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
     assert policy["Resource"] == f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/cognito/*"
-    assert program.outputs["importRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/user-import-logs-role-7f3e2a1"
+    assert program.outputs["importRoleArn"] == (
+        f"arn:aws:iam::{ACCOUNT}:role/cognito-backup/user-import-logs-role-7f3e2a1")
 
 
 def test_outputs(program):
@@ -466,3 +471,100 @@ def test_bad_config_is_refused_before_any_resource_with_a_message_naming_the_key
 
     assert f"\n  {key}: " in str(refused.value)
     assert "Traceback" not in str(refused.value)
+
+
+# --- what marks the program's roles and keys as its own (the CI roles' conditions) ------------------
+
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/cognito-backup/cognito-backup-program-boundary"
+
+
+@pytest.mark.parametrize("variant", ["program", "replicated"])
+def test_every_role_lives_under_the_programs_path_and_carries_the_boundary(variant, request):
+    roles = request.getfixturevalue(variant).of_type("aws:iam/role:Role")
+
+    assert len(roles) == (3 if variant == "replicated" else 2)
+    for role in roles:
+        assert role.inputs["path"] == "/cognito-backup/", role.name
+        assert role.inputs["permissionsBoundary"] == BOUNDARY, role.name
+        assert role.state["arn"].startswith(f"arn:aws:iam::{ACCOUNT}:role/cognito-backup/"), role.name
+
+
+@pytest.mark.parametrize("variant", ["program", "replicated"])
+def test_every_key_is_tagged_with_its_stack(variant, request):
+    keys = request.getfixturevalue(variant).of_type("aws:kms/key:Key")
+
+    assert len(keys) == (3 if variant == "replicated" else 2)  # snapshots, alerts (and the replica's)
+    for key in keys:
+        assert key.inputs["tags"] == {"cognito-backup:stack": "test"}, key.name
+
+
+def _policy_documents(program: ProgramRun) -> list[tuple[str, dict]]:
+    """Every policy document the program declares: key, bucket, queue and role policies, trusts."""
+    documents = []
+    for resource in program.resources:
+        for field in ("policy", "assumeRolePolicy"):
+            if isinstance(resource.inputs.get(field), str):
+                documents.append((f"{resource.name}.{field}", json.loads(resource.inputs[field])))
+    return documents
+
+
+# A service acting on its own (no resource of the stack to name) would get no aws:SourceArn; every
+# service the program trusts acts for one of the stack's resources, so each statement names it, except
+# Lambda assuming the execution role (see infra/policies/backup_role.py).
+WITHOUT_SOURCE_ARN = {"lambda.amazonaws.com"}
+
+
+@pytest.mark.parametrize("variant", ["program", "replicated"])
+def test_every_service_principal_is_held_to_this_account_and_its_source(variant, request):
+    program = request.getfixturevalue(variant)
+    services = set()
+    for name, document in _policy_documents(program):
+        for statement in document["Statement"]:
+            principal = statement.get("Principal")
+            if not isinstance(principal, dict) or "Service" not in principal:
+                continue
+            service = principal["Service"]
+            services.add(service)
+            condition = statement.get("Condition", {})
+            assert condition.get("StringEquals", {}).get("aws:SourceAccount") == ACCOUNT, (name, service)
+            if service not in WITHOUT_SOURCE_ARN:
+                source = {**condition.get("ArnLike", {}), **condition.get("ArnEquals", {})}.get("aws:SourceArn")
+                assert source, (name, service)
+                # a bucket's ARN holds no account: aws:SourceAccount above pins it
+                assert ACCOUNT in source or source.startswith("arn:aws:s3:::"), (name, service, source)
+    expected = {"cloudwatch.amazonaws.com", "events.amazonaws.com", "logging.s3.amazonaws.com",
+                "lambda.amazonaws.com", "cognito-idp.amazonaws.com"}
+    assert services == expected | ({"s3.amazonaws.com"} if variant == "replicated" else set())
+    assert program.one("aws:lambda/permission:Permission")["sourceAccount"] == ACCOUNT
+
+
+def test_cloudwatch_may_use_the_alarm_key_for_the_stacks_alarms_only(program):
+    from tests.support.iam import decision
+
+    policy = json.loads(program.one("aws:kms/key:Key", "alerts-key")["policy"])
+    alarm = f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:cognito-backup-test-function-errors"
+
+    def verdict(**context: str) -> str:
+        return decision(policy, action="kms:GenerateDataKey", resource="*", principal="cloudwatch.amazonaws.com",
+                        context=context)
+
+    assert verdict(**{"aws:SourceAccount": ACCOUNT, "aws:SourceArn": alarm}) == "Allow"
+    assert verdict(**{"aws:SourceAccount": "999999999999", "aws:SourceArn": alarm}) == "ImplicitDeny"
+    assert verdict(**{"aws:SourceAccount": ACCOUNT,
+                      "aws:SourceArn": alarm.replace("cognito-backup-test", "payments")}) == "ImplicitDeny"
+    assert verdict() == "ImplicitDeny"
+
+
+def test_the_replication_role_is_for_s3_replicating_the_snapshot_bucket_only(replicated):
+    from tests.support.iam import decision
+
+    trust = json.loads(replicated.one("aws:iam/role:Role", "snapshots-replication-role")["assumeRolePolicy"])
+    bucket = f"arn:aws:s3:::{replicated.outputs['bucketName']}"
+
+    def verdict(source: str, account: str = ACCOUNT) -> str:
+        return decision(trust, action="sts:AssumeRole", principal="s3.amazonaws.com",
+                        context={"aws:SourceAccount": account, "aws:SourceArn": source})
+
+    assert verdict(bucket) == "Allow"
+    assert verdict("arn:aws:s3:::someone-elses-bucket") == "ImplicitDeny"
+    assert verdict(bucket, account="999999999999") == "ImplicitDeny"

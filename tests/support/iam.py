@@ -15,6 +15,18 @@ the backup and CI roles, the bucket, key and trust policies):
   policy that starts using one cannot pass unevaluated;
 - an explicit Deny wins over any Allow; without an applicable Allow the answer is an implicit deny.
 
+``decision`` / ``allowed`` evaluate one policy. ``request_decision`` evaluates one request of a role in
+its own account against everything that decides it: the role's identity policies, its permissions
+boundary, and the resource's policy (a bucket's) or a KMS key's policy, as IAM combines them:
+
+- an explicit Deny in any of them wins;
+- a permissions boundary only caps: what it does not allow is denied, whatever grants it (for a role,
+  a resource policy's grant to the role's ARN is capped too);
+- a resource policy may grant the role directly (same account), or an identity policy may;
+- a KMS key is reachable only through its key policy: the key policy allows the role itself, or it
+  allows the account (``arn:<partition>:iam::<account>:root``), which hands the decision to the
+  role's identity policies.
+
 ``tests/infra/test_iam_evaluator.py`` checks that it can say no.
 """
 
@@ -118,3 +130,36 @@ def allowed(policy: dict, action: str, resource: str = "*", *, principal: str | 
     """Whether the policy allows the request; request context keys as keyword arguments
     (``**{"kms:ViaService": "s3.eu-west-1.amazonaws.com"}``)."""
     return decision(policy, action=action, resource=resource, principal=principal, context=context) == "Allow"
+
+
+def _decisions(policies: Iterable[dict], **request: Any) -> list[str]:
+    return [decision(p, **request) for p in policies]
+
+
+def request_decision(action: str, resource: str = "*", *, principal: str, account: str,
+                     identity: Iterable[dict] = (), boundary: dict | None = None,
+                     resource_policy: dict | None = None, key_policy: dict | None = None,
+                     partition: str = "aws", context: dict[str, str] | None = None) -> str:
+    """"Deny", "Allow" or "ImplicitDeny" for one request of ``principal`` (a role of ``account``), as
+    IAM decides it from all the policies that apply (see the module's docstring)."""
+    if resource_policy is not None and key_policy is not None:
+        raise ValueError("a request meets either a resource policy or a key policy, not both")
+    context = dict(context or {})
+    identity = list(identity)
+    as_identity = {"action": action, "resource": resource, "context": context}
+    as_resource = {**as_identity, "principal": principal}
+    own = _decisions(identity, **as_identity)
+    capped = decision(boundary, **as_identity) if boundary is not None else "Allow"
+    on_resource = [decision(p, **as_resource) for p in (resource_policy, key_policy) if p is not None]
+    if "Deny" in (*own, capped, *on_resource):
+        return "Deny"
+    if capped != "Allow":
+        return "ImplicitDeny"
+    identity_allows = "Allow" in own
+    if key_policy is not None:
+        if on_resource == ["Allow"]:
+            return "Allow"
+        root = f"arn:{partition}:iam::{account}:root"
+        delegated = decision(key_policy, **{**as_resource, "principal": root}) == "Allow"
+        return "Allow" if delegated and identity_allows else "ImplicitDeny"
+    return "Allow" if identity_allows or "Allow" in on_resource else "ImplicitDeny"

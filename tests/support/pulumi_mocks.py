@@ -91,6 +91,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             state["name"] = state.get("name") or autoname(name)
             state["arn"] = arn("iam", f"role{state.get('path') or '/'}{state['name']}", in_region=None)
             return state["name"]
+        if typ == "aws:iam/policy:Policy":
+            state["name"] = state.get("name") or autoname(name)
+            state["arn"] = arn("iam", f"policy{state.get('path') or '/'}{state['name']}", in_region=None)
+            return state["arn"]
         if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             host = str(state["url"]).removeprefix("https://")
             state["arn"] = arn("iam", f"oidc-provider/{host}", in_region=None)
