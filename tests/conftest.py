@@ -1,5 +1,5 @@
 """Shared fixtures: fake credentials, moto in process (with the Cognito read calls moto lacks, as
-AWS answers them for a pool that does not use them: demo/emulator.py), clients and a bucket."""
+AWS answers them for a pool that does not use them: demo/cognito_gaps.py), clients and a bucket."""
 
 from __future__ import annotations
 

@@ -50,6 +50,8 @@ def format_report(report: dict[str, Any]) -> str:
                                         if report["check"]["identical"] else "DIFFERENCES, see above"))
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")
+    if report.get("imported"):
+        lines.append(f"  imported snapshot: {report['imported']}: a restore cannot bring back what it does not hold")
     native = report.get("native_recovery") or {}
     if native.get("pool_exists"):
         lines.append(f"  native recovery: {native['advice']}")

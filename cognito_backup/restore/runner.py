@@ -44,7 +44,7 @@ from cognito_backup.restore.requests import plan_pool
 from cognito_backup.restore.state import RestoreRun, RunState, Snapshot
 from cognito_backup.restore.target import check_target, pool_of_the_same_name
 from cognito_backup.snapshot_file import SnapshotSource
-from cognito_backup.verify import require_verified
+from cognito_backup.verify import imported_note, require_verified
 
 
 class Restorer:
@@ -98,6 +98,8 @@ class Restorer:
             "dry_run": o.dry_run,
             "excluded_attributes": (config.get("summary") or {}).get("excluded_attributes") or [],
         }
+        if imported_note(origin):  # an imported snapshot (import-cbr): say what it lacks
+            report["imported"] = imported_note(origin)
         report["native_recovery"] = native_recovery_advice(self.aws.cognito, origin.get("user_pool_id"),
                                                            config.get("taken_at"))
         if report["native_recovery"].get("pool_exists"):

@@ -262,12 +262,36 @@ def test_python_is_313_quoted(path):
             assert step["with"]["cache"] == "pip"
 
 
-@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
-def test_dependencies_come_from_requirements_txt(path):
-    for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
-        if uses(job, "actions/setup-python"):
-            runs = " ".join(str(s.get("run", "")) for s in steps(job))
-            assert "pip install -r requirements.txt" in runs
+# The lock each job installs (requirements/README.md): the tests everything, the program's jobs the program,
+# the snapshot button and the drill the command line.
+JOB_LOCKS = {
+    ("tests.yml", "tests"): "dev",
+    ("preview.yml", "preview"): "program",
+    ("_deploy-stack.yml", "up"): "program",
+    ("snapshot.yml", "snapshot"): "cli",
+    ("restore-drill.yml", "pools"): "cli",
+    ("restore-drill.yml", "drill"): "cli",
+}
+
+
+def test_every_job_that_sets_up_python_has_a_lock():
+    with_python = {(w, j) for w, j, job in all_jobs() if uses(job, "actions/setup-python")}
+    assert with_python == set(JOB_LOCKS)
+
+
+@pytest.mark.parametrize(("workflow", "job_name"), sorted(JOB_LOCKS), ids=lambda v: v)
+def test_each_job_installs_its_lock_with_hashes_and_nothing_resolved(workflow, job_name):
+    job = load(workflow)["jobs"][job_name]
+    lock = f"requirements/{JOB_LOCKS[(workflow, job_name)]}.txt"
+    assert (ROOT / lock).is_file()
+    installs = [line for s in steps(job) for line in str(s.get("run", "")).splitlines() if "pip install" in line]
+    assert installs, f"{workflow}:{job_name} installs nothing"
+    for line in installs:
+        argv = shlex.split(line)
+        assert "--require-hashes" in argv and "--no-deps" in argv, f"{workflow}:{job_name}: {line}"
+        assert argv[argv.index("-r") + 1] == lock, f"{workflow}:{job_name} must install {lock}: {line}"
+    [setup] = uses(job, "actions/setup-python")
+    assert setup["with"]["cache-dependency-path"] == lock  # the pip cache follows the lock
 
 
 # --------------------------------------------------------------------------------------------------
@@ -350,12 +374,13 @@ def deployed_files() -> set[str]:
     files = {Path(m.__file__).resolve() for m in finder.modules.values() if m.__file__} | set(engine_files(root))
     modules = {f.relative_to(root).as_posix() for f in files if f.is_relative_to(root)}
     assert {"__main__.py", "infra/config.py", "backup_lambda/handler.py", "backup_lambda/permissions.py"} <= modules
-    return modules | {"Pulumi.yaml", "requirements.txt"} | {p.name for p in STACK_FILES}
+    locks = {"requirements.txt", "requirements/program.txt", "requirements/lambda.txt"}
+    return modules | {"Pulumi.yaml"} | locks | {p.name for p in STACK_FILES}
 
 
-NOT_DEPLOYED = ["cognito_backup/cli.py", "cognito_backup/restore/runner.py", "backup_lambda/__main__.py",
-                "bootstrap/ci_access.py", "bootstrap/__main__.py", "tests/infra/test_urns.py", "docs/deploying.md",
-                "README.md", "demo/__main__.py"]
+NOT_DEPLOYED = ["requirements/dev.txt", "cognito_backup/cli.py", "cognito_backup/restore/runner.py",
+                "backup_lambda/__main__.py", "bootstrap/ci_access.py", "bootstrap/__main__.py",
+                "tests/infra/test_urns.py", "docs/deploying.md", "README.md", "demo/__main__.py"]
 
 
 @pytest.mark.parametrize("workflow", ["preview.yml", "deploy.yml"])
