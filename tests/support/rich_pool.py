@@ -11,8 +11,23 @@ import pytest
 PROVIDER_SECRETS = {"Corp": {"client_secret": "corp-oidc-secret-value"}}
 
 
-def build_rich_pool(cognito: Any, name: str = "prod-users", *, username_attributes: list[str] | None = None) -> str:
+TRIGGERS = {"PreSignUp": "arn:aws:lambda:us-east-1:123456789012:function:pre-sign-up",
+            "CustomMessage": "arn:aws:lambda:us-east-1:123456789012:function:custom-message"}
+BOTH_TEMPLATE_HALVES = {"DefaultEmailOption": "CONFIRM_WITH_CODE", "EmailMessage": "Your code is {####}",
+                        "EmailSubject": "Your code", "EmailMessageByLink": "Click {##here##} to verify",
+                        "EmailSubjectByLink": "Verify your email", "SmsMessage": "Your code is {####}"}
+
+
+def build_rich_pool(cognito: Any, name: str = "prod-users", *, username_attributes: list[str] | None = None,
+                    lambda_config: dict[str, Any] | None = None,
+                    verification_template: dict[str, str] | None = None) -> str:
+    """The pool; ``lambda_config`` (moto never invokes triggers) and ``verification_template`` (e.g. both halves,
+    as the console stores them) where given."""
     extra: dict[str, Any] = {"UsernameAttributes": username_attributes} if username_attributes else {}
+    if lambda_config:
+        extra["LambdaConfig"] = lambda_config
+    if verification_template:
+        extra["VerificationMessageTemplate"] = verification_template
     pool_id = cognito.create_user_pool(
         PoolName=name,
         Policies={"PasswordPolicy": {"MinimumLength": 12, "RequireUppercase": True, "RequireLowercase": True,
