@@ -76,6 +76,7 @@ class _Side:
         self.groups: dict[str, dict[str, Any]] = {}
         self.users = 0
         self.skipped_federated = 0
+        self.federated: dict[str, str] = {}  # A in --restored mode: the federated users skipped, username -> identity
         db.executescript(f"""
             CREATE TABLE users_{suffix} (ident TEXT PRIMARY KEY, username TEXT, doc TEXT);
             CREATE TABLE raw_members_{suffix} (grp TEXT, username TEXT);
@@ -83,7 +84,10 @@ class _Side:
         """)
 
     def load(self, source: SnapshotSource, if_match: str | None, *, identity_attrs: list[str] | None,
-             restored_a: bool, restored: bool, progress: Callable[[str], None] | None) -> None:
+             restored_a: bool, restored: bool, progress: Callable[[str], None] | None,
+             skip: tuple[set[str], set[str]] = (set(), set())) -> None:
+        """``skip``: (usernames, identities) of users not to compare (B in --restored mode: the native users a
+        restore made for A's federated users, --link-federated)."""
         users: list[tuple] = []
         members: list[tuple] = []
         skipped: list[tuple] = []
@@ -99,6 +103,11 @@ class _Side:
                 elif event.key == "users":
                     user = event.value
                     if restored_a and is_federated(user):
+                        skipped.append((user["Username"],))
+                        self.skipped_federated += 1
+                        self.federated[user["Username"]] = user_identity(user, identity_attrs)
+                        continue
+                    if user["Username"] in skip[0] or user_identity(user, identity_attrs) in skip[1]:
                         skipped.append((user["Username"],))
                         self.skipped_federated += 1
                         continue
@@ -179,8 +188,12 @@ def diff_snapshots(source_a: str | SnapshotSource, source_b: str | SnapshotSourc
                         restored=restored, progress=progress)
             if progress:
                 progress(f"reading {snap_b}")
+            linked = (set(), set())
+            if restored:  # the native users of A's federated users (--link-federated), as the restore names them
+                linked = ({_renamed(u, renames or {}) for u in side_a.federated} | set(side_a.federated),
+                          set(side_a.federated.values()))
             side_b.load(snap_b, verified_b.get("etag"), identity_attrs=identity_attrs, restored_a=False,
-                        restored=restored, progress=progress)
+                        restored=restored, progress=progress, skip=linked)
             result = _compare(db, side_a, side_b, restored=restored, max_detail=max_detail, expected=expected)
         finally:
             db.close()
@@ -189,10 +202,11 @@ def diff_snapshots(source_a: str | SnapshotSource, source_b: str | SnapshotSourc
     config_changed = sorted({c["section"] for c in changes})
     summary = result["summary"]
     summary.update(config_changed=config_changed, config_changes=len(changes), not_compared=not_compared,
-                   users_a=side_a.users + side_a.skipped_federated, users_b=side_b.users,
+                   users_a=side_a.users + side_a.skipped_federated, users_b=side_b.users + side_b.skipped_federated,
                    groups_a=len(side_a.groups), groups_b=len(side_b.groups))
     if restored:
         summary["federated_users_not_compared"] = side_a.skipped_federated
+        summary["linked_native_users_not_compared"] = side_b.skipped_federated
     summary["identical"] = not any(summary[k] for k in (
         "users_added", "users_removed", "users_changed", "memberships_gained", "memberships_lost",
         "groups_added", "groups_removed", "groups_changed")) and not config_changed
@@ -207,6 +221,12 @@ def diff_snapshots(source_a: str | SnapshotSource, source_b: str | SnapshotSourc
            if renames else ""),
     )
     return result
+
+
+def _renamed(username: str, renames: dict[str, str]) -> str:
+    """A federated username (``<provider>_<id>``) with its provider's new name."""
+    old = next((o for o in renames if username.startswith(f"{o}_")), None)
+    return renames[old] + username[len(old):] if old else username
 
 
 def _compare(db: sqlite3.Connection, a: _Side, b: _Side, *, restored: bool, max_detail: int,

@@ -62,7 +62,8 @@ NON_RESTORABLE: tuple[NonRestorable, ...] = (
                   "the second character, fewer than 3 characters)",
                   "Renamed (reported, and in the mapping file's `identity_providers`); its clients and linked "
                   "identities use the new name, and the check compares under the new name."),
-    NonRestorable("Federated users as such", "Listed; they come back at next sign-in, or `--link-federated`.",
+    NonRestorable("Federated users as such", "Listed; they come back at next sign-in, or `--link-federated` "
+                  "creates a native user for each and links the provider identity (not compared either).",
                   (("users", "federated"),)),
     NonRestorable("Domain", "Recreated with `--domain-prefix` (the old prefix may be taken); a custom domain with "
                   "`--override domain.CustomDomain.CustomDomainConfig.CertificateArn=ARN` (see Overrides).",

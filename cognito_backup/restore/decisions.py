@@ -293,6 +293,7 @@ class UserRules:
     users_via: str
     auto_verified: list[str]
     link_federated: bool
+    renames: dict[str, str] | None = None  # identity providers created under another name (old -> new)
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,10 @@ def user(user: dict[str, Any], rules: UserRules, existing: tuple[str, str | None
     if params is None:
         return UserDecision(UserAction.NO_USERNAME, reason)
     if is_federated(user):
+        # Its native user is named as the federated one was (<provider>_<id>), with the provider's new name.
+        prefix = next((old for old in (rules.renames or {}) if params["Username"].startswith(f"{old}_")), None)
+        if prefix:
+            params = {**params, "Username": rules.renames[prefix] + params["Username"][len(prefix):]}
         return UserDecision(UserAction.LINK, params=params)
     if rules.users_via == "import":
         if import_eligible(user, rules.auto_verified):

@@ -95,13 +95,16 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
     plan["clients_after"] = "the users, their memberships and the disabled state (no client while a disabled " \
                             "user is enabled)"
 
-    plan["domain"] = [_entry("domain", d, decision) for d, decision in configuration.domain_decisions(run)]
+    domains = configuration.domain_decisions(run)
+    plan["domain"] = [_entry("domain", d, decision) for d, decision in domains]
+    refs += [r for _, d in domains if d.params for r in walk("domain", d.params)]
     if len(plan["domain"]) == 1:
         plan["domain"] = plan["domain"][0]
     settings = configuration.other_settings_decisions(run, client_ids, creates_pool=target_pool is None)
     plan["other_settings"] = [s.what for s in settings]
     for setting in settings:
-        refs += walk(setting.what, {k: v for k, v in setting.params.items() if k not in ("UserPoolId", "Assets")})
+        refs += walk(SECTION_OF.get(setting.method, setting.what),
+                     {k: v for k, v in setting.params.items() if k not in ("UserPoolId", "Assets")})
     plan["triggers"] = triggers.plan_entries(run)
     plan["outside_references"] = grouped(refs, (snapshot.config.get("source") or {}).get("account"))
     plan.update(user_outcomes(state.journal))
@@ -109,6 +112,11 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
     report.update(status="dry-run", target_user_pool_id=state.pool_id, plan=plan,
                   notes=state.notes + snapshot.pool_plan.notes)
     return report
+
+
+SECTION_OF = {"set_ui_customization": "ui_customization", "set_risk_configuration": "risk_configuration",
+              "set_log_delivery_configuration": "log_delivery", "tag_resource": "tags",
+              "create_managed_login_branding": "managed_login_branding"}
 
 
 def _totp(mfa: dict[str, Any] | None) -> str | None:

@@ -15,6 +15,7 @@ from backup_lambda.redact import NOT_SECRET_DETAILS, SECRET_DETAIL_RE
 ARN = re.compile(r"arn:[^:\s]+:[^:\s]+:[^:\s]*:(?P<account>[^:\s]*):\S+")
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 URLS = "URLs (outside AWS accounts)"
+NOT_REFERENCES = frozenset({"AllowedOAuthScopes", "AllowedScopes"})  # scopes named like URLs: the pool's own
 NO_ACCOUNT = "ARNs without an account (e.g. S3 buckets)"
 
 
@@ -22,7 +23,8 @@ def walk(where: str, value: Any) -> Iterable[tuple[str, str]]:
     """(path, value) of every ARN or URL in ``value`` (secret-named keys skipped: never shown)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(key, str) and SECRET_DETAIL_RE.search(key) and key.lower() not in NOT_SECRET_DETAILS:
+            if isinstance(key, str) and (key in NOT_REFERENCES or (
+                    SECRET_DETAIL_RE.search(key) and key.lower() not in NOT_SECRET_DETAILS)):
                 continue
             yield from walk(f"{where}.{key}", item)
     elif isinstance(value, list):
@@ -41,7 +43,7 @@ def grouped(references: Iterable[tuple[str, str]], own_account: str | None) -> d
         if arn and arn["account"]:
             account = arn["account"]
             label = f"account {account}" + (" (the snapshot's account)" if account == own_account
-                                             else " (ANOTHER account)" if own_account else "")
+                                             else " (not the snapshot's account)" if own_account else "")
         else:
             label = NO_ACCOUNT if arn else URLS
         groups.setdefault(label, []).append({"where": where, "value": value})

@@ -49,9 +49,14 @@ def _plan_lines(report: dict[str, Any]) -> list[str]:
                          f"snapshot enrol again" + (f"; {value['totp']}" if value.get("totp") else ""))
         else:
             lines.append(f"  {key}: {_json(value)}")
-    for change in report.get("overrides") or ():
-        lines.append(f"  override {change['path']}: {_json(change.get('from'))} -> {_json(change['to'])}")
+    lines += _override_lines(report)
     return lines
+
+
+def _override_lines(report: dict[str, Any]) -> list[str]:
+    """One line per override: the snapshot's value (where known before the run: not for groups) and the new."""
+    return [f"  override {c['path']}: " + (f"{_json(c['from'])} -> " if "from" in c else "set to ") + _json(c["to"])
+            for c in report.get("overrides") or ()]
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -81,8 +86,7 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"  ... {report['failure_count'] - len(report['failures'])} more failures")
         for item in report.get("not_restored") or ():
             lines.append(f"  not restored: {item['what']}: {item['why']}")
-        for change in report.get("overrides") or ():
-            lines.append(f"  override {change['path']}: {_json(change.get('from'))} -> {_json(change['to'])}")
+        lines += _override_lines(report)
         if report.get("resume_command"):
             lines.append(f"  to finish: {report['resume_command']}")
         if "check" in report:

@@ -140,6 +140,9 @@ def plan_pool(pool: dict[str, Any], mfa_section: dict[str, Any] | None, *, pool_
     elif mfa_mode != "OFF":
         mfa = {"MfaConfiguration": mfa_mode}
         notes.append(f"the snapshot has no MFA section: MfaConfiguration {mfa_mode} is set without factor details")
+    sms = (mfa or {}).get("SmsMfaConfiguration") or {}
+    if isinstance(sms.get("SmsConfiguration"), dict) and isinstance(params.get("SmsConfiguration"), dict):
+        sms["SmsConfiguration"] = params["SmsConfiguration"]  # the pool's SMS settings (overrides included)
     if mfa is not None and mfa_mode != "OFF":
         notes.append(f"created with MFA OFF, then MFA set to {mfa.get('MfaConfiguration')} (SetUserPoolMfaConfig)")
 

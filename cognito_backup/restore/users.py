@@ -33,7 +33,8 @@ def snapshot_items(run: RestoreRun, existing_groups: set[str]
     UserDecision). Users go into the journal in the state their decision gives; memberships too."""
     state, journal, snapshot = run.state, run.state.journal, run.snapshot
     rules = UserRules(username_attributes=snapshot.username_attributes, users_via=snapshot.users_via,
-                      auto_verified=snapshot.auto_verified, link_federated=run.options.link_federated)
+                      auto_verified=snapshot.auto_verified, link_federated=run.options.link_federated,
+                      renames=snapshot.renames)
     member_rows: list[tuple[str, str]] = []
     with snapshot.source.stream(if_match=snapshot.etag) as stream:
         for event in stream.events():
