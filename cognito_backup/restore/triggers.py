@@ -131,6 +131,9 @@ def attach_triggers(run: RestoreRun) -> None:
         return
     if run.options.grant_triggers:
         step["functions"] = grant_permissions(run)
+        if any(f["permission"].startswith("not granted") for f in step["functions"]):
+            step["attached"] = "held back: a function would refuse the new pool (see functions)"
+            return
     else:
         pool_arn = state.target_pool.get("Arn") or ""
         step["functions"] = [{"function": arn, "triggers": names, "permission": "not checked (no --grant-triggers)",

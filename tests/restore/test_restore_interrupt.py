@@ -47,6 +47,7 @@ from cognito_backup.cli import main
 from cognito_backup.diff import diff_snapshots
 from demo.emulator import FAKE_ENV
 from demo.sample_pool import FIRST
+from tests.restore.call_order import assert_no_window_for_disabled_users, assert_triggers_attached_last
 from tests.support.rich_pool import BOTH_TEMPLATE_HALVES, PROVIDER_SECRETS, TRIGGERS, allow_bursts, build_rich_pool
 
 BUCKET = "snapshots-interrupt"
@@ -70,8 +71,7 @@ WRITE_CALLS = {
     "CreateUserPoolDomain": 1,
     "UpdateUserPool": 1,
 }
-USER_WRITES = ("AdminCreateUser", "AdminAddUserToGroup", "AdminDisableUser", "AdminEnableUser",
-               "AdminLinkProviderForUser", "StartUserImportJob")
+
 READ_PREFIXES = ("Describe", "List", "Get", "AdminGet")
 MODES = ("crash", "answer-lost", "error")
 
@@ -331,32 +331,6 @@ def assert_pool_is_the_snapshot(world: World, pool_id: str, mapping_file) -> Non
     assert result["summary"]["identical"], json.dumps(result, indent=1, default=str)[:4000]
 
 
-def assert_no_window_for_disabled_users(calls: list[tuple[str, dict[str, Any]]]) -> None:
-    """Replays the calls AWS carried out, in order: at no moment is there an app client while a user disabled in
-    the snapshot exists enabled."""
-    enabled: set[str] = set()
-    clients = 0
-    for i, (operation, params) in enumerate(calls):
-        if operation in ("AdminCreateUser", "AdminEnableUser"):
-            enabled.add(params["Username"])
-        elif operation == "AdminDisableUser":
-            enabled.discard(params["Username"])
-        elif operation == "CreateUserPoolClient":
-            clients += 1
-        window = enabled & DISABLED_USERS
-        assert not (clients and window), f"call {i} ({operation}): an app client exists while {sorted(window)} " \
-                                         "(disabled in the snapshot) are enabled"
-
-
-def assert_triggers_attached_last(calls: list[tuple[str, dict[str, Any]]]) -> None:
-    """The pool was created without triggers, and they were attached after the last user write."""
-    creates = [p for op, p in calls if op == "CreateUserPool"]
-    assert creates and all("LambdaConfig" not in p for p in creates)
-    attached = [i for i, (op, p) in enumerate(calls) if op == "UpdateUserPool" and p.get("LambdaConfig")]
-    last_user_write = max(i for i, (op, _) in enumerate(calls) if op in USER_WRITES)
-    assert attached and attached[0] > last_user_write, "the triggers were attached before the last user write"
-
-
 # --- the tests ------------------------------------------------------------------------------------------
 
 def test_a_clean_restore_makes_the_write_calls_the_sweep_interrupts(world, case, tmp_path, capsys):
@@ -370,7 +344,7 @@ def test_a_clean_restore_makes_the_write_calls_the_sweep_interrupts(world, case,
     in_order = list(dict.fromkeys(recorder.done))
     assert in_order == list(WRITE_CALLS), "a new write call? add it to WRITE_CALLS, and so to the sweep"
     assert Counter(recorder.done) == WRITE_CALLS
-    assert_no_window_for_disabled_users(recorder.carried_out)
+    assert_no_window_for_disabled_users(recorder.carried_out, DISABLED_USERS)
     assert_triggers_attached_last(recorder.carried_out)
     assert_pool_is_the_snapshot(world, report["target_user_pool_id"], tmp_path / "mapping.json")
 
@@ -422,7 +396,7 @@ def test_an_interrupted_restore_finishes_on_rerun_without_duplicates(world, case
     both["SetUserPoolMfaConfig"] = 1
     assert both == WRITE_CALLS
     # Across the stop and the resume: never a client while a disabled user is enabled; triggers last.
-    assert_no_window_for_disabled_users(interruption.carried_out + rerun.carried_out)
+    assert_no_window_for_disabled_users(interruption.carried_out + rerun.carried_out, DISABLED_USERS)
     assert_triggers_attached_last(interruption.carried_out + rerun.carried_out)
 
 

@@ -25,6 +25,7 @@ from backup_lambda.aws import make_client
 from cognito_backup.restore import RestoreOptions, Restorer, format_report
 from cognito_backup.restore.overrides import collect, parse_command_line
 from tests.restore.aws_fakes import AwsRules, Lambdas, RequestLog
+from tests.restore.call_order import USER_WRITES, assert_no_window_for_disabled_users, assert_triggers_attached_last
 from tests.restore.model_validator import ModelValidator
 from tests.support.rich_pool import (
     BOTH_TEMPLATE_HALVES,
@@ -53,8 +54,6 @@ NEW = {  # what the operator points the new pool at (the old pool's role, identi
         "arn:aws:acm:us-east-1:123456789012:certificate/11112222-3333-4444-5555-666677778888",
     "groups.admins.RoleArn": "arn:aws:iam::123456789012:role/prod-admins-restored",
 }
-USER_WRITES = ("AdminCreateUser", "AdminAddUserToGroup", "AdminDisableUser", "AdminLinkProviderForUser",
-               "StartUserImportJob")
 DISABLED = {"bob", "My-IdP_partner-7"}  # as created in the new pool (the provider renamed)
 
 
@@ -73,7 +72,7 @@ class World:
                 self.lambdas.allow(arn, old_arn)
         self.rules = AwsRules(make_client("cognito-idp"), lambdas=self.lambdas,
                               sms_trust={NEW["pool.SmsConfiguration.SnsCallerArn"]: "new-pool-external-id",
-                                         SMS_ROLE: "old-pool-external-id"}, **rules)
+                                         SMS_ROLE: f"(its trust policy names the old pool {OLD_POOL})"}, **rules)
         self.cognito = self.rules.attach(self.log.attach(make_client("cognito-idp")))
         self.log.attach(s3)
         self.reader = make_client("cognito-idp")
@@ -209,19 +208,17 @@ def test_a_trigger_attached_with_the_pool_would_have_failed_every_user(world, tm
     assert world.rules.invocations
 
 
-def test_no_app_client_exists_while_a_user_disabled_in_the_snapshot_is_enabled(world, tmp_path):
-    world.restore(tmp_path)
+@pytest.mark.parametrize("users_via", ["admin-create", "import"])
+def test_no_app_client_exists_while_a_user_disabled_in_the_snapshot_is_enabled(world, tmp_path, users_via):
+    world.restore(tmp_path, users_via=users_via)
 
-    enabled, clients = set(), 0
-    for operation, params in [(op, p) for _, op, p in world.log.requests]:
-        if operation == "AdminCreateUser":
-            enabled.add(params["Username"])
-        elif operation == "AdminDisableUser":
-            enabled.discard(params["Username"])
-        elif operation == "CreateUserPoolClient":
-            clients += 1
-        assert not (clients and enabled & DISABLED), f"{operation}: a client while {enabled & DISABLED} are enabled"
-    assert clients == 4
+    calls = [(op, p) for _, op, p in world.log.requests]
+    imported = {job_id: [row["cognito:username"] for row in job["rows"]] for job_id, job in world.rules.jobs.items()}
+    if users_via == "import":
+        assert "bob" in imported[next(iter(imported))]  # bob (disabled) comes by the import job
+    assert_no_window_for_disabled_users(calls, DISABLED, imported)
+    assert_triggers_attached_last(calls)
+    assert [op for op, _ in calls].count("CreateUserPoolClient") == 4
 
 
 def test_the_dry_run_shows_triggers_overrides_and_what_points_outside_the_new_pool(world, tmp_path):
