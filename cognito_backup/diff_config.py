@@ -69,7 +69,8 @@ NON_RESTORABLE: tuple[NonRestorable, ...] = (
                   "`--override domain.CustomDomain.CustomDomainConfig.CertificateArn=ARN` (see Overrides).",
                   (("domain", "*"), ("pool", "Domain"), ("pool", "CustomDomain"))),
     NonRestorable("Hosted UI logo; branding assets the snapshot holds only as lossy text",
-                  "Only the logo's URL is in the snapshot: upload it again (the report names each asset).",
+                  "Only the logo's URL is in the snapshot, and older snapshots hold binary branding assets as lossy "
+                  "text: upload them again (the report names each asset; text assets such as SVG come back).",
                   (("ui_customization", "ImageUrl"), ("ui_customization", "CSSVersion"))),
     NonRestorable("Pool fields AWS retired", "The retired verification messages (`EmailVerificationMessage`, "
                   "`EmailVerificationSubject`, `SmsVerificationMessage`) and `UnusedAccountValidityDays`: "
