@@ -11,7 +11,7 @@ as AWS documents it:
 - CreateUserPoolClient with PublishSecretsInAWSSecretsManager: the answer carries a new ClientSecretArn;
 - AdminCreateUser: while the pool has a PreSignUp trigger, the function is "invoked" (recorded); if its resource
   policy does not let this pool invoke it, the call fails as AWS fails it (UnexpectedLambdaException);
-- SetUICustomization (needs a domain), SetRiskConfiguration, SetLogDeliveryConfiguration,
+- SetUICustomization (needs a domain), SetRiskConfiguration, SetLogDeliveryConfiguration, TagResource,
   CreateManagedLoginBranding (no Settings or Assets with UseCognitoProvidedValues), AdminLinkProviderForUser (the
   provider must exist), and the user import jobs (GetCSVHeader, CreateUserImportJob, the upload to the pre-signed
   URL, StartUserImportJob creating the rows' users, DescribeUserImportJob): moto lacks them.
@@ -148,6 +148,7 @@ class AwsRules:
                 ("SetRiskConfiguration", self._echo("RiskConfiguration")),
                 ("SetLogDeliveryConfiguration", self._echo("LogDeliveryConfiguration")),
                 ("CreateManagedLoginBranding", self._branding), ("AdminLinkProviderForUser", self._link),
+                ("TagResource", self._echo(None)),
                 ("GetCSVHeader", self._csv_header), ("CreateUserImportJob", self._create_job),
                 ("StartUserImportJob", self._start_job), ("DescribeUserImportJob", self._describe_job)):
             events.register(f"before-call.cognito-identity-provider.{operation}", handler)
@@ -211,10 +212,10 @@ class AwsRules:
         return _answer({"UICustomization": {"UserPoolId": p["UserPoolId"], "ClientId": p.get("ClientId", "ALL"),
                                             "CSS": p.get("CSS")}})
 
-    def _echo(self, key: str) -> Callable[..., Any]:
+    def _echo(self, key: str | None) -> Callable[..., Any]:
         def answer(context: dict[str, Any], model: Any, **_: Any):
             self._record(model.name, context["api_params"])
-            return _answer({key: context["api_params"]})
+            return _answer({key: context["api_params"]} if key else {})
         return answer
 
     def _branding(self, context: dict[str, Any], **_: Any):

@@ -61,9 +61,9 @@ class World:
     """moto behind the fake, a snapshot in S3, and what a restore of it sent."""
 
     def __init__(self, s3, bucket, doc=None, **rules):
-        self.s3 = s3
         self.source = f"s3://{bucket}/" + write_s3(s3, bucket, doc or real_account_snapshot())
         self.log = RequestLog()
+        self.s3 = self.log.attach(make_client("s3"))  # the restore's own: the log holds only its requests
         self.lambdas = Lambdas(log=self.log)
         old_arn = f"arn:aws:cognito-idp:eu-west-1:{OLD_ACCOUNT}:userpool/{OLD_POOL}"
         for value in REAL_TRIGGERS.values():  # each function lets the OLD pool invoke it
@@ -74,7 +74,6 @@ class World:
                               sms_trust={NEW["pool.SmsConfiguration.SnsCallerArn"]: "new-pool-external-id",
                                          SMS_ROLE: f"(its trust policy names the old pool {OLD_POOL})"}, **rules)
         self.cognito = self.rules.attach(self.log.attach(make_client("cognito-idp")))
-        self.log.attach(s3)
         self.reader = make_client("cognito-idp")
 
     def restore(self, tmp_path, *, users_via="admin-create", overrides=NEW, **extra):
