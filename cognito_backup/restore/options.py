@@ -60,6 +60,10 @@ class RestoreOptions:
             raise ConfigError("--workers must be >= 1")
         if self.grant_triggers and self.without_triggers:
             raise ConfigError("--grant-triggers and --without-triggers contradict each other: give one")
+        prefix = self.overrides.get("domain.Domain.Domain")
+        if prefix is not None and self.domain_prefix and prefix.shown() != self.domain_prefix:
+            raise ConfigError(f"--domain-prefix {self.domain_prefix} and --override domain.Domain.Domain="
+                              f"{prefix.shown()} contradict each other: give one")
 
 
 def load_secrets(path: str | None) -> dict[str, dict[str, str]]:

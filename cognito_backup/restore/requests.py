@@ -127,14 +127,14 @@ def plan_pool(pool: dict[str, Any], mfa_section: dict[str, Any] | None, *, pool_
     if schema.create:
         params["Schema"] = [{k: v for k, v in a.items()} for a in schema.create]
 
-
     # Created without MFA (OFF is the default, so the field is left out), set after creation.
     mfa_mode = params.pop("MfaConfiguration", "OFF")
     mfa: dict[str, Any] | None = None
     if mfa_section and mfa_section.get("status") == "present":
         mfa, dropped = fit_to_input("SetUserPoolMfaConfig", {**mfa_section.get("value", {}), "UserPoolId": "x"})
         mfa.pop("UserPoolId")
-        mfa.setdefault("MfaConfiguration", mfa_mode)
+        if "MfaConfiguration" in src or "MfaConfiguration" not in mfa:
+            mfa["MfaConfiguration"] = mfa_mode  # the pool's (an override included): the section agrees otherwise
         if dropped:
             notes.append(f"MFA configuration fields not accepted by SetUserPoolMfaConfig: {', '.join(dropped)}")
     elif mfa_mode != "OFF":

@@ -59,6 +59,8 @@ def moto_pool(cognito, s3, bucket, tmp_path):
         (["--override", "identity_providers.Corp.ProviderDetails.client_secret=x"], "--secrets FILE"),
         (["--override", "DeletionProtection"], "expected PATH=VALUE"),
         (["--override", "domain.CustomDomain.Domain=not a domain"], "fully qualified domain name"),
+        (["--domain-prefix", "a-1", "--override", "domain.Domain.Domain=b-2"], "contradict each other"),
+        (["--override", "pool.EmailVerificationMessage=x {####}"], "retired"),
     ],
 )
 def test_a_bad_override_is_refused_naming_what_is_wrong_and_nothing_is_written(cognito, moto_pool, tmp_path,
@@ -281,3 +283,14 @@ def test_every_trigger_function_of_the_snapshot_is_listed_with_its_permission(co
     assert set(listed) == functions
     assert all(t["grant"].startswith("add it: aws lambda add-permission") for t in listed.values())
     assert any(t.get("kms_key") == REAL_TRIGGERS["KMSKeyID"] for t in report["plan"]["triggers"])
+
+
+def test_moto_models_update_user_pool_as_the_full_replacement_aws_documents(cognito):
+    """The restore's UpdateUserPool tests rely on moto resetting what a request leaves out, as AWS does: if moto
+    stops doing so, this fails, and those tests would no longer prove that nothing is lost."""
+    pool_id = cognito.create_user_pool(PoolName="p", VerificationMessageTemplate=BOTH_TEMPLATE_HALVES,
+                                       AutoVerifiedAttributes=["email"], UserPoolTags={"a": "b"})["UserPool"]["Id"]
+    cognito.update_user_pool(UserPoolId=pool_id, LambdaConfig=TRIGGERS)
+    pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert pool["VerificationMessageTemplate"] != BOTH_TEMPLATE_HALVES
+    assert not pool.get("AutoVerifiedAttributes") and not pool.get("UserPoolTags")
