@@ -34,9 +34,14 @@ from cognito_backup.restore import RestoreOptions, Restorer
 from cognito_backup.restore.overrides import resolve
 from cognito_backup.restore_check import check_restored_pool
 
-# A drill's copy differs from its snapshot in these, on purpose (it is a scratch pool): the restore's overrides
-# (shown in its plan and report, and expected by the check), and --without-triggers.
-DRILL_OVERRIDES = {"pool.DeletionProtection": "INACTIVE"}
+# A drill's scratch pool is created with this tag: the drill role creates, changes and deletes only pools
+# that carry it (bootstrap/drill_role.py).
+DRILL_SCRATCH_TAG = {"cognito-backup:scratch": "restore-drill"}
+# A drill's copy differs from its snapshot in these pool fields, on purpose (it is a scratch pool): the restore's
+# own overrides (paths of overrides.py under ``pool.``: shown in its plan and report, and expected by its check),
+# deletion protection off and the scratch tag added to the snapshot's own tags; and --without-triggers.
+DRILL_POOL_OVERRIDES = {"DeletionProtection": "INACTIVE",
+                        **{f"UserPoolTags.{key}": value for key, value in DRILL_SCRATCH_TAG.items()}}
 # Identity providers are recreated with this in place of their secrets (never in a snapshot): the
 # scratch pool proves their configuration restores, and nobody ever signs in through it.
 DRILL_PLACEHOLDER_SECRET = "restore-drill-placeholder-not-a-secret"  # noqa: S105 - deliberately not a secret
@@ -83,7 +88,8 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
         source = f"s3://{bucket}/{entry['key']}"
         report.update(snapshot=source, snapshot_taken_at=entry["taken_at"], users=entry["users"])
         step("found", snapshot=source, taken_at=entry["taken_at"])
-        overrides = {p: resolve(p, v, from_command_line=False) for p, v in DRILL_OVERRIDES.items()}
+        overrides = {o.path: o for o in (resolve(f"pool.{path}", value, from_command_line=False)
+                                         for path, value in DRILL_POOL_OVERRIDES.items())}
         options = RestoreOptions(
             snapshot=source, new_pool_name=scratch_name(pool_name, now), users_via=users_via,
             import_role_arn=import_role_arn, without_triggers=True, overrides=overrides,

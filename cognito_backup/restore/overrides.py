@@ -251,4 +251,6 @@ def expected_differences(overrides: dict[str, Override], renames: dict[str, str]
             continue
         item = renames.get(o.item, o.item) if o.section == "identity_providers" else o.item
         out.append(".".join([o.section, *([item] if item else []), *o.fields]))
+        if o.section == "pool" and o.fields[0] == "UserPoolTags":  # the tags section holds the same tags
+            out.append(".".join(["tags", *o.fields[1:]]))
     return out

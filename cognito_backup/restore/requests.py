@@ -115,9 +115,17 @@ def lambda_functions(lambda_config: dict[str, Any] | None) -> list[tuple[str, st
 
 
 def plan_pool(pool: dict[str, Any], mfa_section: dict[str, Any] | None, *, pool_name: str,
-              without_triggers: bool = False) -> PoolPlan:
+              without_triggers: bool = False, overrides: dict[str, Any] | None = None) -> PoolPlan:
     """CreateUserPool parameters, the schema split, SetUserPoolMfaConfig parameters (or None), and the triggers
-    to attach last. Both halves of the verification message template are kept."""
+    to attach last. Both halves of the verification message template are kept. ``overrides``: pool settings by
+    path (``DeletionProtection``, ``UserPoolTags.<key>``), applied as overrides.py applies ``pool.<path>`` (the
+    restore applies its overrides to the whole snapshot before it plans; this serves callers that plan a pool
+    alone, such as the drill role's tests)."""
+    if overrides:
+        from cognito_backup.restore import overrides as ov
+
+        resolved = [ov.resolve(f"pool.{path}", value, from_command_line=False) for path, value in overrides.items()]
+        pool = ov.apply({"pool": pool}, {o.path: o for o in resolved})[0]["pool"]
     notes: list[str] = []
     src = drop_none(copy.deepcopy(pool))
     params = pool_settings(src)

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.cli import main
-from cognito_backup.drill import markdown, run_drill
+from cognito_backup.drill import DRILL_SCRATCH_TAG, markdown, run_drill
 from cognito_backup.restore import users as restore_users
 from cognito_backup.restore_check import LocalObjectStore
 from tests.support.rich_pool import (  # noqa: F401 - autouse fixture
@@ -60,12 +60,17 @@ def test_a_pool_with_both_verification_halves_and_triggers_passes_the_drill(cogn
                  "AdminCreateUserConfig", "UserPoolTags", "MfaConfiguration")}, DeletionProtection="ACTIVE")
     take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)
 
-    report = run_drill(cognito, s3, bucket=bucket, pool_name="console-pool", workers=2, work_dir=str(tmp_path))
+    report = run_drill(cognito, s3, bucket=bucket, pool_name="console-pool", workers=2, work_dir=str(tmp_path),
+                       keep_scratch=True)
 
     assert report["status"] == "pass", report.get("diff_text") or report
     assert "restore check: ignoring" in report["diff_text"]
     assert "pool.DeletionProtection" in report["diff_text"] and "pool.LambdaConfig" in report["diff_text"]
-    assert pool_names(cognito) == ["console-pool"]
+    scratch = cognito.describe_user_pool(UserPoolId=report["scratch_pool_id"])["UserPool"]
+    # The scratch tag (which the drill role requires) is added to the snapshot's own tags, not in their place.
+    assert scratch["UserPoolTags"] == {"team": "identity", **DRILL_SCRATCH_TAG}
+    assert scratch["VerificationMessageTemplate"] == BOTH_TEMPLATE_HALVES
+    assert scratch["DeletionProtection"] == "INACTIVE" and "LambdaConfig" not in scratch
 
 
 def test_a_restore_that_loses_something_fails_the_drill(cognito, s3, bucket, snapshotted, monkeypatch):
