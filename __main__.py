@@ -1,7 +1,8 @@
 """cognito-backup: deploys the snapshot Lambda for every user pool listed in the stack's config.
 
-Reads top to bottom: validated config -> the role -> storage (key, buckets) -> the function and its
-schedule -> alerts -> dashboard -> the user-import logs role -> outputs. `pulumi up` per stack.
+Reads top to bottom: validated config and the function's SDK layer (built from requirements/lambda.txt)
+-> the role -> storage (key, buckets) -> the function, its layer and its schedule -> alerts -> dashboard
+-> the user-import logs role -> outputs. `pulumi up` per stack.
 """
 
 from pathlib import Path
@@ -9,35 +10,51 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from infra import names
 from infra.alerts import Alerts, AlertsArgs
 from infra.backup_function import BackupFunction, BackupFunctionArgs
-from infra.config import ConfigError, load_config
+from infra.backup_role import BackupRole, BackupRoleArgs
+from infra.config import StackConfigError, load_config
 from infra.dashboard import BackupDashboard, BackupDashboardArgs
-from infra.iam import BackupRole
 from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
+from infra.sdk_layer import LayerBuildError, build_sdk_layer
 from infra.storage import SnapshotStorage, SnapshotStorageArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
     config = load_config()
-except ConfigError as error:
+    sdk_layer = build_sdk_layer(PROJECT_DIR)  # cached under build/: rebuilt only when the lock changes
+except (StackConfigError, LayerBuildError) as error:
     raise pulumi.RunError(str(error)) from None
 
 account_id = aws.get_caller_identity_output().account_id
 partition = aws.get_partition_output().partition
+# Every role of the program carries the permissions boundary the bootstrap created in the account.
+boundary = pulumi.Output.all(partition, account_id).apply(lambda v: names.permissions_boundary_arn(*v))
 
-backup_role = BackupRole("backup", description=f"Runs the {config.function_name} snapshot function")
+backup_role = BackupRole(
+    names.BACKUP_ROLE,
+    BackupRoleArgs(
+        description=f"Runs the {config.names.function} snapshot function",
+        account_id=account_id,
+        permissions_boundary=boundary,
+    ),
+)
 
 storage = SnapshotStorage(
-    "snapshots",
+    names.SNAPSHOT_STORAGE,
     SnapshotStorageArgs(
-        config=config, account_id=account_id, partition=partition, writer_role_arn=backup_role.role.arn
+        config=config,
+        account_id=account_id,
+        partition=partition,
+        writer_role_arn=backup_role.role.arn,
+        permissions_boundary=boundary,
     ),
 )
 
 backup = BackupFunction(
-    "backup",
+    names.BACKUP_FUNCTION,
     BackupFunctionArgs(
         config=config,
         account_id=account_id,
@@ -47,11 +64,12 @@ backup = BackupFunction(
         bucket_arn=storage.bucket.arn,
         kms_key_arn=storage.key.arn,
         project_dir=PROJECT_DIR,
+        sdk_layer=sdk_layer,
     ),
 )
 
 alerts = Alerts(
-    "alerts",
+    names.ALERTS,
     AlertsArgs(
         config=config,
         account_id=account_id,
@@ -63,7 +81,7 @@ alerts = Alerts(
 )
 
 dashboard = BackupDashboard(
-    "overview",
+    names.DASHBOARD,
     BackupDashboardArgs(
         config=config,
         bucket_name=storage.bucket.bucket,
@@ -74,7 +92,8 @@ dashboard = BackupDashboard(
 )
 
 import_role = UserImportLogsRole(
-    "user-import-logs", UserImportLogsRoleArgs(config=config, account_id=account_id, partition=partition)
+    names.USER_IMPORT_LOGS_ROLE,
+    UserImportLogsRoleArgs(config=config, account_id=account_id, partition=partition, permissions_boundary=boundary),
 )
 
 pulumi.export("bucketName", storage.bucket.bucket)

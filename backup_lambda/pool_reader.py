@@ -29,7 +29,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backup_lambda.errors import SnapshotError
+from backup_lambda.errors import SnapshotError, aws_error_text
 from backup_lambda.permissions import SNAPSHOT_COGNITO_CALLS
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET, DEFAULT_SHARE, OPERATION_CATEGORY
 from backup_lambda.ratelimit import RateLimiters, Stopped, govern
@@ -130,9 +130,8 @@ class PoolReader:
             self.stats["calls"] += 1
             return getattr(self.cognito, method)(**kwargs)
         except ClientError as exc:
-            err = exc.response.get("Error", {})
             raise SnapshotError(
-                f"{operation} failed for user pool {self.pool_id}: {err.get('Code')}: {err.get('Message')}",
+                f"{operation} failed for user pool {self.pool_id}: {aws_error_text(exc)}",
                 pool=self.pool_id, operation=operation,
             ) from exc
         except BotoCoreError as exc:

@@ -10,15 +10,22 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from types import ModuleType
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backup_lambda.errors import BackupError
+from backup_lambda.errors import HTML_NOTE, BackupError, shorten_html
 from cognito_backup.output import emit, progress
 
 PROG = "python -m cognito_backup"
+EPILOG = """\
+Every command uses the standard AWS environment (profile, region, AWS_ENDPOINT_URL). To try them with no
+AWS account, run a local emulator in another shell: `python3 tasks.py emulator` (a moto server with the
+Cognito calls moto lacks filled in) prints the AWS_ENDPOINT_URL and the fake credentials to export. A
+stock moto_server lacks some of the calls a snapshot makes and answers them with an error page.
+"""
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,14 +37,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("cognito_backup.restore", "rebuild a user pool from a snapshot"),
     "recover": ("cognito_backup.recover", "native point-in-time recovery of a pool's user data"),
     "drill": ("cognito_backup.drill", "prove that the newest snapshot of a pool restores"),
+    "import-cbr": ("cognito_backup.import_cbr", "turn a cognito-backup-restore (cbr) file into a snapshot"),
 }
 
-__all__ = ["COMMANDS", "build_parser", "emit", "main", "progress"]
+__all__ = ["COMMANDS", "build_parser", "emit", "error_text", "main", "progress"]
 
 
 def build_parser(command: str | None = None, module: ModuleType | None = None) -> argparse.ArgumentParser:
     """The parser: every command is listed, only ``command`` (from ``module``) gets its arguments."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].strip("`: "))
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].strip("`: "), epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         description = (module.__doc__ or help_text).strip() if name == command and module else help_text
@@ -48,6 +57,18 @@ def build_parser(command: str | None = None, module: ModuleType | None = None) -
             module.add_arguments(p)
             p.set_defaults(_module=module)
     return parser
+
+
+def error_text(exc: BaseException) -> str:
+    """The error line: the error's text, but a server's HTML page in it shortened to its status and first
+    line, with a pointer to the emulator when AWS_ENDPOINT_URL is set."""
+    status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    text = shorten_html(str(exc), status)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if HTML_NOTE in text and endpoint:  # shortened here or by the engine
+        text += (f"\n  AWS_ENDPOINT_URL is {endpoint}: a stock moto_server answers so for the calls it lacks; "
+                 "`python3 tasks.py emulator` runs one with them filled in")
+    return text
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -69,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except (BackupError, ClientError, BotoCoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        text = error_text(exc)
+        print(f"error: {text}", file=sys.stderr)
         if getattr(args, "json", False):
-            print(json.dumps({"status": "error", "error": str(exc)}))
+            print(json.dumps({"status": "error", "error": text}))
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -8,10 +8,12 @@ Users and memberships go through a temporary SQLite file, so two snapshots of a 
 are compared in bounded memory. The configuration sections are small and compared in memory.
 
 ``--restored`` compares a snapshot with the snapshot of a pool restored from it, and ignores what a
-restore cannot bring back (docs/restoring.md): subs, ids, dates, client ids and secrets, the pool's
-name, ARN and domain, federated users (not recreated), and the user status a restore leaves
-(FORCE_CHANGE_PASSWORD or RESET_REQUIRED). Users are then matched by username, or by email/phone in
-pools that sign in with them (a restore gives those users new generated usernames).
+restore cannot bring back: the one list of it, ``diff_config.NON_RESTORABLE`` (rendered in
+docs/restoring.md): subs, ids, dates, client secrets, the pool's name, ARN and domain, federated users
+(not recreated), users' MFA options, and the user status a restore leaves (FORCE_CHANGE_PASSWORD or
+RESET_REQUIRED). Users are then matched by username, or by email/phone in pools that sign in with them
+(a restore gives those users new generated usernames). ``--mapping-file`` (the restore's) applies the
+identity providers the restore had to rename.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cognito_backup.diff_config import NON_RESTORABLE_NOTE, diff_config
+from cognito_backup.diff_config import NON_RESTORABLE_NOTE, diff_config, is_expected, restored_ignores
 from cognito_backup.restore.requests import attributes_of, is_federated, user_identity
 from cognito_backup.snapshot_file import SnapshotSource
 from cognito_backup.verify import require_verified
@@ -47,16 +49,17 @@ def user_document(user: dict[str, Any], restored: bool) -> dict[str, Any]:
 
 def user_changes(a: dict[str, Any], b: dict[str, Any], restored: bool) -> dict[str, Any]:
     changes: dict[str, Any] = {}
+    ignored = restored_ignores("users") if restored else frozenset()
     attrs = {name: [a["attributes"].get(name), b["attributes"].get(name)]
              for name in sorted(set(a["attributes"]) | set(b["attributes"]))
              if a["attributes"].get(name) != b["attributes"].get(name)}
     if attrs:
         changes["attributes"] = attrs
-    if a["status"] != b["status"] and not (restored and b["status"] in RESTORED_STATUSES):
+    if a["status"] != b["status"] and not ("status" in ignored and b["status"] in RESTORED_STATUSES):
         changes["status"] = [a["status"], b["status"]]
     if a["enabled"] != b["enabled"]:
         changes["enabled"] = [a["enabled"], b["enabled"]]
-    if a["mfa_options"] != b["mfa_options"]:
+    if a["mfa_options"] != b["mfa_options"] and "mfa_options" not in ignored:
         changes["mfa_options"] = [a["mfa_options"], b["mfa_options"]]
     return changes
 
@@ -73,6 +76,7 @@ class _Side:
         self.groups: dict[str, dict[str, Any]] = {}
         self.users = 0
         self.skipped_federated = 0
+        self.federated: dict[str, str] = {}  # A in --restored mode: the federated users skipped, username -> identity
         db.executescript(f"""
             CREATE TABLE users_{suffix} (ident TEXT PRIMARY KEY, username TEXT, doc TEXT);
             CREATE TABLE raw_members_{suffix} (grp TEXT, username TEXT);
@@ -80,7 +84,10 @@ class _Side:
         """)
 
     def load(self, source: SnapshotSource, if_match: str | None, *, identity_attrs: list[str] | None,
-             restored_a: bool, restored: bool, progress: Callable[[str], None] | None) -> None:
+             restored_a: bool, restored: bool, progress: Callable[[str], None] | None,
+             skip: tuple[set[str], set[str]] = (set(), set())) -> None:
+        """``skip``: (usernames, identities) of users not to compare (B in --restored mode: the native users a
+        restore made for A's federated users, --link-federated)."""
         users: list[tuple] = []
         members: list[tuple] = []
         skipped: list[tuple] = []
@@ -96,6 +103,11 @@ class _Side:
                 elif event.key == "users":
                     user = event.value
                     if restored_a and is_federated(user):
+                        skipped.append((user["Username"],))
+                        self.skipped_federated += 1
+                        self.federated[user["Username"]] = user_identity(user, identity_attrs)
+                        continue
+                    if user["Username"] in skip[0] or user_identity(user, identity_attrs) in skip[1]:
                         skipped.append((user["Username"],))
                         self.skipped_federated += 1
                         continue
@@ -142,20 +154,22 @@ class _Capped(list):
 
 
 def diff_snapshots(source_a: str | SnapshotSource, source_b: str | SnapshotSource, s3: Any = None, *,
-                   restored: bool = False, ignore_pool_fields: Iterable[str] = (),
-                   max_detail: int = DEFAULT_MAX_DETAIL, work_dir: str | None = None,
-                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   restored: bool = False, ignore_pool_fields: Iterable[str] = (), expected: Iterable[str] = (),
+                   renames: dict[str, str] | None = None, max_detail: int = DEFAULT_MAX_DETAIL,
+                   work_dir: str | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Compare snapshot A (before) with B (after). Both are verified first (SnapshotFileError if not).
 
     Returns ``{"summary": {...counts, config_changed, identical}, "users_added": [...], ...}``;
     detail lists hold at most ``max_detail`` entries each (0: no limit), the summary counts all.
+    ``expected``: differences a restore reported (``section.path``, e.g. ``groups.admins.RoleArn``), left out;
+    ``renames``: identity providers the restore renamed (old -> new).
     """
     snap_a = source_a if isinstance(source_a, SnapshotSource) else SnapshotSource(source_a, s3=s3)
     snap_b = source_b if isinstance(source_b, SnapshotSource) else SnapshotSource(source_b, s3=s3)
     verified_a = require_verified(snap_a, keep_config=True, progress=progress)
     verified_b = require_verified(snap_b, keep_config=True, progress=progress)
     config_a, config_b = verified_a["config"], verified_b["config"]
-    ignore_pool_fields = tuple(ignore_pool_fields)
+    expected = tuple(expected) + tuple(f"pool.{f}" for f in ignore_pool_fields)
 
     pool_a = config_a.get("pool") or {}
     identity_attrs = (pool_a.get("UsernameAttributes") or None) if restored else None
@@ -174,21 +188,25 @@ def diff_snapshots(source_a: str | SnapshotSource, source_b: str | SnapshotSourc
                         restored=restored, progress=progress)
             if progress:
                 progress(f"reading {snap_b}")
+            linked = (set(), set())
+            if restored:  # the native users of A's federated users (--link-federated), as the restore names them
+                linked = ({_renamed(u, renames or {}) for u in side_a.federated} | set(side_a.federated),
+                          set(side_a.federated.values()))
             side_b.load(snap_b, verified_b.get("etag"), identity_attrs=identity_attrs, restored_a=False,
-                        restored=restored, progress=progress)
-            result = _compare(db, side_a, side_b, restored=restored, max_detail=max_detail)
+                        restored=restored, progress=progress, skip=linked)
+            result = _compare(db, side_a, side_b, restored=restored, max_detail=max_detail, expected=expected)
         finally:
             db.close()
 
-    changes, not_compared = diff_config(config_a, config_b, restored=restored,
-                                        ignore_pool_fields=ignore_pool_fields)
+    changes, not_compared = diff_config(config_a, config_b, restored=restored, expected=expected, renames=renames)
     config_changed = sorted({c["section"] for c in changes})
     summary = result["summary"]
     summary.update(config_changed=config_changed, config_changes=len(changes), not_compared=not_compared,
-                   users_a=side_a.users + side_a.skipped_federated, users_b=side_b.users,
+                   users_a=side_a.users + side_a.skipped_federated, users_b=side_b.users + side_b.skipped_federated,
                    groups_a=len(side_a.groups), groups_b=len(side_b.groups))
     if restored:
         summary["federated_users_not_compared"] = side_a.skipped_federated
+        summary["linked_native_users_not_compared"] = side_b.skipped_federated
     summary["identical"] = not any(summary[k] for k in (
         "users_added", "users_removed", "users_changed", "memberships_gained", "memberships_lost",
         "groups_added", "groups_removed", "groups_changed")) and not config_changed
@@ -198,12 +216,21 @@ def diff_snapshots(source_a: str | SnapshotSource, source_b: str | SnapshotSourc
         taken_at_a=config_a.get("taken_at"), taken_at_b=config_b.get("taken_at"),
         mode="restored" if restored else "snapshots",
         ignored=(NON_RESTORABLE_NOTE if restored else "dates, EstimatedNumberOfUsers")
-        + (f"; pool fields {', '.join(ignore_pool_fields)}" if ignore_pool_fields else ""),
+        + (f"; as the restore reported: {', '.join(expected)}" if expected else "")
+        + (f"; identity providers renamed: {', '.join(f'{a} -> {b}' for a, b in renames.items())}"
+           if renames else ""),
     )
     return result
 
 
-def _compare(db: sqlite3.Connection, a: _Side, b: _Side, *, restored: bool, max_detail: int) -> dict[str, Any]:
+def _renamed(username: str, renames: dict[str, str]) -> str:
+    """A federated username (``<provider>_<id>``) with its provider's new name."""
+    old = next((o for o in renames if username.startswith(f"{o}_")), None)
+    return renames[old] + username[len(old):] if old else username
+
+
+def _compare(db: sqlite3.Connection, a: _Side, b: _Side, *, restored: bool, max_detail: int,
+             expected: tuple[str, ...] = ()) -> dict[str, Any]:
     added, removed, changed = _Capped(max_detail), _Capped(max_detail), _Capped(max_detail)
     gained, lost = _Capped(max_detail), _Capped(max_detail)
     changed_fields: Counter[str] = Counter()
@@ -238,7 +265,7 @@ def _compare(db: sqlite3.Connection, a: _Side, b: _Side, *, restored: bool, max_
     groups_changed = []
     for name in sorted(set(a.groups) & set(b.groups)):
         fields = {k: [a.groups[name][k], b.groups[name][k]] for k in a.groups[name]
-                  if a.groups[name][k] != b.groups[name][k]}
+                  if a.groups[name][k] != b.groups[name][k] and not is_expected("groups", f"{name}.{k}", expected)}
         if fields:
             groups_changed.append({"group": name, "changes": fields})
     summary = {
@@ -312,12 +339,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="at most N entries per detail list with --json (0: all; counts are always exact)")
     parser.add_argument("--work-dir", help="where the temporary SQLite file goes (default: the temp dir)")
     parser.add_argument("--exit-code", action="store_true", help="exit 1 when the snapshots differ")
+    parser.add_argument("--mapping-file", help="with --restored: the restore's mapping file (the identity "
+                                               "providers it renamed, the differences it reported)")
 
 
 def run(args: argparse.Namespace) -> int:
     from cognito_backup.output import emit, progress
+    from cognito_backup.restore.report import read_mapping_head
 
+    head = read_mapping_head(args.mapping_file) if args.mapping_file else {}
+    renames = {p["old_name"]: p["new_name"] for p in head.get("identity_providers") or ()
+               if p.get("old_name") != p.get("new_name")}
     result = diff_snapshots(args.a, args.b, restored=args.restored, max_detail=args.max_detail,
+                            expected=head.get("expected_differences") or (), renames=renames,
                             work_dir=args.work_dir, progress=progress)
     emit(args, {"status": "ok", **result}, format_summary(result))
     return 1 if args.exit_code and not result["summary"]["identical"] else 0

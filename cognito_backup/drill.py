@@ -2,10 +2,12 @@
 
 ``drill --bucket B --pool-name N`` takes the newest complete snapshot of pool N, verifies it, restores
 it into a scratch pool (``drill-<pool>-<time>``: no Lambda triggers, no domain, deletion protection
-off, identity providers with placeholder secrets), snapshots the scratch pool into a local temporary
-directory (a drill never writes to the backup bucket), diffs the two (ignoring what a restore cannot
-bring back), and deletes the scratch pool, also when a step fails. It passes only when the diff finds
-nothing else. Exit code 0 on pass, 1 on fail.
+off through the restore's own override, identity providers with placeholder secrets), snapshots the
+scratch pool into a local temporary directory (a drill never writes to the backup bucket), diffs the two
+(ignoring what a restore cannot bring back, and the differences the restore reported: its overrides,
+--without-triggers, a verification message half AWS refused, renamed providers), and deletes the scratch
+pool, also when a step fails. It passes only when the diff finds nothing else. Exit code 0 on pass, 1 on
+fail.
 
 ``--summary-file`` appends a Markdown report (for ``$GITHUB_STEP_SUMMARY``).
 ``--matrix STACK=OUTPUTS.json ...`` prints the pools of stacks (from ``pulumi stack output --json``)
@@ -29,11 +31,17 @@ from backup_lambda.errors import BackupError, ConfigError
 from cognito_backup.diff import format_summary
 from cognito_backup.listing import newest_complete
 from cognito_backup.restore import RestoreOptions, Restorer
+from cognito_backup.restore.overrides import resolve
 from cognito_backup.restore_check import check_restored_pool
 
-# A drill's copy differs from its snapshot in these, on purpose (it is a scratch pool).
-DRILL_POOL_OVERRIDES = {"DeletionProtection": "INACTIVE"}
-DRILL_IGNORED_POOL_FIELDS = ("LambdaConfig", "DeletionProtection")
+# A drill's scratch pool is created with this tag: the drill role creates, changes and deletes only pools
+# that carry it (bootstrap/drill_role.py).
+DRILL_SCRATCH_TAG = {"cognito-backup:scratch": "restore-drill"}
+# A drill's copy differs from its snapshot in these pool fields, on purpose (it is a scratch pool): the restore's
+# own overrides (paths of overrides.py under ``pool.``: shown in its plan and report, and expected by its check),
+# deletion protection off and the scratch tag added to the snapshot's own tags; and --without-triggers.
+DRILL_POOL_OVERRIDES = {"DeletionProtection": "INACTIVE",
+                        **{f"UserPoolTags.{key}": value for key, value in DRILL_SCRATCH_TAG.items()}}
 # Identity providers are recreated with this in place of their secrets (never in a snapshot): the
 # scratch pool proves their configuration restores, and nobody ever signs in through it.
 DRILL_PLACEHOLDER_SECRET = "restore-drill-placeholder-not-a-secret"  # noqa: S105 - deliberately not a secret
@@ -80,9 +88,11 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
         source = f"s3://{bucket}/{entry['key']}"
         report.update(snapshot=source, snapshot_taken_at=entry["taken_at"], users=entry["users"])
         step("found", snapshot=source, taken_at=entry["taken_at"])
+        overrides = {o.path: o for o in (resolve(f"pool.{path}", value, from_command_line=False)
+                                         for path, value in DRILL_POOL_OVERRIDES.items())}
         options = RestoreOptions(
             snapshot=source, new_pool_name=scratch_name(pool_name, now), users_via=users_via,
-            import_role_arn=import_role_arn, without_triggers=True, pool_overrides=dict(DRILL_POOL_OVERRIDES),
+            import_role_arn=import_role_arn, without_triggers=True, overrides=overrides,
             rate_fraction=rate_fraction, workers=workers, work_dir=work_dir,
             mapping_file=f"{scratch_dir.name}/mapping.json", placeholder_secret=DRILL_PLACEHOLDER_SECRET,
         )
@@ -93,14 +103,16 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
             scratch_id = restorer.pool_id  # created before a failure too: deleted below
         report["scratch_pool_id"] = scratch_id
         step("restored", scratch_pool_id=scratch_id, status=restore["status"], failures=restore["failure_count"])
+        report["restore_notes"] = restore.get("notes") or []
         if restore["status"] != "ok":
             report["restore_failures"] = restore["failures"]
             raise BackupError(f"the restore into {scratch_id} was incomplete: {restore['failure_count']} failures, "
                               f"first: {restore['failures'][:1]}")
         diff = check_restored_pool(cognito, s3, source, scratch_id,
                                    excluded=restore.get("excluded_attributes") or (),
-                                   ignore_pool_fields=DRILL_IGNORED_POOL_FIELDS, work_dir=scratch_dir.name,
-                                   snapshotter=snapshotter)
+                                   expected=restore.get("expected_differences") or (),
+                                   renames=restore.get("identity_providers_renamed") or {},
+                                   work_dir=scratch_dir.name, snapshotter=snapshotter)
         step("snapshotted", users=diff["summary"]["users_b"])
         report["diff_summary"] = diff["summary"]
         report["diff_text"] = format_summary(diff)

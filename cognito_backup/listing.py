@@ -45,7 +45,7 @@ def list_snapshots(s3: Any, bucket: str, prefix: str = "", pool_name: str | None
     Each entry: ``key, pool_name, taken_at`` (ISO), ``complete`` (manifest exists), ``users``,
     ``groups``, ``memberships``, ``bytes``, ``format_version`` (from the manifest when complete, else None),
     ``size`` (the object's size), ``manifest_key``, and ``manifest_error`` when a manifest exists but
-    cannot be read.
+    cannot be read; ``imported`` (from the manifest) for a snapshot made by ``import-cbr``.
     """
     snapshots: dict[str, dict[str, Any]] = {}
     manifests: set[str] = set()
@@ -90,6 +90,8 @@ def list_snapshots(s3: Any, bucket: str, prefix: str = "", pool_name: str | None
                 continue
             for name in ("users", "groups", "memberships", "bytes", "format_version"):
                 entry[name] = manifest.get(name)
+            if manifest.get("imported"):
+                entry["imported"] = manifest["imported"]
     return entries
 
 
@@ -109,6 +111,8 @@ def format_table(entries: list[dict[str, Any]]) -> str:
             return f"{v:,}" if isinstance(v, int) else "-"
         complete = "yes" if e["complete"] and "manifest_error" not in e else (
             "BAD MANIFEST" if e["complete"] else "NO")
+        if e.get("imported"):
+            complete += " (imported)"
         rows.append((e["taken_at"], e["pool_name"], complete, num(e["users"]), num(e["groups"]),
                      num(e["memberships"]), num(e["bytes"]), num(e["format_version"]), e["key"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]

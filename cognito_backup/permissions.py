@@ -18,6 +18,8 @@ from backup_lambda.permissions import SNAPSHOT_COGNITO, Operation, named_actions
 #   ListUserPools
 # - ``bucket``: the backup bucket itself (``arn:aws:s3:::BUCKET``), for listing snapshots
 # - ``import_role``: the stack's user-import logs role (output ``importRoleArn``), passed to Cognito
+# - ``trigger_function``: the Lambda functions a snapshot's pool names as triggers (``restore --grant-triggers``
+#   adds their permission for the new pool), e.g. ``arn:aws:lambda:R:A:function:<the application's prefix>*``
 
 # What a restore calls on the pool it creates or fills (resume lists what is already there).
 RESTORE_COGNITO = scoped_operations(
@@ -27,6 +29,7 @@ RESTORE_COGNITO = scoped_operations(
         "cognito-idp",
         [
             "DescribeUserPool",
+            "UpdateUserPool",
             "AddCustomAttributes",
             "SetUserPoolMfaConfig",
             "ListResourceServers",
@@ -75,9 +78,15 @@ SNAPSHOT_READ_KMS = scoped_operations("kms", "kms_key", [("Decrypt", "kms:Decryp
 RESTORE_CHECK = [Operation(op.service, op.api, op.action, "restored_pool") for op in SNAPSHOT_COGNITO
                  if op.scope == "pool"]
 
+# `restore --grant-triggers`: each trigger function's resource policy read, and the new pool's permission added.
+RESTORE_GRANT_TRIGGERS = scoped_operations(
+    "lambda", "trigger_function", [("GetPolicy", "lambda:GetPolicy"), ("AddPermission", "lambda:AddPermission")])
+# Attaching the triggers (UpdateUserPool): a restore without triggers (the drill's) never makes these calls.
+RESTORE_TRIGGER_CALLS = {("cognito-idp", "UpdateUserPool")} | {(op.service, op.api) for op in RESTORE_GRANT_TRIGGERS}
+
 RESTORE_OPERATIONS: list[Operation] = (
     RESTORE_COGNITO + RESTORE_ACCOUNT + RESTORE_SOURCE_POOL + RESTORE_PASS_ROLE + SNAPSHOT_READ_S3
-    + SNAPSHOT_LIST_S3 + SNAPSHOT_READ_KMS + RESTORE_CHECK
+    + SNAPSHOT_LIST_S3 + SNAPSHOT_READ_KMS + RESTORE_CHECK + RESTORE_GRANT_TRIGGERS
 )
 
 # `recover`: native point-in-time recovery of an existing pool of the stack.
@@ -95,10 +104,10 @@ RECOVER_OPERATIONS = scoped_operations(
     ),
 )
 
-# The drill: a restore into a scratch pool, a snapshot of that pool (written to a local directory,
-# never to the bucket), and the scratch pool's deletion.
+# The drill: a restore into a scratch pool without triggers (so none of RESTORE_TRIGGER_CALLS), a snapshot of
+# that pool (written to a local directory, never to the bucket), and the scratch pool's deletion.
 DRILL_OPERATIONS: list[Operation] = (
-    RESTORE_OPERATIONS
+    [op for op in RESTORE_OPERATIONS if (op.service, op.api) not in RESTORE_TRIGGER_CALLS]
     + scoped_operations("cognito-idp", "restored_pool",
                         named_actions("cognito-idp", ["DeleteUserPool", "DeleteUserPoolDomain"]))
 )

@@ -62,14 +62,16 @@ class LocalObjectStore:
 
 
 def check_restored_pool(cognito: Any, s3: Any, source: str, pool_id: str, *, excluded: Iterable[str] = (),
-                        ignore_pool_fields: Iterable[str] = (), work_dir: str | None = None,
-                        snapshotter: Callable[..., dict[str, Any]] | None = None,
+                        expected: Iterable[str] = (), renames: dict[str, str] | None = None,
+                        work_dir: str | None = None, snapshotter: Callable[..., dict[str, Any]] | None = None,
                         max_detail: int = 50) -> dict[str, Any]:
-    """Snapshot ``pool_id`` locally and diff ``source`` against it in --restored mode."""
+    """Snapshot ``pool_id`` locally and diff ``source`` against it in --restored mode (what cannot be restored
+    ignored), leaving out the ``expected`` differences the restore reported and applying its provider
+    ``renames``."""
     if snapshotter is None:
         from backup_lambda.snapshot import take_snapshot as snapshotter
     with tempfile.TemporaryDirectory(prefix="cognito-check-", dir=work_dir) as tmp:
         snap = snapshotter(cognito, LocalObjectStore(tmp), user_pool_id=pool_id, bucket="local",
                            exclude_attributes=list(excluded))
-        return diff_snapshots(source, str(Path(tmp) / snap.key), s3=s3, restored=True,
-                              ignore_pool_fields=ignore_pool_fields, max_detail=max_detail, work_dir=tmp)
+        return diff_snapshots(source, str(Path(tmp) / snap.key), s3=s3, restored=True, expected=expected,
+                              renames=renames, max_detail=max_detail, work_dir=tmp)

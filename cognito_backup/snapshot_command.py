@@ -1,6 +1,8 @@
 """Take a snapshot of a user pool into S3, from a laptop or CI: the Lambda's own code path.
 
-Uses the standard AWS environment (profile, region, AWS_ENDPOINT_URL for a moto server).
+Uses the standard AWS environment (profile, region, AWS_ENDPOINT_URL). To try it without an AWS account,
+`python3 tasks.py emulator` runs a local moto server with the Cognito calls moto lacks filled in, and
+prints the AWS_ENDPOINT_URL and credentials to export (a stock moto_server fails the snapshot).
 """
 
 from __future__ import annotations
@@ -36,23 +38,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
+# What the snapshot is doing, by the phase an event names; the counts say what has been read so far. Keyed
+# off each event's own fields, whatever order the engine reports phases in (groups may be read alongside users).
+ACTIVITIES = {
+    "groups": "reading groups and their members",
+    "users": "listing users",
+    "uploading": "completing the upload",
+    "continued": "handing over to the next run (checkpoint saved)",
+}
+COUNTED = ("users", "groups", "memberships")
+
+
+def progress_line(event: dict[str, Any]) -> str | None:
+    """One progress line for an engine event, or None for an event a person need not see."""
+    phase = event.get("phase")
+    if phase == "config":
+        return f"reading the configuration of {event.get('pool_name')}"
+    if phase == "done":
+        return f"done: s3://{event['bucket']}/{event['key']}"
+    counts = [f"{event[name]:,} {name}" for name in COUNTED if isinstance(event.get(name), int)]
+    if phase not in ACTIVITIES and not counts:
+        return None
+    line = ACTIVITIES.get(phase, str(phase))
+    if counts:
+        line += f" (read so far: {', '.join(counts)})"
+    if "elapsed_s" in event:
+        line += f", {event['elapsed_s']} s, {event.get('throttles', 0)} throttles"
+    return line
+
+
 def _printer(quiet: bool):
     def show(event: dict[str, Any]) -> None:
-        if quiet:
-            return
-        phase = event.get("phase")
-        if phase == "config":
-            msg = f"reading configuration of {event.get('pool_name')}"
-        elif phase in ("groups", "users", "uploading"):
-            msg = (f"{phase}: {event.get('users', 0):,} users, {event.get('groups', 0):,} groups, "
-                   f"{event.get('memberships', 0):,} memberships")
-            if "elapsed_s" in event:
-                msg += f" ({event['elapsed_s']} s, {event.get('throttles', 0)} throttles)"
-        elif phase == "done":
-            msg = f"done: s3://{event['bucket']}/{event['key']}"
-        else:
-            return
-        print(msg, file=sys.stderr, flush=True)
+        line = None if quiet else progress_line(event)
+        if line:
+            print(line, file=sys.stderr, flush=True)
 
     return show
 

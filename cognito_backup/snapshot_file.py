@@ -8,7 +8,8 @@ manifest is one pass. Memory holds one element plus one read chunk, whatever the
 
 Anything that is not the documented format (not UTF-8, not JSON, truncated, data after the end,
 a duplicated key, ``users`` that is not an array) raises :class:`SnapshotFileError` with the place
-(line, column, character offset, and the element being read).
+(line, column, character offset, and the element being read); a document that is not a snapshot at
+all (an array, a cbr backup, gzip, CSV) raises :class:`NotASnapshotError` saying what it looks like.
 
 A local snapshot's manifest is its sibling file ``<name without .json>.manifest.json``, exactly as
 in S3.
@@ -29,6 +30,7 @@ from botocore.exceptions import ClientError
 
 from backup_lambda.errors import SnapshotFileError
 from backup_lambda.snapshot_format import MANIFEST_SUFFIX, SNAPSHOT_SUFFIX
+from cognito_backup.file_kind import UNREADABLE, NotASnapshotError, describe_array, describe_binary, describe_start
 
 STREAMED_KEYS = ("users", "groups")
 DEFAULT_CHUNK_SIZE = 1 << 16
@@ -187,6 +189,8 @@ class Event(NamedTuple):
 class SnapshotStream:
     """Incremental reader of one snapshot document; see the module docstring."""
 
+    WHAT = "snapshot"  # what the document is, in error messages
+
     def __init__(self, raw: BinaryIO, *, name: str = "snapshot", chunk_size: int = DEFAULT_CHUNK_SIZE,
                  streamed: tuple[str, ...] = STREAMED_KEYS, max_element_chars: int = MAX_ELEMENT_CHARS):
         if chunk_size < 1:
@@ -209,6 +213,7 @@ class SnapshotStream:
         self._context = "the start of the document"
         self._done = False
         self._started = False
+        self._head = b""  # the first bytes: what a document that is not a snapshot looks like
 
     # -- results -----------------------------------------------------------------------------
     @property
@@ -255,9 +260,13 @@ class SnapshotStream:
                 self._buf += self._utf8.decode(b"", final=True)
                 return False
             self._sha.update(data)
+            if not self.bytes:
+                self._head = bytes(data[:64])
             self.bytes += len(data)
             self._buf += self._utf8.decode(data)
         except UnicodeDecodeError as exc:
+            if self.bytes == len(data) and not data[:exc.start].decode("utf-8", "ignore").lstrip().startswith("{"):
+                raise NotASnapshotError(describe_binary(self.name, self._head)) from None  # not text from the start
             raise SnapshotFileError(
                 f"{self.name} is not valid UTF-8 (near byte {self.bytes - len(data) + max(exc.start, 0)},"
                 f" while reading {self._context})"
@@ -275,7 +284,7 @@ class SnapshotStream:
     def _error(self, what: str, pos: int | None = None, truncated: bool = False) -> SnapshotFileError:
         if truncated or (self._eof and (pos if pos is not None else self._pos) >= len(self._buf)):
             return SnapshotFileError(f"{self.name} ends early (truncated?): {what}, at {self._where(pos)}")
-        return SnapshotFileError(f"{self.name} is not a valid snapshot: {what}, at {self._where(pos)}")
+        return SnapshotFileError(f"{self.name} is not a valid {self.WHAT}: {what}, at {self._where(pos)}")
 
     def _peek(self) -> str:
         """The next non-whitespace character ('' at end of input), without consuming it."""
@@ -318,15 +327,30 @@ class SnapshotStream:
                 raise self._error("empty value")
             return value
 
+    def _not_a_snapshot(self, first_char: str) -> NotASnapshotError:
+        """What the document is instead (file_kind): for an array, judged by its first element."""
+        if first_char != "[":
+            return NotASnapshotError(describe_start(self.name, first_char, self._buf[self._pos:self._pos + 200]))
+        self._pos += 1
+        empty = self._peek() == "]"
+        try:
+            first = None if empty else self._value()
+        except SnapshotFileError:
+            first = UNREADABLE
+        return NotASnapshotError(describe_array(self.name, first, empty))
+
     # -- the document ------------------------------------------------------------------------
     def events(self) -> Iterator[Event]:
         """Walk the document; see :class:`Event`. Reads to the end of input (so the hash is whole)."""
         if self._started:
             raise RuntimeError("a SnapshotStream can be walked once")
         self._started = True
-        if not self._peek():
+        first_char = self._peek()
+        if not first_char:
             raise SnapshotFileError(f"{self.name} is empty")
-        self._expect("{", "'{' (a snapshot is one JSON object)")
+        if first_char != "{":
+            raise self._not_a_snapshot(first_char)
+        self._pos += 1
         seen: set[str] = set()
         first = True
         while True:

@@ -17,6 +17,7 @@ from typing import Any
 
 from backup_lambda.errors import SnapshotFileError
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, DOCUMENT_KEYS, SUPPORTED_FORMAT_VERSIONS
+from cognito_backup.file_kind import NotASnapshotError
 from cognito_backup.snapshot_file import SnapshotSource, SnapshotStream
 
 # Every version holds the same keys (tests/tooling/test_format_versions.py), in another order.
@@ -86,6 +87,8 @@ def check_document(stream: SnapshotStream, *, keep_config: bool = False,
             if len(problems) > 100:
                 problems.append("more than 100 problems: stopped reading")
                 break
+    except NotASnapshotError:
+        raise  # not a damaged snapshot: the caller says what it is instead
     except SnapshotFileError as exc:
         problems.append(str(exc))
         return counts, problems, config
@@ -137,8 +140,13 @@ def verify_snapshot(source: str | SnapshotSource, s3: Any = None, *, keep_config
     except SnapshotFileError as exc:
         problems.append(str(exc))
         return result
-    with stream:
-        counts, doc_problems, config = check_document(stream, keep_config=keep_config, progress=progress)
+    try:
+        with stream:
+            counts, doc_problems, config = check_document(stream, keep_config=keep_config, progress=progress)
+    except NotASnapshotError as exc:  # its missing manifest is not the point: say what it is
+        problems[:] = [str(exc)]
+        result["not_a_snapshot"] = True
+        return result
     problems.extend(doc_problems)
     result.update(counts=counts, etag=snapshot.etag)
     if stream.finished:
@@ -158,14 +166,39 @@ def verify_snapshot(source: str | SnapshotSource, s3: Any = None, *, keep_config
     else:
         result["taken_at"] = config.get("taken_at")
         result["source"] = config.get("source")
+    lacks = imported_lacks(config.get("source"))
+    if lacks is not None:
+        result["lacks"] = lacks
     result["ok"] = not problems
     return result
+
+
+def imported_lacks(source: Any) -> list[str] | None:
+    """What an imported snapshot does not hold (its ``source.lacks``); None for a snapshot taken of a pool."""
+    if not isinstance(source, dict) or not source.get("imported"):
+        return None
+    lacks = source.get("lacks")
+    return [str(item) for item in lacks] if isinstance(lacks, list) else []
+
+
+def imported_note(source: Any) -> str | None:
+    """One line saying where an imported snapshot comes from and what it lacks (None if not imported)."""
+    lacks = imported_lacks(source)
+    if lacks is None:
+        return None
+    origin = source.get("imported_from") or {}
+    what = f"imported from {origin.get('format', 'another tool')} file {origin.get('file', '?')}"
+    return f"{what}: it holds no {', no '.join(lacks)}" if lacks else what
 
 
 def require_verified(source: str | SnapshotSource, s3: Any = None, *, keep_config: bool = False,
                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """verify_snapshot, raising :class:`SnapshotFileError` listing the problems when it fails."""
     result = verify_snapshot(source, s3=s3, keep_config=keep_config, progress=progress)
+    config = result.get("config") or result
+    note = imported_note(config.get("source"))
+    if note and progress:
+        progress(f"note: {result['snapshot']} is {note}")
     if not result["ok"]:
         listed = "\n  - ".join(result["problems"])
         raise SnapshotFileError(f"snapshot {result['snapshot']} fails verification, refusing it:\n  - {listed}")
@@ -185,6 +218,9 @@ def run(args: argparse.Namespace) -> int:
     if result["ok"]:
         text = (f"OK {result['snapshot']}: {counts['users']:,} users, {counts['groups']:,} groups, "
                 f"{counts['memberships']:,} memberships, {result['bytes']:,} bytes, sha256 {result['sha256']}")
+        note = imported_note(result.get("source"))
+        if note:
+            text += f"\n  note: {note}"
     else:
         text = f"FAILED {result['snapshot']}:\n" + "\n".join(f"  - {p}" for p in result["problems"])
     emit(args, {"status": "ok" if result["ok"] else "failed", **result}, text)

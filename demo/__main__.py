@@ -29,6 +29,7 @@ from demo.sample_pool import build_pool
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "demo-cognito-snapshots"
 OUT = ROOT / "demo-output"
+MIN_USERS = 30
 
 
 class DemoFailed(Exception):
@@ -109,17 +110,19 @@ class Demo:
     def change_users(self) -> dict[str, int]:
         users = self.sample.users
         pool_id = self.sample.pool_id
-        for name in users[100:105]:
+        step = max(len(users) // 8, 6)  # disjoint slices of the pool, whatever --users is
+        admins = set(self.sample.groups.get("admins", ()))
+        for name in users[step:step + 5]:
             self.cognito.admin_update_user_attributes(UserPoolId=pool_id, Username=name, UserAttributes=[
                 {"Name": "custom:tier", "Value": "enterprise-plus"}])
-        for name in users[200:203]:
+        for name in users[2 * step:2 * step + 3]:
             self.cognito.admin_disable_user(UserPoolId=pool_id, Username=name)
-        for name in users[300:302]:
+        for name in users[3 * step:3 * step + 2]:
             self.cognito.admin_delete_user(UserPoolId=pool_id, Username=name)
         for i in range(4):
             self.cognito.admin_create_user(UserPoolId=pool_id, Username=f"newcomer.{i}", MessageAction="SUPPRESS",
                                            UserAttributes=[{"Name": "email", "Value": f"new{i}@example.com"}])
-        for name in users[400:406]:
+        for name in [u for u in users[4 * step:] if u not in admins][:6]:
             self.cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName="admins")
         changes = {"attributes_changed": 5, "disabled": 3, "deleted": 2, "added": 4, "joined_admins": 6}
         print("    " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in changes.items()))
@@ -204,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=3000, help="users in the demo pool (default 3000)")
     args = parser.parse_args(argv)
+    if args.users < MIN_USERS:
+        parser.error(f"--users must be at least {MIN_USERS} (the demo changes a few users in each part of the pool)")
     print("cognito-backup demo: starting a local AWS emulator (moto) ...", flush=True)
     with LocalAws() as local:
         print(f"    emulator at {local.endpoint_url}")

@@ -1,27 +1,31 @@
-"""A local stand-in for AWS: moto, plus the few Cognito read calls moto 5.2 does not implement.
+"""A local stand-in for AWS: a moto server on localhost, with the Cognito read calls moto lacks filled in
+(``demo/cognito_gaps.py``). No AWS account and no credentials are needed.
 
-moto answers GetUICustomization, DescribeRiskConfiguration, GetLogDeliveryConfiguration,
-ListTagsForResource and DescribeManagedLoginBrandingByClient with NotImplementedError (a 500 in
-server mode). ``install_cognito_gaps()`` adds them, answering as AWS does for a pool that does not use
-those features (no customization, threat protection off, no log delivery, the pool's own tags, no
-branding). The snapshot code is not changed for this: it meets the same answers as on AWS. The cases
-where a pool does use these features are tested with botocore's Stubber.
+``LocalAws`` runs the server in this process (a background thread) and gives the environment that points
+boto3 at it; the demo and the tests use it. ``python3 tasks.py emulator [--port N]`` (which runs
+``python -m demo.emulator``) serves it until Ctrl-C or SIGTERM, so that the command line can be tried
+by hand::
 
-``LocalAws`` starts a moto server on a free localhost port (no AWS account, no credentials needed)
-and gives the environment that points boto3 at it.
+    python3 tasks.py emulator --port 5000
+    # in another shell, the lines it prints:
+    export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=testing ...
+    python -m cognito_backup snapshot --user-pool-id ... --bucket ...
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
 import os
+import shlex
+import signal
+import socket
+import sys
+import threading
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
-from moto.cognitoidp.exceptions import ResourceNotFoundError
-from moto.cognitoidp.responses import CognitoIdpResponse
-from moto.core.exceptions import JsonRESTError
+from demo.cognito_gaps import install_cognito_gaps
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -30,76 +34,45 @@ FAKE_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+DEFAULT_PORT = 5000  # moto_server's own default
+HOST = "127.0.0.1"
+
+__all__ = ["DEFAULT_PORT", "FAKE_ENV", "EmulatorError", "LocalAws", "environment", "install_cognito_gaps", "main",
+           "serve"]
 
 
-class _AddOnNotEnabled(JsonRESTError):
-    def __init__(self) -> None:
-        super().__init__("UserPoolAddOnNotEnabledException",
-                         "Threat protection is not enabled for this user pool.")
+class EmulatorError(Exception):
+    """The emulator cannot start (its port is taken); the message says what to do."""
 
 
-def _get_ui_customization(self: CognitoIdpResponse) -> str:
-    pool_id = self._get_param("UserPoolId")
-    self.backend.describe_user_pool(pool_id)
-    return json.dumps({"UICustomization": {"UserPoolId": pool_id,
-                                           "ClientId": self._get_param("ClientId") or "ALL"}})
-
-
-def _describe_risk_configuration(self: CognitoIdpResponse) -> str:
-    self.backend.describe_user_pool(self._get_param("UserPoolId"))
-    raise _AddOnNotEnabled()
-
-
-def _get_log_delivery_configuration(self: CognitoIdpResponse) -> str:
-    pool_id = self._get_param("UserPoolId")
-    self.backend.describe_user_pool(pool_id)
-    return json.dumps({"LogDeliveryConfiguration": {"UserPoolId": pool_id, "LogConfigurations": []}})
-
-
-def _list_tags_for_resource(self: CognitoIdpResponse) -> str:
-    arn = self._get_param("ResourceArn")
-    for pool in self.backend.user_pools.values():
-        if pool.arn == arn:
-            return json.dumps({"Tags": pool.extended_config.get("UserPoolTags") or {}})
-    raise ResourceNotFoundError(f"Resource {arn} not found")
-
-
-def _describe_managed_login_branding_by_client(self: CognitoIdpResponse) -> str:
-    pool = self.backend.describe_user_pool(self._get_param("UserPoolId"))
-    client_id = self._get_param("ClientId")
-    if client_id not in pool.clients:
-        raise ResourceNotFoundError(f"Client {client_id} not found")
-    raise ResourceNotFoundError("No managed login branding for this client")
-
-
-GAPS = {
-    "get_ui_customization": _get_ui_customization,
-    "describe_risk_configuration": _describe_risk_configuration,
-    "get_log_delivery_configuration": _get_log_delivery_configuration,
-    "list_tags_for_resource": _list_tags_for_resource,
-    "describe_managed_login_branding_by_client": _describe_managed_login_branding_by_client,
-}
-
-
-def install_cognito_gaps() -> None:
-    """Add the missing read calls to moto's Cognito (idempotent; never replaces a real one)."""
-    for name, fn in GAPS.items():
-        if name not in CognitoIdpResponse.__dict__:
-            setattr(CognitoIdpResponse, name, fn)
+def _check_port_free(port: int) -> None:
+    """ThreadedMotoServer waits forever when its port is taken (the error stays in its thread): check first."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise EmulatorError(f"port {port} on {HOST} is in use ({exc.strerror}): pass --port N "
+                                "(--port 0 takes any free port)") from None
 
 
 class LocalAws:
-    """A moto server on a free localhost port, in this process (a background thread)."""
+    """A moto server on localhost (``port`` 0: a free port), in this process (a background thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
+        if not 0 <= port <= 65535:
+            raise EmulatorError(f"--port must be between 0 and 65535, not {port}")
         install_cognito_gaps()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.port = port
+        self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
         self.endpoint_url: str | None = None
 
     def start(self) -> LocalAws:
+        if self.port:
+            _check_port_free(self.port)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
@@ -131,3 +104,59 @@ def environment(values: dict[str, str]):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def banner(local: LocalAws) -> str:
+    """What the emulator prints once it listens: the endpoint line, and what to export."""
+    from moto import __version__ as moto_version
+
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in local.env().items())
+    return "\n".join([
+        f"cognito-backup emulator: moto {moto_version} on {local.endpoint_url}, with the Cognito read calls "
+        "moto lacks answered as AWS answers for a pool that does not use them",
+        f"AWS_ENDPOINT_URL={local.endpoint_url}",
+        "",
+        "In another shell, point boto3 (and so the command line) at it:",
+        f"  export {exports}",
+        "  python -m cognito_backup snapshot --user-pool-id POOL_ID --bucket BUCKET",
+        "Everything is kept in memory and is gone when the emulator stops. Stop it with Ctrl-C (or SIGTERM).",
+    ])
+
+
+def serve(port: int, *, out: TextIO = sys.stdout, stop: threading.Event | None = None) -> int:
+    """Serve until SIGINT or SIGTERM (or ``stop`` is set); 0 once stopped cleanly, 2 if it cannot start."""
+    stop = stop or threading.Event()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, lambda _signum, _frame: stop.set()) for s in handled}
+    try:
+        try:
+            local = LocalAws(port).start()
+        except EmulatorError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            print(banner(local), file=out, flush=True)
+            while not stop.wait(0.5):
+                pass
+            print("stopping the emulator ...", file=out, flush=True)
+        finally:
+            local.stop()
+        print("emulator stopped", file=out, flush=True)
+        return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 tasks.py emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port on {HOST} (default {DEFAULT_PORT}; 0: any free port)")
+    args = parser.parse_args(argv)
+    return serve(args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,44 +12,17 @@ as narrow as it is.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from backup_lambda.contract import METRICS_NAMESPACE, POOL_DIMENSION, SERVICE_NAME, SNAPSHOT_SUCCEEDED
-from infra.config import BackupConfig, Pool
-from infra.storage import KEY_ADMIN_ACTIONS
-
-MISSING_SNAPSHOT_HOURS = 26
-
-
-def pool_dimensions(pool: Pool) -> dict[str, str]:
-    """The dimensions the snapshot Lambda's metrics carry (Powertools adds ``service``)."""
-    return {"service": SERVICE_NAME, POOL_DIMENSION: pool.name}
-
-
-def alerts_key_policy(*, partition: str, account_id: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministersKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": KEY_ADMIN_ACTIONS,
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
-        ],
-    }
+from backup_lambda.contract import METRICS_NAMESPACE, SNAPSHOT_SUCCEEDED
+from infra import names
+from infra.config import BackupConfig
+from infra.documents import as_json
+from infra.metrics import MISSING_SNAPSHOT_HOURS, pool_dimensions
+from infra.policies.alerts import alerts_key_policy
 
 
 @dataclass
@@ -79,13 +52,13 @@ class Alerts(pulumi.ComponentResource):
             description=f"Encrypts the {prefix} alarm topic",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=pulumi.Output.all(args.partition, args.account_id).apply(
-                lambda v: json.dumps(alerts_key_policy(partition=v[0], account_id=v[1]))
-            ),
+            policy=as_json(alerts_key_policy, partition=args.partition, account_id=args.account_id,
+                           region=cfg.region, alarm_prefix=cfg.names.alarm("")),
+            tags=names.key_tags(cfg.stack),  # what the CI roles' KMS grants require
             opts=child,
         )
         self.topic = aws.sns.Topic(
-            f"{name}-topic",
+            names.alarm_topic(name),
             display_name=f"{prefix} alarms",
             kms_master_key_id=key.arn,
             opts=child,
@@ -102,7 +75,7 @@ class Alerts(pulumi.ComponentResource):
 
         self.errors_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-function-errors",
-            name=f"{prefix}-function-errors",
+            name=cfg.names.alarm("function-errors"),
             alarm_description="The snapshot function failed (see its log group for the pool and the error).",
             namespace="AWS/Lambda",
             metric_name="Errors",
@@ -120,7 +93,7 @@ class Alerts(pulumi.ComponentResource):
         self.missing_snapshot_alarms = {
             pool.id: aws.cloudwatch.MetricAlarm(
                 f"{name}-missing-snapshot-{pool.id}",
-                name=f"{prefix}-missing-snapshot-{pool.name}",
+                name=cfg.names.alarm(f"missing-snapshot-{pool.name}"),
                 alarm_description=(
                     f"No successful snapshot of {pool.name} ({pool.id}) in {MISSING_SNAPSHOT_HOURS} hours."
                 ),
@@ -143,7 +116,7 @@ class Alerts(pulumi.ComponentResource):
         self.queue_alarms = [
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
-                name=f"{prefix}-{suffix}",
+                name=cfg.names.alarm(suffix),
                 alarm_description=description,
                 namespace="AWS/SQS",
                 metric_name="ApproximateNumberOfMessagesVisible",

@@ -1,82 +1,45 @@
-"""The snapshot Lambda, its schedule and what catches its failures.
+"""The snapshot Lambda, the SDK layer it runs on, its schedule and what catches its failures.
 
 One function serves every pool: the EventBridge rule has one target per pool whose constant input is
 that pool's snapshot event. Reserved concurrency 1 makes runs queue instead of overlapping (they share
 Cognito's account-wide UserList quota): EventBridge invokes asynchronously, and Lambda keeps throttled
 asynchronous events for up to six hours, so the pools are snapshotted one after the other.
+
+The function's only layer is its SDK (``infra/sdk_layer.py``), published by the program from the
+function's runtime lock. A layer version is immutable: a new lock gives a new zip, whose digest
+(``source_code_hash``) replaces the version, and the function moves to the new one before the old one
+is deleted.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
-from backup_lambda import contract
+from infra import names
 from infra.config import BackupConfig
-from infra.iam import BackupRoleResources, backup_role_policy
+from infra.documents import as_json
+from infra.function_package import (
+    ARCHITECTURE,
+    HANDLER,
+    RUNTIME,
+    code_archive,
+    function_environment,
+    sdk_layer_archive,
+)
+from infra.policies.backup_function import schedule_dlq_policy
+from infra.policies.backup_role import BackupRoleResources, backup_role_policy
+from infra.sdk_layer import SdkLayer
 
-HANDLER = "backup_lambda.handler.lambda_handler"
-RUNTIME = "python3.13"
-ARCHITECTURE = "arm64"
-CODE_DIR = "backup_lambda"
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # the most SQS keeps: two weeks to look at a failed event
 MAX_ASYNC_EVENT_AGE = 6 * 3600  # the most Lambda keeps an event that waits for the one concurrent run
 ASYNC_RETRIES = 2
 SCHEDULE_EVENT_AGE = 3600
 SCHEDULE_RETRIES = 10
-
-
-def code_archive(project_dir: Path, code_dir: str = CODE_DIR) -> pulumi.AssetArchive:
-    """The function's code: ``backup_lambda/`` at the archive's root (so that the handler imports as
-    ``backup_lambda.handler``), without byte-code caches."""
-    root = project_dir / code_dir
-    for required in ("__init__.py", "handler.py"):
-        if not (root / required).is_file():
-            raise FileNotFoundError(f"{root / required} is missing: the function runs {HANDLER}")
-    assets: dict[str, pulumi.Asset | pulumi.Archive] = {}
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(project_dir)
-        if path.is_dir() or "__pycache__" in relative.parts or path.suffix in (".pyc", ".pyo"):
-            continue
-        # Relative to the working directory (the project's, under `pulumi up`) so that the state does
-        # not depend on where the repository is checked out.
-        assets[relative.as_posix()] = pulumi.FileAsset(os.path.relpath(path))
-    return pulumi.AssetArchive(assets)
-
-
-def function_environment(cfg: BackupConfig, bucket_name: str, kms_key_arn: str) -> dict[str, str]:
-    """The snapshot Lambda's environment (its contract with the engine: ``backup_lambda.contract``)."""
-    return {
-        contract.ENV_BUCKET: bucket_name,
-        contract.ENV_KMS_KEY: kms_key_arn,
-        contract.ENV_PREFIX: cfg.snapshot_prefix,
-        contract.ENV_EXCLUDE_ATTRIBUTES: ",".join(cfg.exclude_attributes),
-        contract.ENV_REQUEST_BUDGET: f"{cfg.request_budget:g}",
-        contract.ENV_SERVICE: contract.SERVICE_NAME,
-        contract.ENV_NAMESPACE: contract.METRICS_NAMESPACE,
-        "LOG_LEVEL": "INFO",
-    }
-
-
-def schedule_dlq_policy(queue_arn: str, rule_arn: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ScheduleRuleDeadLetters",
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-            }
-        ],
-    }
 
 
 @dataclass
@@ -89,9 +52,11 @@ class BackupFunctionArgs:
     bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     project_dir: Path
+    sdk_layer: SdkLayer  # built before any resource is declared (__main__.py)
 
 
 class BackupFunction(pulumi.ComponentResource):
+    sdk_layer: aws.lambda_.LayerVersion
     function: aws.lambda_.Function
     log_group: aws.cloudwatch.LogGroup
     failure_queue: aws.sqs.Queue
@@ -106,18 +71,18 @@ class BackupFunction(pulumi.ComponentResource):
 
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=cfg.log_group_name,
+            name=cfg.names.log_group,
             retention_in_days=cfg.log_retention_days,
             opts=child,
         )
         self.failure_queue = aws.sqs.Queue(
-            f"{name}-failures",
+            names.failure_queue(name),
             message_retention_seconds=QUEUE_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
             opts=child,
         )
         self.schedule_dlq = aws.sqs.Queue(
-            f"{name}-schedule-dlq",
+            names.schedule_dlq(name),
             message_retention_seconds=QUEUE_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
             opts=child,
@@ -125,10 +90,10 @@ class BackupFunction(pulumi.ComponentResource):
 
         # The function's own ARN, built from its explicit name: no cycle between role and function.
         function_arn = pulumi.Output.concat(
-            "arn:", args.partition, ":lambda:", cfg.region, ":", args.account_id, ":function:", cfg.function_name
+            "arn:", args.partition, ":lambda:", cfg.region, ":", args.account_id, ":function:", cfg.names.function
         )
         log_group_arn = pulumi.Output.concat(
-            "arn:", args.partition, ":logs:", cfg.region, ":", args.account_id, ":log-group:", cfg.log_group_name
+            "arn:", args.partition, ":logs:", cfg.region, ":", args.account_id, ":log-group:", cfg.names.log_group
         )
         pool_arns = [
             pulumi.Output.concat(
@@ -136,36 +101,38 @@ class BackupFunction(pulumi.ComponentResource):
             )
             for pool in cfg.pools
         ]
-        policy = pulumi.Output.all(
-            pulumi.Output.all(*pool_arns),
-            args.bucket_arn,
-            args.kms_key_arn,
-            function_arn,
-            log_group_arn,
-            self.failure_queue.arn,
-        ).apply(
-            lambda v: json.dumps(
-                backup_role_policy(
-                    BackupRoleResources(
-                        pool_arns=tuple(v[0]),
-                        bucket_arn=v[1],
-                        snapshot_prefix=cfg.snapshot_prefix,
-                        kms_key_arn=v[2],
-                        function_arn=v[3],
-                        log_group_arn=v[4],
-                        failure_queue_arn=v[5],
-                    )
-                )
-            )
+
+        def role_policy_of(pool_arns: list[str], **arns: str) -> dict:
+            resources = BackupRoleResources(pool_arns=tuple(pool_arns), snapshot_prefix=cfg.snapshot_prefix, **arns)
+            return backup_role_policy(resources)
+
+        policy = as_json(
+            role_policy_of,
+            pool_arns=pool_arns,
+            bucket_arn=args.bucket_arn,
+            kms_key_arn=args.kms_key_arn,
+            function_arn=function_arn,
+            log_group_arn=log_group_arn,
+            failure_queue_arn=self.failure_queue.arn,
         )
         role_policy = aws.iam.RolePolicy(f"{name}-permissions", role=args.role.id, policy=policy, opts=child)
 
+        self.sdk_layer = aws.lambda_.LayerVersion(
+            names.sdk_layer(name),
+            layer_name=cfg.names.sdk_layer,
+            description=args.sdk_layer.description,
+            code=sdk_layer_archive(args.sdk_layer),
+            source_code_hash=args.sdk_layer.base64_sha256,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            opts=child,
+        )
         environment = pulumi.Output.all(args.bucket_name, args.kms_key_arn).apply(
             lambda v: function_environment(cfg, v[0], v[1])
         )
         self.function = aws.lambda_.Function(
             f"{name}-function",
-            name=cfg.function_name,
+            name=cfg.names.function,
             description="Takes one snapshot of a Cognito user pool into S3 (cognito-backup)",
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
@@ -175,7 +142,7 @@ class BackupFunction(pulumi.ComponentResource):
             timeout=cfg.lambda_timeout,
             memory_size=cfg.lambda_memory,
             reserved_concurrent_executions=1,
-            layers=[cfg.powertools_layer_arn],
+            layers=[self.sdk_layer.arn],
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
         )
@@ -193,7 +160,7 @@ class BackupFunction(pulumi.ComponentResource):
         )
 
         self.rule = aws.cloudwatch.EventRule(
-            f"{name}-schedule",
+            names.schedule_rule(name),
             description=f"Snapshot the Cognito user pools of {cfg.resource_prefix}",
             schedule_expression=cfg.schedule,
             opts=child,
@@ -201,9 +168,8 @@ class BackupFunction(pulumi.ComponentResource):
         aws.sqs.QueuePolicy(
             f"{name}-schedule-dlq-policy",
             queue_url=self.schedule_dlq.url,
-            policy=pulumi.Output.all(self.schedule_dlq.arn, self.rule.arn).apply(
-                lambda v: json.dumps(schedule_dlq_policy(v[0], v[1]))
-            ),
+            policy=as_json(schedule_dlq_policy, queue_arn=self.schedule_dlq.arn, rule_arn=self.rule.arn,
+                           account_id=args.account_id),
             opts=child,
         )
         permission = aws.lambda_.Permission(
@@ -212,6 +178,7 @@ class BackupFunction(pulumi.ComponentResource):
             function=self.function.name,
             principal="events.amazonaws.com",
             source_arn=self.rule.arn,
+            source_account=args.account_id,
             opts=child,
         )
         self.targets = [
@@ -234,6 +201,7 @@ class BackupFunction(pulumi.ComponentResource):
             {
                 "function_name": self.function.name,
                 "function_arn": self.function.arn,
+                "sdk_layer_arn": self.sdk_layer.arn,
                 "failure_queue_arn": self.failure_queue.arn,
                 "schedule_dlq_arn": self.schedule_dlq.arn,
             }

@@ -2,55 +2,21 @@
 
 CreateUserImportJob requires one (``CloudWatchLogsRoleArn``); the restore tooling takes its ARN from
 the stack output ``importRoleArn``. A restore imports into a NEW pool, whose id is not known here, so
-the trust is limited to Cognito acting for a user pool of this account and region.
+the trust is limited to Cognito acting for a user pool of this account and region
+(``infra/policies/import_role.py``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from infra import names
 from infra.config import BackupConfig
-
-
-def import_role_trust_policy(*, partition: str, account_id: str, region: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "cognito-idp.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:cognito-idp:{region}:{account_id}:userpool/*"},
-                },
-            }
-        ],
-    }
-
-
-def import_role_policy(*, partition: str, account_id: str, region: str) -> dict:
-    """What Cognito's import jobs need, as the Cognito developer guide lists it: their log groups only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "WriteImportJobLogs",
-                "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:DescribeLogStreams",
-                    "logs:PutLogEvents",
-                ],
-                "Resource": f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/cognito/*",
-            }
-        ],
-    }
+from infra.documents import as_json
+from infra.policies.import_role import import_role_policy, import_role_trust_policy
 
 
 @dataclass
@@ -58,6 +24,7 @@ class UserImportLogsRoleArgs:
     config: BackupConfig
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
+    permissions_boundary: pulumi.Input[str]  # names.permissions_boundary_arn: the bootstrap's boundary
 
 
 class UserImportLogsRole(pulumi.ComponentResource):
@@ -65,22 +32,19 @@ class UserImportLogsRole(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: UserImportLogsRoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cognito-backup:infra:UserImportLogsRole", name, None, opts)
-        region = args.config.region
-        ids = pulumi.Output.all(args.partition, args.account_id)
+        where = {"partition": args.partition, "account_id": args.account_id, "region": args.config.region}
         self.role = aws.iam.Role(
-            f"{name}-role",
+            names.role(name),
             description="Lets Cognito user-import jobs (cognito-backup restores) write their CloudWatch logs",
-            assume_role_policy=ids.apply(
-                lambda v: json.dumps(import_role_trust_policy(partition=v[0], account_id=v[1], region=region))
-            ),
+            path=names.PROGRAM_ROLE_PATH,
+            permissions_boundary=args.permissions_boundary,
+            assume_role_policy=as_json(import_role_trust_policy, **where),
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.iam.RolePolicy(
             f"{name}-policy",
             role=self.role.id,
-            policy=ids.apply(
-                lambda v: json.dumps(import_role_policy(partition=v[0], account_id=v[1], region=region))
-            ),
+            policy=as_json(import_role_policy, **where),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"role_arn": self.role.arn})

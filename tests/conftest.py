@@ -1,15 +1,21 @@
 """Shared fixtures: fake credentials, moto in process (with the Cognito read calls moto lacks, as
-AWS answers them for a pool that does not use them: demo/emulator.py), clients and a bucket."""
+AWS answers them for a pool that does not use them: demo/cognito_gaps.py), clients and a bucket."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import settings
 
 from demo.emulator import FAKE_ENV, install_cognito_gaps
 
 install_cognito_gaps()
+
+# CI (.ci/run sets HYPOTHESIS_PROFILE=ci) draws the same examples on every run, so that a red build
+# always means a change broke something; local runs keep drawing new ones, to find what is not yet known.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

@@ -129,6 +129,12 @@ class Progress:
         self.report(f"  {self.label}: {done:,}{of} ({parts}; {rate:,.0f}/s){' done' if final else ''}")
 
 
+def _lambda_client(region: str) -> Any:
+    from backup_lambda.aws import make_client
+
+    return make_client("lambda", region=region)
+
+
 def rate_limiters(rate_fraction: float) -> RateLimiters:
     """A limiter per quota category at ``rate_fraction`` of its quota (at most 5 calls/s per pool and
     operation for the resource categories)."""
@@ -145,11 +151,14 @@ class Calls:
     """The run's way to Cognito. Within ``governed()``, every attempt of a call of ``cognito``, ``importer``
     (the user import calls) and ``linker`` (AdminLinkProviderForUser) waits for its quota category's limiter,
     and botocore leaves the LOOK_BEFORE_RETRY creates to ``create``. (``importer`` and ``linker`` default to
-    ``cognito``; tests give them a botocore Stubber, as moto lacks these APIs.)"""
+    ``cognito``; tests give them a botocore Stubber, as moto lacks these APIs.) ``lambdas(region)`` gives the
+    Lambda client of a trigger function's region (``--grant-triggers``; outside Cognito's quotas)."""
 
     def __init__(self, cognito: Any, *, rate_fraction: float, import_client: Any = None, link_client: Any = None,
-                 say: Callable[[str], None], sleep: Callable[[float], None]):
+                 lambdas: Callable[[str], Any] | None = None, say: Callable[[str], None],
+                 sleep: Callable[[float], None]):
         self.cognito = cognito
+        self.lambdas = lambdas or _lambda_client  # region -> a Lambda client (--grant-triggers)
         self.importer = import_client or cognito
         self.linker = link_client or cognito
         self.limiters = rate_limiters(rate_fraction)

@@ -1,13 +1,16 @@
 """``restore`` on the command line: its arguments, and ``run``, which turns them into RestoreOptions, runs
-the restore and prints its report (the work is done elsewhere: by the Restorer)."""
+the restore and prints its report (the work is done elsewhere: by the Restorer). Exit codes: 0 ok (or a dry
+run), 1 incomplete (``--resume`` retries the failed steps), 2 an error (nothing or not everything written: the
+message says what), 3 check-failed (``--check`` found a difference beyond what cannot be restored)."""
 
 from __future__ import annotations
 
 import argparse
 
+from cognito_backup.restore import overrides
 from cognito_backup.restore.decisions import AUTO_IMPORT_FROM
 from cognito_backup.restore.options import DEFAULT_RATE_FRACTION, DEFAULT_WORKERS, RestoreOptions, load_secrets
-from cognito_backup.restore.report import format_report
+from cognito_backup.restore.report import EXIT_CODES, format_report
 from cognito_backup.restore.runner import restore_snapshot
 
 
@@ -30,7 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     parser.add_argument("--mapping-file",
                         help="where to write the old -> new map (default restore-mapping-<pool id>.json)")
-    parser.add_argument("--without-triggers", action="store_true", help="create the pool without its Lambda triggers")
+    parser.add_argument("--without-triggers", action="store_true", help="restore the pool without its Lambda triggers")
+    parser.add_argument("--grant-triggers", action="store_true",
+                        help="let each trigger function be invoked by the new pool (lambda:AddPermission)")
+    parser.add_argument("--override", action="append", default=[], metavar="PATH=VALUE",
+                        help="change a configuration value before it is sent, e.g. "
+                             "pool.SmsConfiguration.ExternalId=ID (repeatable; docs/restoring.md, Overrides)")
+    parser.add_argument("--overrides", metavar="FILE", help='overrides as a JSON object {"PATH": VALUE, ...}')
     parser.add_argument("--check", action="store_true",
                         help="when done, snapshot the new pool (locally) and diff it with the snapshot")
     parser.add_argument("--rate-fraction", type=float, default=DEFAULT_RATE_FRACTION,
@@ -46,11 +55,14 @@ def run(args: argparse.Namespace) -> int:
     options = RestoreOptions(
         snapshot=args.snapshot, new_pool_name=args.new_pool_name, target_pool_id=args.target_pool_id,
         users_via=args.users_via, import_role_arn=args.import_role_arn, secrets=load_secrets(args.secrets),
-        domain_prefix=args.domain_prefix, link_federated=args.link_federated, resume=args.resume,
-        dry_run=args.dry_run, mapping_file=args.mapping_file, without_triggers=args.without_triggers,
+        secrets_file=args.secrets, domain_prefix=args.domain_prefix, link_federated=args.link_federated,
+        resume=args.resume, dry_run=args.dry_run, mapping_file=args.mapping_file,
+        without_triggers=args.without_triggers, grant_triggers=args.grant_triggers,
+        overrides=overrides.collect(overrides.load_file(args.overrides), overrides.parse_command_line(args.override)),
+        override_args=tuple(args.override), overrides_file=args.overrides,
         rate_fraction=args.rate_fraction, workers=args.workers, work_dir=args.work_dir, check=args.check,
     )
     s3 = make_client("s3") if args.snapshot.startswith("s3://") else None
     report = restore_snapshot(make_client("cognito-idp"), s3, options, progress=progress)
     emit(args, report, format_report(report))
-    return 0 if report["status"] in ("ok", "dry-run") else 1
+    return EXIT_CODES.get(report["status"], 1)

@@ -81,12 +81,16 @@ def resource_server(server: dict[str, Any], existing: set[str]) -> Decision:
     return Decision("create", params=plan_resource_server(server))
 
 
-def identity_provider(provider: dict[str, Any], existing: set[str], secrets: dict[str, dict[str, str]],
-                      placeholder: str | None) -> Decision:
-    """Create, or skip (its secret is not given: why says how to give it)."""
-    if provider.get("ProviderName") in existing:
+def identity_provider(provider: dict[str, Any], in_target: set[str], secrets: dict[str, dict[str, str]],
+                      placeholder: str | None, new_name: str | None = None) -> Decision:
+    """Create (under ``new_name`` where the snapshot's name is refused), or skip (its secret is not given: why
+    says how to give it). ``in_target``: the names of the target's providers."""
+    name = provider.get("ProviderName")
+    if (new_name or name) in in_target:
         return Decision(ALREADY)
-    params, reason = plan_provider(provider, secrets, placeholder)
+    params, reason = plan_provider(provider, secrets, placeholder, new_name)
+    if params and new_name and new_name != name:
+        reason += f"; created as {new_name!r} (CreateIdentityProvider refuses {name!r})"
     return Decision("create" if params else "skip", why=reason, params=params)
 
 
@@ -96,28 +100,38 @@ def clients_in_order(clients: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def app_client(client: dict[str, Any], *, already_there: bool, failed_providers: set[str],
-               skipped_providers: set[str]) -> Decision:
-    """Reuse the target's client of that name; wait (a failure) while one of its providers failed to be created,
-    as a resume reuses clients as they are; else create it, without the providers skipped by design."""
+               skipped_providers: set[str], renames: dict[str, str] | None = None,
+               disabled_pending: int = 0) -> Decision:
+    """Reuse the target's client of that name; wait (a failure) while a user disabled in the snapshot is not
+    disabled in the target (a client is what lets a user sign in or reset a password), or while one of its
+    providers failed to be created, as a resume reuses clients as they are; else create it, without the
+    providers skipped by design."""
     if already_there:
         return Decision(ALREADY)
+    if disabled_pending:
+        return Decision("wait", why=f"not created while {disabled_pending} user(s) disabled in the snapshot are "
+                                    "not disabled in the new pool (an app client would let them sign in): run "
+                                    "again with --resume")
     waiting_for = sorted(set(client.get("SupportedIdentityProviders") or ()) & failed_providers)
     if waiting_for:
         return Decision("wait", why=f"not created, as its identity provider {', '.join(waiting_for)} failed: run "
                                     "again with --resume (or leave the provider's secret out of --secrets to "
                                     "restore the client without it)")
-    params, notes = plan_client(client, skipped_providers)
+    params, notes = plan_client(client, skipped_providers, renames)
     return Decision("create", params=params, notes=tuple(notes))
 
 
-def domain(value: dict[str, Any], prefix: str | None, holder: str | None, pool_id: str | None) -> Decision:
-    """The hosted domain: ``value`` is the snapshot's, ``holder`` the pool that holds ``prefix`` now (if any)."""
+def domain(value: dict[str, Any], prefix: str | None, holder: str | None, pool_id: str | None,
+           requested_custom: bool = False) -> Decision:
+    """The prefix domain: ``value`` is the snapshot's, ``holder`` the pool that holds ``prefix`` now (if any)."""
     old = (value.get("Domain") or {}).get("Domain")
     custom = (value.get("CustomDomain") or {}).get("Domain")
     notes = []
-    if custom:
-        notes.append(f"custom domain {custom} is not recreated: it belongs to the old pool until that is deleted; "
-                     "then create it for the new pool with its ACM certificate")
+    if custom and not requested_custom:
+        notes.append(f"custom domain {custom} is not recreated: it belongs to the old pool until that is deleted. "
+                     "To create it (or another) with its ACM certificate: --override "
+                     "domain.CustomDomain.CustomDomainConfig.CertificateArn=ARN [--override "
+                     "domain.CustomDomain.Domain=NAME]")
     if not prefix:
         if old:
             notes.append(f"the pool's domain prefix {old!r} was not recreated (the old pool may still hold it): "
@@ -135,6 +149,24 @@ def domain(value: dict[str, Any], prefix: str | None, holder: str | None, pool_i
     return Decision("create", params=params, notes=tuple(notes))
 
 
+def custom_domain(description: dict[str, Any], holder: str | None, pool_id: str | None) -> Decision:
+    """The custom domain, asked for by an override: ``description`` is the snapshot's (with the overrides)."""
+    name = description.get("Domain")
+    if not name or not (description.get("CustomDomainConfig") or {}).get("CertificateArn"):
+        return Decision("fail", why="a custom domain needs a name and an ACM certificate: --override "
+                                    "domain.CustomDomain.CustomDomainConfig.CertificateArn=ARN")
+    if holder is not None and holder == pool_id:
+        return Decision(ALREADY)
+    if holder:
+        return Decision("fail", why=f"the custom domain {name} is held by pool {holder} (the old pool?): delete it "
+                                    "there first, or give another: --override domain.CustomDomain.Domain=NAME")
+    params, _ = fit_to_input("CreateUserPoolDomain", {
+        "UserPoolId": "x", "Domain": name, "CustomDomainConfig": description.get("CustomDomainConfig"),
+        "ManagedLoginVersion": description.get("ManagedLoginVersion")})
+    params.pop("UserPoolId")
+    return Decision("create", params=params)
+
+
 @dataclass(frozen=True)
 class Setting:
     """A call that applies one of the other settings."""
@@ -145,11 +177,37 @@ class Setting:
     exists_code: str | None = None  # the error code that says it is there already (not a failure)
 
 
+def branding_assets(assets: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Managed login branding assets as CreateManagedLoginBranding takes them (``Bytes`` as bytes), and the ones
+    that cannot be: a snapshot holds each asset's bytes as base64, or (older snapshots) as text, which keeps a
+    text asset (SVG) whole but a binary one (PNG...) only lossily (its bytes became U+FFFD)."""
+    out, lost = [], []
+    for asset in assets:
+        data = asset.get("Bytes")
+        label = f"{asset.get('Category')} {asset.get('ColorMode')} {asset.get('Extension')}"
+        if not isinstance(data, str):
+            if data is None:
+                out.append(asset)  # an asset without bytes (a ResourceId reference)
+            else:
+                lost.append(label)
+            continue
+        try:
+            out.append({**asset, "Bytes": base64.b64decode(data, validate=True)})
+        except ValueError:
+            if "\ufffd" in data:
+                lost.append(label)
+            else:
+                out.append({**asset, "Bytes": data.encode("utf-8")})
+    return out, lost
+
+
 def other_settings(sections: dict[str, Any], *, client_ids: dict[str, str], pool_id: str | None,
-                   created_pool: bool, target_pool: dict[str, Any]) -> tuple[list[Setting], list[str]]:
+                   created_pool: bool, target_pool: dict[str, Any],
+                   has_domain: bool = True) -> tuple[list[Setting], list[str]]:
     """Hosted UI CSS, threat protection, log delivery, tags and managed login branding: the calls for what the
     snapshot has set (``sections``: name -> value, ``managed_login_branding`` -> items), and notes on what cannot
-    be restored. ``client_ids``: old client id -> new, of the restored clients."""
+    be restored. ``client_ids``: old client id -> new, of the restored clients; ``has_domain``: the new pool has a
+    domain (the hosted UI CSS needs one)."""
     calls: list[Setting] = []
     notes: list[str] = []
 
@@ -158,7 +216,10 @@ def other_settings(sections: dict[str, Any], *, client_ids: dict[str, str], pool
         calls.append(Setting(what, method, fitted, extra.pop("failure", what), **extra))
 
     ui = sections.get("ui_customization") or {}
-    if ui.get("CSS"):
+    if ui.get("CSS") and not has_domain:
+        notes.append("the hosted UI CSS is not restored: SetUICustomization needs a domain, and the new pool has "
+                     "none (give --domain-prefix)")
+    elif ui.get("CSS"):
         setting("hosted UI CSS", "SetUICustomization", "set_ui_customization", {"CSS": ui["CSS"]})
     if ui.get("ImageUrl"):
         notes.append("the hosted UI logo is not in the snapshot (only its URL): upload it again")
@@ -184,16 +245,17 @@ def other_settings(sections: dict[str, Any], *, client_ids: dict[str, str], pool
         branding = item.get("ManagedLoginBranding") or {}
         if not new_client:
             continue
-        params = {"ClientId": new_client, "UseCognitoProvidedValues": branding.get("UseCognitoProvidedValues"),
-                  "Settings": branding.get("Settings")}
-        assets = branding.get("Assets") or []
-        if assets and any(not isinstance(a.get("Bytes"), str) for a in assets):
-            notes.append("managed login branding assets are not restorable from the snapshot: upload them")
-        elif assets:
-            try:
-                params["Assets"] = [{**a, "Bytes": base64.b64decode(a["Bytes"], validate=True)} for a in assets]
-            except ValueError:
-                notes.append("managed login branding assets are not base64 in the snapshot: upload them")
+        params: dict[str, Any] = {"ClientId": new_client}
+        if branding.get("UseCognitoProvidedValues"):
+            params["UseCognitoProvidedValues"] = True  # AWS refuses Settings and Assets with it
+        else:
+            params["Settings"] = branding.get("Settings")  # a Document: sent as it is
+            assets, lost = branding_assets(branding.get("Assets") or [])
+            if assets:
+                params["Assets"] = assets
+            if lost:
+                notes.append(f"managed login branding of client {new_client}: assets {', '.join(lost)} are held only "
+                             "lossily by the snapshot (binary bytes stored as text): upload them again")
         setting(f"branding of client {new_client}", "CreateManagedLoginBranding", "create_managed_login_branding",
                 params, failure=f"managed login branding of client {new_client}",
                 exists_code="ManagedLoginBrandingExistsException")
@@ -231,6 +293,7 @@ class UserRules:
     users_via: str
     auto_verified: list[str]
     link_federated: bool
+    renames: dict[str, str] | None = None  # identity providers created under another name (old -> new)
 
 
 @dataclass(frozen=True)
@@ -256,6 +319,10 @@ def user(user: dict[str, Any], rules: UserRules, existing: tuple[str, str | None
     if params is None:
         return UserDecision(UserAction.NO_USERNAME, reason)
     if is_federated(user):
+        # Its native user is named as the federated one was (<provider>_<id>), with the provider's new name.
+        prefix = next((old for old in (rules.renames or {}) if params["Username"].startswith(f"{old}_")), None)
+        if prefix:
+            params = {**params, "Username": rules.renames[prefix] + params["Username"][len(prefix):]}
         return UserDecision(UserAction.LINK, params=params)
     if rules.users_via == "import":
         if import_eligible(user, rules.auto_verified):

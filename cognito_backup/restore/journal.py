@@ -93,6 +93,12 @@ class Journal:
     def count(self, state: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM users WHERE state = ?", (state,)).fetchone()[0]
 
+    def count_disabled(self, states: tuple[str, ...]) -> int:
+        """Users disabled in the snapshot that are in one of ``states``."""
+        marks = ",".join("?" * len(states))
+        return self.db.execute(f"SELECT COUNT(*) FROM users WHERE enabled = 0 AND state IN ({marks})",  # noqa: S608
+                               states).fetchone()[0]
+
     def states(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT state, COUNT(*) FROM users GROUP BY state").fetchall())
 

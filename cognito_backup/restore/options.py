@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from backup_lambda.errors import BackupError, ConfigError
+from cognito_backup.restore.overrides import Override
 
 DEFAULT_RATE_FRACTION = 0.5
 DEFAULT_WORKERS = 8
@@ -25,13 +25,18 @@ class RestoreOptions:
     users_via: str = "auto"
     import_role_arn: str | None = None
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    secrets_file: str | None = None  # where ``secrets`` came from (for the resume command; never printed)
     domain_prefix: str | None = None
     link_federated: bool = False
     resume: bool = False
     dry_run: bool = False
     mapping_file: str | None = None
     without_triggers: bool = False
-    pool_overrides: dict[str, Any] = field(default_factory=dict)
+    grant_triggers: bool = False  # add each trigger function's permission for the new pool (lambda:AddPermission)
+    # Configuration values changed before they are sent (overrides.py), by path; and how they were given.
+    overrides: dict[str, Override] = field(default_factory=dict)
+    override_args: tuple[str, ...] = ()  # the --override PATH=VALUE texts
+    overrides_file: str | None = None
     rate_fraction: float = DEFAULT_RATE_FRACTION
     workers: int = DEFAULT_WORKERS
     work_dir: str | None = None
@@ -53,6 +58,12 @@ class RestoreOptions:
             raise ConfigError("--rate-fraction must be > 0 and <= 1")
         if self.workers < 1:
             raise ConfigError("--workers must be >= 1")
+        if self.grant_triggers and self.without_triggers:
+            raise ConfigError("--grant-triggers and --without-triggers contradict each other: give one")
+        prefix = self.overrides.get("domain.Domain.Domain")
+        if prefix is not None and self.domain_prefix and prefix.shown() != self.domain_prefix:
+            raise ConfigError(f"--domain-prefix {self.domain_prefix} and --override domain.Domain.Domain="
+                              f"{prefix.shown()} contradict each other: give one")
 
 
 def load_secrets(path: str | None) -> dict[str, dict[str, str]]:

@@ -2,8 +2,10 @@
 
 It goes through the real run's steps in their order and asks each for its decisions: the same functions
 (``configuration.*_decisions``, ``users.snapshot_items`` and ``users.*_decisions``), on the same reads of
-the snapshot and of the target. Where the run carries a decision out, the plan records what it will lead
-to: providers and clients as restored, each user journaled in the state its decision leads to (so that
+the snapshot and of the target. It also says what the run leads to for the users (how many change status, who
+loses MFA), which trigger functions need which permission, the overrides, and every ARN and URL the restore
+sends, grouped by account (references.py), for review. Where the run carries a decision out, the plan records
+what it will lead to: providers and clients as restored, each user journaled in the state its decision leads to (so that
 memberships, disabled users and federated links are decided on what the run will have made), and then
 the same user summary as the run's report (``report.user_outcomes``).
 """
@@ -13,9 +15,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from cognito_backup.restore import configuration, decisions, target, users
-from cognito_backup.restore.decisions import Decision
+from cognito_backup.restore import configuration, decisions, overrides, target, triggers, users
+from cognito_backup.restore.decisions import Decision, UserAction
+from cognito_backup.restore.references import grouped, walk
 from cognito_backup.restore.report import STATE_AFTER, user_outcomes
+from cognito_backup.restore.requests import plan_group
 from cognito_backup.restore.state import RestoreRun
 
 
@@ -23,6 +27,10 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
     """``report`` with the plan; ``target_pool``: the target's description (None: the run creates the pool)."""
     state, snapshot, o = run.state, run.snapshot, run.options
     plan: dict[str, Any] = {"pool": _pool(run, target_pool), "mfa": snapshot.pool_plan.mfa}
+    refs: list[tuple[str, str]] = [*walk("pool", snapshot.pool_plan.params),
+                                   *walk("pool.LambdaConfig", snapshot.pool_plan.triggers or {})]
+    if o.import_role_arn and snapshot.users_via == "import":
+        refs += [("--import-role-arn", o.import_role_arn)]
 
     _, servers = configuration.resource_server_decisions(run)
     plan["resource_servers"] = [_entry("resource_server", s.get("Identifier"), d) for s, d in servers]
@@ -30,40 +38,37 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
     existing, providers = configuration.provider_decisions(run)
     state.providers.restored |= existing
     for provider, decision in providers:
+        name = provider.get("ProviderName")
         if decision.action == "create":
-            state.providers.restored.add(provider.get("ProviderName"))
+            state.providers.restored.add(name)
         elif decision.action == "skip":
-            state.providers.skipped.add(provider.get("ProviderName"))
+            state.providers.skipped.add(name)
+        refs += walk(f"identity_providers.{name}", {k: provider.get(k) for k in ("ProviderDetails", "IdpIdentifiers")})
     plan["identity_providers"] = [_entry("provider", p.get("ProviderName"), d) for p, d in providers]
-
-    clients, client_ids = [], {}
-    for client, decision, reused_id in configuration.client_decisions(run, target.clients_by_name(run)):
-        name = client.get("ClientName")
-        entry = _entry("client", name, decision)
-        if decision.action == "create":
-            entry["new_secret"] = bool(client.get("HasSecret"))
-            for note in decision.notes:
-                state.note(note)
-        if decision.action in ("create", decisions.ALREADY):
-            client_ids[client.get("ClientId")] = reused_id or f"(the new id of {name})"
-        clients.append(entry)
-    plan["clients"] = clients
-
-    plan["domain"] = _entry("domain", o.domain_prefix, configuration.domain_decision(run))
-    plan["other_settings"] = [s.what for s in configuration.other_settings_decisions(
-        run, client_ids, creates_pool=target_pool is None)]
+    if snapshot.renames:
+        plan["identity_providers_renamed"] = snapshot.renames
 
     groups: Counter[str] = Counter()
     planned: Counter[str] = Counter()
+    status_changes: Counter[str] = Counter()
+    with_mfa = 0
     for kind, item, decision in users.snapshot_items(run, target.load_existing(run)):
         if kind == "group":
             groups[decision] += 1
+            params = overrides.group_params(o.overrides, item["GroupName"], plan_group(item))
+            refs += walk(f"groups.{item['GroupName']}", params)
             continue
         planned[decision.action.label] += 1
         if decision.action.done != decision.action.state:  # the run will create it
             state.journal.set_user(item["Username"], state=decision.action.done,
                                    new_username=decision.params["Username"])
+            after = STATE_AFTER["import" if decision.action is UserAction.IMPORT else "admin-create"]
+            if item.get("UserStatus") != after:
+                status_changes[f"{item.get('UserStatus')} -> {after}"] += 1
+            with_mfa += bool(item.get("MFAOptions"))
     plan["groups"], plan["users"] = dict(groups), dict(planned)
+    plan["status_changes"] = dict(status_changes.most_common())
+    plan["mfa_loss"] = {"users_with_mfa_options": with_mfa, "totp": _totp(snapshot.pool_plan.mfa)}
     plan["memberships"] = dict(Counter(action for action, _ in users.membership_decisions(run)))
     plan["disabled_users"] = dict(Counter(action for action, _ in users.disabled_decisions(run)))
     if o.link_federated:
@@ -73,11 +78,53 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
             if action == "link":
                 state.journal.set_user(old_username, state="linked")
         plan["federated_links"] = dict(links)
+
+    clients, client_ids = [], {}
+    for client, decision, reused_id in configuration.client_decisions(run, target.clients_by_name(run)):
+        name = client.get("ClientName")
+        entry = _entry("client", name, decision)
+        if decision.action == "create":
+            entry["new_secret"] = bool(decision.params.get("GenerateSecret"))
+            for note in decision.notes:
+                state.note(note)
+            refs += walk(f"clients.{name}", decision.params)
+        if decision.action in ("create", decisions.ALREADY):
+            client_ids[client.get("ClientId")] = reused_id or f"(the new id of {name})"
+        clients.append(entry)
+    plan["clients"] = clients
+    plan["clients_after"] = "the users, their memberships and the disabled state (no client while a disabled " \
+                            "user is enabled)"
+
+    domains = configuration.domain_decisions(run)
+    plan["domain"] = [_entry("domain", d, decision) for d, decision in domains]
+    refs += [r for _, d in domains if d.params for r in walk("domain", d.params)]
+    if len(plan["domain"]) == 1:
+        plan["domain"] = plan["domain"][0]
+    settings = configuration.other_settings_decisions(run, client_ids, creates_pool=target_pool is None)
+    plan["other_settings"] = [s.what for s in settings]
+    for setting in settings:
+        refs += walk(SECTION_OF.get(setting.method, setting.what),
+                     {k: v for k, v in setting.params.items() if k not in ("UserPoolId", "Assets")})
+    plan["triggers"] = triggers.plan_entries(run)
+    plan["outside_references"] = grouped(refs, (snapshot.config.get("source") or {}).get("account"))
     plan.update(user_outcomes(state.journal))
     plan["users_end_in"] = STATE_AFTER[snapshot.users_via]
     report.update(status="dry-run", target_user_pool_id=state.pool_id, plan=plan,
                   notes=state.notes + snapshot.pool_plan.notes)
     return report
+
+
+SECTION_OF = {"set_ui_customization": "ui_customization", "set_risk_configuration": "risk_configuration",
+              "set_log_delivery_configuration": "log_delivery", "tag_resource": "tags",
+              "create_managed_login_branding": "managed_login_branding"}
+
+
+def _totp(mfa: dict[str, Any] | None) -> str | None:
+    """What the plan says of TOTP, which the snapshot cannot see per user."""
+    if (mfa or {}).get("SoftwareTokenMfaConfiguration", {}).get("Enabled"):
+        return ("the pool allows TOTP (authenticator apps): every user who enrolled one (a snapshot cannot say "
+                "who) loses it and enrols again")
+    return None
 
 
 def _pool(run: RestoreRun, target_pool: dict[str, Any] | None) -> dict[str, Any]:

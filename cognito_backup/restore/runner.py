@@ -1,11 +1,14 @@
 """Rebuild a user pool from a snapshot: into a new pool, or into an existing empty one.
 
-``restore SNAPSHOT --new-pool-name NAME`` (or ``--target-pool-id ID``) verifies the snapshot, then
-recreates, in order: the pool (configuration transformed for CreateUserPool; custom attributes; MFA
-applied after creation), resource servers, identity providers (secrets from ``--secrets FILE``; a
-provider without its secret is skipped and reported), app clients (new secrets where the originals
-had one; old -> new client id map), the domain (with ``--domain-prefix``), hosted UI, threat
-protection, log delivery and branding settings, groups, users, memberships, and the disabled state.
+``restore SNAPSHOT --new-pool-name NAME`` (or ``--target-pool-id ID``) verifies the snapshot, applies the
+overrides (``--override PATH=VALUE``, ``--overrides FILE``: overrides.py), then recreates, in order: the pool
+(configuration transformed for CreateUserPool, without its triggers; custom attributes; MFA applied after
+creation), resource servers, identity providers (secrets from ``--secrets FILE``; a provider without its secret
+is skipped and reported; one whose name CreateIdentityProvider refuses is renamed), groups, users, memberships,
+the disabled state, federated links, and only then app clients (new secrets where the originals had one; old ->
+new client id map: no client exists while a user disabled in the snapshot is enabled), the domain (with
+``--domain-prefix``), hosted UI, threat protection, log delivery and branding settings, and last the Lambda
+triggers (triggers.py; ``--grant-triggers`` adds the functions' permissions for the new pool).
 
 Users come by ``--users-via admin-create`` (AdminCreateUser, messages suppressed: users end in
 FORCE_CHANGE_PASSWORD), ``import`` (user import jobs: users end in RESET_REQUIRED and recover with
@@ -16,10 +19,13 @@ each and links the provider identity to it (where the provider was restored).
 Every write goes through a rate limiter per quota category (``--rate-fraction`` of each quota) with
 retries on throttling. Running the same restore again with ``--target-pool-id ID --resume`` skips
 what exists and finishes the rest. A mapping file (old username/sub -> new sub, old client id -> new
-client id) is written at the end. ``--dry-run`` prints the plan and writes nothing.
+client id, renamed providers) is written at the end. ``--dry-run`` prints the plan and writes nothing.
+``--check`` snapshots the new pool and compares it with the snapshot: the status is ``ok`` when everything
+restorable came back, ``incomplete`` when steps failed that ``--resume`` retries, ``check-failed`` when the
+check finds a difference beyond what cannot be restored (``diff_config.NON_RESTORABLE``).
 
 Here: ``Restorer``, which verifies the snapshot, settles the target pool and runs the steps in order. The
-steps live in configuration.py, users.py and import_jobs.py; what each does to each item is decided in
+steps live in configuration.py, users.py, import_jobs.py and triggers.py; what each does to each item is decided in
 decisions.py, and the dry run (plan.py) shows those same decisions instead of carrying them out.
 """
 
@@ -34,27 +40,36 @@ from typing import Any
 
 from backup_lambda.ratelimit import RateLimiters
 from cognito_backup.recover import native_recovery_advice
-from cognito_backup.restore import configuration, decisions, import_jobs, users
+from cognito_backup.restore import configuration, decisions, import_jobs, overrides, triggers, users
 from cognito_backup.restore.calls import Calls, error_text
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import RestoreOptions
 from cognito_backup.restore.plan import dry_run
 from cognito_backup.restore.report import final_report, resume_command, write_mapping
-from cognito_backup.restore.requests import plan_pool
+from cognito_backup.restore.requests import plan_pool, provider_names
 from cognito_backup.restore.state import RestoreRun, RunState, Snapshot
 from cognito_backup.restore.target import check_target, pool_of_the_same_name
 from cognito_backup.snapshot_file import SnapshotSource
-from cognito_backup.verify import require_verified
+from cognito_backup.verify import imported_note, require_verified
+
+# The settings of a target pool the restore did not create, which keeps them: a check does not compare them.
+TARGET_KEEPS = ("Policies", "LambdaConfig", "AutoVerifiedAttributes", "AliasAttributes", "UserPoolTags",
+                "VerificationMessageTemplate", "EmailConfiguration", "SmsConfiguration", "AdminCreateUserConfig",
+                "DeviceConfiguration", "AccountRecoverySetting", "UserPoolAddOns", "DeletionProtection",
+                "UserAttributeUpdateSettings", "UsernameConfiguration", "SmsAuthenticationMessage", "UserPoolTier",
+                "DcrConfiguration", "KeyConfiguration", "IssuerConfiguration", "AcrConfiguration")
 
 
 class Restorer:
     """One restore run. ``import_client`` serves the user import calls and ``link_client``
     AdminLinkProviderForUser (both default to ``cognito``; tests give them a botocore Stubber, moto
-    lacks these APIs); ``uploader(url, path)`` puts a CSV file to a pre-signed URL."""
+    lacks these APIs); ``lambdas(region)`` gives a Lambda client (--grant-triggers); ``uploader(url, path)``
+    puts a CSV file to a pre-signed URL."""
 
     def __init__(self, cognito: Any, s3: Any, options: RestoreOptions, *,
                  progress: Callable[[str], None] = lambda _m: None, import_client: Any = None,
-                 link_client: Any = None, uploader: Callable[[str, str], None] = import_jobs.put_presigned,
+                 link_client: Any = None, lambdas: Callable[[str], Any] | None = None,
+                 uploader: Callable[[str, str], None] = import_jobs.put_presigned,
                  sleep: Callable[[float], None] = time.sleep):
         options.validate()
         self.options = options
@@ -62,7 +77,7 @@ class Restorer:
         self.say = progress
         self.uploader = uploader
         self.aws = Calls(cognito, rate_fraction=options.rate_fraction, import_client=import_client,
-                         link_client=link_client, say=progress, sleep=sleep)
+                         link_client=link_client, lambdas=lambdas, say=progress, sleep=sleep)
         self.state: RunState | None = None  # the run's, once it has begun
 
     @property
@@ -86,34 +101,42 @@ class Restorer:
         self.say(f"verifying {o.snapshot}")
         source = SnapshotSource(o.snapshot, s3=self.s3)
         verified = require_verified(source, keep_config=True, progress=self.say)
-        config, counts = verified["config"], verified["counts"]
-        origin = config.get("source") or {}
-        pool = config["pool"]
+        original, counts = verified["config"], verified["counts"]
+        origin = original.get("source") or {}
         self.say(f"snapshot OK: pool {origin.get('pool_name')} ({origin.get('user_pool_id')}) taken "
-                 f"{config.get('taken_at')}: {counts['users']:,} users, {counts['groups']:,} groups, "
+                 f"{original.get('taken_at')}: {counts['users']:,} users, {counts['groups']:,} groups, "
                  f"{counts['memberships']:,} memberships")
+        config, changed = overrides.apply(original, o.overrides)
+        if any(v.section == "groups" for v in o.overrides.values()):
+            overrides.check_groups(o.overrides, group_names(source, verified.get("etag")))
+        pool = config["pool"]
         report: dict[str, Any] = {
             "snapshot": str(source), "taken_at": config.get("taken_at"),
             "source_user_pool_id": origin.get("user_pool_id"), "source_pool_name": origin.get("pool_name"),
             "dry_run": o.dry_run,
             "excluded_attributes": (config.get("summary") or {}).get("excluded_attributes") or [],
+            "overrides": changed,
         }
+        if imported_note(origin):  # an imported snapshot (import-cbr): say what it lacks
+            report["imported"] = imported_note(origin)
         report["native_recovery"] = native_recovery_advice(self.aws.cognito, origin.get("user_pool_id"),
                                                            config.get("taken_at"))
-        if report["native_recovery"].get("pool_exists"):
+        if report["native_recovery"].get("pool_exists"):  # said once, before anything is written
             self.say("NOTE: " + report["native_recovery"]["advice"])
         users_via, note = decisions.users_path(o, counts["users"], pool)
         if note:
             state.note(note)
         report["users_via"] = users_via
         pool_plan = plan_pool(pool, config.get("mfa_config"), pool_name=o.new_pool_name or pool.get("Name", "restored"),
-                              without_triggers=o.without_triggers, overrides=o.pool_overrides)
+                              without_triggers=o.without_triggers)
         if o.target_pool_id:
-            pool_plan = replace(pool_plan, notes=["the target pool keeps its own settings: only missing custom "
-                                                  "attributes and the MFA configuration are applied to it"])
-        run = RestoreRun(options=o, aws=self.aws, snapshot=Snapshot(source, verified.get("etag"), config, counts,
-                                                                      users_via, pool_plan),
-                         state=state, say=self.say, uploader=self.uploader)
+            pool_plan = replace(pool_plan, notes=[
+                "the target pool keeps its own settings: only missing custom attributes and the MFA configuration "
+                "are applied to it, and the snapshot's triggers attached last where it has none"])
+        providers = [p.get("ProviderName", "") for p in (config.get("identity_providers") or {}).get("items") or ()]
+        snapshot = Snapshot(source, verified.get("etag"), config, counts, users_via, pool_plan,
+                            provider_names=provider_names(providers))
+        run = RestoreRun(options=o, aws=self.aws, snapshot=snapshot, state=state, say=self.say, uploader=self.uploader)
 
         target = check_target(run, o.target_pool_id) if o.target_pool_id else pool_of_the_same_name(run)
         if o.dry_run:
@@ -126,26 +149,27 @@ class Restorer:
         except BaseException as exc:
             self.say(f"the restore stopped: {error_text(exc)}")
             self.say(f"to finish it: {resume_command(run)}")
-            write_mapping(run, partial=True)
+            write_mapping(run, partial=True, expected=self._expected(run))
             raise
-        mapping = write_mapping(run)
-        report.update(final_report(run), mapping_file=mapping)
+        expected = self._expected(run)
+        mapping = write_mapping(run, expected=expected)
+        report.update(final_report(run), mapping_file=mapping, expected_differences=expected,
+                      identity_providers_renamed=run.snapshot.renames)
         if o.check:
             report["check"] = self._check(run, report["excluded_attributes"])
-            if not report["check"]["identical"]:
-                report["status"] = "incomplete"
+            if not report["check"]["identical"] and report["status"] == "ok":
+                report["status"] = "check-failed"
         return report
 
     @staticmethod
     def _restore(run: RestoreRun) -> None:
-        """Everything after the pool, in the order the API notes give."""
+        """Everything after the pool. Users, memberships and the disabled state come before the app clients (no
+        client exists while a user disabled in the snapshot is enabled), and the triggers last of all (none runs
+        for the restore's own writes)."""
         configuration.add_custom_attributes(run)
         configuration.set_mfa(run)
         configuration.restore_resource_servers(run)
         configuration.restore_identity_providers(run)
-        configuration.restore_clients(run)
-        configuration.restore_domain(run)
-        configuration.apply_other_settings(run)
         users.restore_groups_and_users(run)
         if run.snapshot.users_via == "import":
             import_jobs.run_import_jobs(run)
@@ -154,6 +178,20 @@ class Restorer:
         users.disable_users(run)
         if run.options.link_federated:
             users.link_federated(run)
+        configuration.restore_clients(run)
+        configuration.restore_domain(run)
+        configuration.apply_other_settings(run)
+        triggers.attach_triggers(run)
+
+    def _expected(self, run: RestoreRun) -> list[str]:
+        """The differences a check of this restore must expect: what the options chose (--without-triggers,
+        overrides), and what the run could not restore beyond NON_RESTORABLE (``state.expected_differences``)."""
+        expected = ["pool.LambdaConfig"] if self.options.without_triggers else []
+        expected += overrides.expected_differences(self.options.overrides, run.snapshot.renames)
+        expected += run.state.expected_differences
+        if not run.state.created_pool:
+            expected += [f"pool.{f}" for f in TARGET_KEEPS]
+        return list(dict.fromkeys(expected))
 
     def _check(self, run: RestoreRun, excluded: list[str]) -> dict[str, Any]:
         from cognito_backup.diff import format_summary
@@ -161,20 +199,26 @@ class Restorer:
 
         state = run.state
         self.say(f"checking: snapshotting {state.pool_id} and comparing it with the snapshot")
-        ignored = ["LambdaConfig"] if self.options.without_triggers else []
-        ignored += list(self.options.pool_overrides)
-        if not state.created_pool:
-            ignored += ["Policies", "LambdaConfig", "AutoVerifiedAttributes", "AliasAttributes", "UserPoolTags",
-                        "VerificationMessageTemplate", "EmailConfiguration", "SmsConfiguration",
-                        "AdminCreateUserConfig", "DeviceConfiguration", "AccountRecoverySetting",
-                        "UserPoolAddOns", "DeletionProtection", "UserAttributeUpdateSettings", "UsernameConfiguration",
-                        "SmsAuthenticationMessage", "UserPoolTier"]
+        expected = self._expected(run)
         diff = check_restored_pool(self.aws.cognito, self.s3, str(run.snapshot.source), state.pool_id,
-                                   excluded=excluded, ignore_pool_fields=ignored, work_dir=self.options.work_dir)
+                                   excluded=excluded, expected=expected, renames=run.snapshot.renames,
+                                   work_dir=self.options.work_dir)
         text = format_summary(diff)
         self.say(text)
         return {"identical": diff["summary"]["identical"], "summary": diff["summary"], "text": text,
-                "config_changes": diff["config_changes"][:20], "ignored_pool_fields": ignored}
+                "config_changes": diff["config_changes"][:20], "expected_differences": expected}
+
+
+def group_names(source: SnapshotSource, etag: str | None) -> set[str]:
+    """The snapshot's group names (groups come before the users: the stream stops at the users)."""
+    names: set[str] = set()
+    with source.stream(if_match=etag) as stream:
+        for event in stream.events():
+            if event.kind == "item" and event.key == "groups":
+                names.add(event.value["GroupName"])
+            elif event.key == "users":
+                break
+    return names
 
 
 def restore_snapshot(cognito: Any, s3: Any, options: RestoreOptions, **kwargs: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Everything a restore run knows, declared in one place.
 
-- ``Snapshot``: what the verified snapshot says, and what follows from it and the options before anything
-  is read from the target (the users path, the CreateUserPool request). It does not change during the run.
+- ``Snapshot``: what the verified snapshot says (its configuration with the overrides applied), and what follows
+  from it and the options before anything is read from the target (the users path, the CreateUserPool request,
+  the names identity providers are created with). It does not change during the run.
 - ``RunState``: what the run finds out and makes as it goes (the target pool, the providers and clients it
   restored, notes, failures, the steps' counts, and the journal of users and memberships).
 - ``RestoreRun``: what every step is given: the options, the way to AWS, the snapshot and the state.
@@ -30,6 +31,9 @@ class Snapshot:
     counts: dict[str, int]
     users_via: str  # "admin-create" or "import"
     pool_plan: PoolPlan
+    # Identity providers by the snapshot's name -> the name they are created with (another where
+    # CreateIdentityProvider refuses the snapshot's: requests.provider_names).
+    provider_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def pool(self) -> dict[str, Any]:
@@ -47,10 +51,15 @@ class Snapshot:
     def source_pool_id(self) -> str | None:
         return (self.config.get("source") or {}).get("user_pool_id")
 
+    @property
+    def renames(self) -> dict[str, str]:
+        """The identity providers created under another name (old -> new)."""
+        return {old: new for old, new in self.provider_names.items() if old != new}
+
 
 @dataclass
 class Providers:
-    """The identity providers, by name."""
+    """The identity providers, by the snapshot's name."""
     restored: set[str] = field(default_factory=set)  # in the target pool: there already, or created by this run
     failed: set[str] = field(default_factory=set)  # their create failed: their clients wait for a resume
     skipped: set[str] = field(default_factory=set)  # left out by design (no secret): their clients go without them
@@ -71,6 +80,13 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # the first FAILURES_SHOWN
     failure_count: int = 0
+    # Users disabled in the snapshot that are not disabled in the target yet (their disable or their creation
+    # failed): while there is one, no app client is created (a client is what lets a user sign in).
+    disabled_pending: int = 0
+    # What the run could not restore beyond NON_RESTORABLE (e.g. a verification message half AWS refused), and
+    # the differences a check must expect for it (``section.path``).
+    not_restored: list[dict[str, str]] = field(default_factory=list)
+    expected_differences: list[str] = field(default_factory=list)
     steps: dict[str, Any] = field(default_factory=dict)  # what each step did, for the report
 
     def fail(self, what: str, exc: BaseException | str) -> None:

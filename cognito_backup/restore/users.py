@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cognito_backup.restore import decisions
+from cognito_backup.restore import decisions, overrides
 from cognito_backup.restore.calls import Progress, error_code, error_text, run_parallel
 from cognito_backup.restore.decisions import ALREADY, UserAction, UserDecision, UserRules
 from cognito_backup.restore.import_jobs import CsvChunks, csv_header
@@ -20,6 +20,7 @@ from cognito_backup.restore.requests import attributes_of, csv_row, federated_id
 from cognito_backup.restore.state import RestoreRun
 from cognito_backup.restore.target import load_existing
 
+RETRIED = ("pending", "failed", "importing")  # states of users a resume creates
 IMPORT_FALLBACK = ("users without a verified email/phone cannot be imported: they are created with "
                    "AdminCreateUser instead")
 
@@ -34,7 +35,8 @@ def snapshot_items(run: RestoreRun, existing_groups: set[str]
     the snapshot is walked twice: the groups, then the users)."""
     state, journal, snapshot = run.state, run.state.journal, run.snapshot
     rules = UserRules(username_attributes=snapshot.username_attributes, users_via=snapshot.users_via,
-                      auto_verified=snapshot.auto_verified, link_federated=run.options.link_federated)
+                      auto_verified=snapshot.auto_verified, link_federated=run.options.link_federated,
+                      renames=snapshot.renames)
     member_rows: list[tuple[str, str]] = []
     users_after_groups = None  # None until the first of the two arrays starts
 
@@ -92,7 +94,8 @@ def restore_groups_and_users(run: RestoreRun) -> None:
 
     def create_group(group: dict[str, Any]) -> None:
         try:
-            run.aws.call("create_group", UserPoolId=state.pool_id, **plan_group(group))
+            params = overrides.group_params(run.options.overrides, group["GroupName"], plan_group(group))
+            run.aws.call("create_group", UserPoolId=state.pool_id, **params)
             groups["created"] += 1
         except ClientError as exc:
             if error_code(exc) == "GroupExistsException":
@@ -199,6 +202,11 @@ def disable_users(run: RestoreRun) -> None:
     if progress.counts:
         progress.show(final=True)
     state.steps["disabled"] = dict(progress.counts)
+    # Not disabled yet: a failed disable, or a user whose creation failed (a resume creates it, enabled).
+    state.disabled_pending = progress.counts.get("failed", 0) + state.journal.count_disabled(RETRIED)
+    if state.disabled_pending:
+        run.say(f"  {state.disabled_pending} user(s) disabled in the snapshot are not disabled in the new pool: "
+                "no app client is created until they are (--resume)")
 
 
 def link_decisions(run: RestoreRun) -> Iterator[tuple[str, tuple[str, str | None, dict[str, Any]]]]:
@@ -221,8 +229,11 @@ def link_federated(run: RestoreRun) -> None:
             else:
                 progress.add("provider not restored")
 
+    names = run.snapshot.provider_names
+
     def link(item: tuple[str, str, dict[str, Any]]) -> None:
-        link_provider(run.aws.linker, state.pool_id, item[1], item[2])
+        identity = {**item[2], "providerName": names.get(item[2]["providerName"], item[2]["providerName"])}
+        link_provider(run.aws.linker, state.pool_id, item[1], identity)
 
     def done(item: tuple[str, str, dict[str, Any]], _result: Any, error: BaseException | None) -> None:
         if error is not None and "already linked" in str(error).lower():

@@ -1,16 +1,14 @@
 """Least privilege, proven by evaluating the policies rather than by reading them.
 
-The backup role's policy is built by scope from ``backup_lambda/permissions.py``; a small IAM
-evaluator (below: Allow/Deny, Action/NotAction, Resource/NotResource, Principal and the condition
-operators these policies use) checks that every operation of the list is allowed on the right
-resource and that nothing else is. The bucket and key policies are evaluated the same way.
+The backup role's policy is built by scope from ``backup_lambda/permissions.py``; the tests' IAM
+evaluator (``tests/support/iam.py``: Allow/Deny, Action/NotAction, Resource/NotResource, Principal and
+the condition operators these policies use) checks that every operation of the list is allowed on the
+right resource and that nothing else is. The bucket and key policies are evaluated the same way.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
-from typing import Any
 
 import botocore.session
 import pytest
@@ -20,8 +18,9 @@ from hypothesis import strategies as st
 from backup_lambda.checkpoint import checkpoint_key
 from backup_lambda.permissions import BACKUP_ROLE_OPERATIONS, Operation, actions_for
 from backup_lambda.snapshot_format import manifest_key, snapshot_key
-from infra.iam import RUNTIME_GRANTS, BackupRoleResources, backup_role_policy
-from infra.storage import KEY_ADMIN_ACTIONS, KeyGrant, key_policy, snapshot_bucket_policy
+from infra.policies.backup_role import RUNTIME_GRANTS, BackupRoleResources, backup_role_policy
+from infra.policies.storage import KEY_ADMIN_ACTIONS, KeyGrant, key_policy, snapshot_bucket_policy
+from tests.support.iam import allowed, as_list, decision, wildcard_match
 
 ACCOUNT = "123456789012"
 BUCKET = "cognito-backup-snapshots-a1b2c3d"
@@ -37,99 +36,6 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/backup-role-5d1c9e0"
 READER_ARN = f"arn:aws:iam::{ACCOUNT}:role/cognito-backup-restore"
 ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:role/Admin"
 TAKEN = datetime(2026, 11, 26, 1, 0, 3, tzinfo=timezone.utc)
-
-
-# --- a small IAM evaluator -------------------------------------------------------------------------
-
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    """IAM wildcards: ``*`` any run of characters (``/`` and ``:`` included), ``?`` one character."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
-
-
-def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, str]) -> bool:
-    if operator == "Null":
-        absent = key not in context
-        return absent if str(expected).lower() == "true" else not absent
-    if_exists = operator.endswith("IfExists")
-    base = operator.removesuffix("IfExists")
-    negated = "Not" in base
-    if key not in context:
-        # A missing key: "...IfExists" and negated operators hold, positive ones do not.
-        return if_exists or negated
-    value = context[key]
-    kind = base.replace("Not", "")
-    if kind in ("StringEquals", "Bool", "ArnEquals"):
-        matched = any(value == str(e) if kind != "Bool" else value == str(e).lower() for e in _as_list(expected))
-    elif kind in ("StringLike", "ArnLike"):
-        matched = any(wildcard_match(str(e), value) for e in _as_list(expected))
-    else:
-        raise NotImplementedError(f"condition operator {operator} is not supported by this evaluator")
-    return not matched if negated else matched
-
-
-def _principal_matches(statement: dict, principal: str | None) -> bool:
-    if "Principal" not in statement:  # an identity policy: it applies to its own principal
-        return True
-    declared = statement["Principal"]
-    if declared == "*" or declared == {"AWS": "*"}:
-        return True
-    values = [v for kind in ("AWS", "Service") for v in _as_list(declared.get(kind, []))]
-    return principal in values
-
-
-def statement_applies(statement: dict, *, action: str, resource: str, principal: str | None = None,
-                      context: dict[str, str] | None = None) -> bool:
-    if "Action" in statement:
-        action_ok = any(wildcard_match(a, action, ignore_case=True) for a in _as_list(statement["Action"]))
-    else:
-        action_ok = not any(wildcard_match(a, action, ignore_case=True) for a in _as_list(statement["NotAction"]))
-    if "Resource" in statement:
-        resource_ok = any(wildcard_match(r, resource) for r in _as_list(statement["Resource"]))
-    else:
-        resource_ok = not any(wildcard_match(r, resource) for r in _as_list(statement["NotResource"]))
-    context = context or {}
-    conditions_ok = all(
-        _condition_holds(operator, key, expected, context)
-        for operator, pairs in statement.get("Condition", {}).items()
-        for key, expected in pairs.items()
-    )
-    return action_ok and resource_ok and _principal_matches(statement, principal) and conditions_ok
-
-
-def decision(policy: dict, *, action: str, resource: str, principal: str | None = None,
-             context: dict[str, str] | None = None) -> str:
-    """"Deny" (an explicit deny applies), "Allow", or "ImplicitDeny"."""
-    applicable = [
-        s for s in policy["Statement"]
-        if statement_applies(s, action=action, resource=resource, principal=principal, context=context)
-    ]
-    if any(s["Effect"] == "Deny" for s in applicable):
-        return "Deny"
-    return "Allow" if any(s["Effect"] == "Allow" for s in applicable) else "ImplicitDeny"
-
-
-def allowed(policy: dict, action: str, resource: str) -> bool:
-    return decision(policy, action=action, resource=resource) == "Allow"
-
-
-def test_the_evaluator_itself_can_say_no():
-    policy = {"Statement": [
-        {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/a/*"},
-        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/a/secret*"},
-    ]}
-
-    assert allowed(policy, "s3:getobject", "arn:aws:s3:::b/a/x/y")
-    assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::b/a/secret.json")
-    assert not allowed(policy, "s3:PutObject", "arn:aws:s3:::b/a/x")
-    assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::b/ab")
-    assert _condition_holds("StringNotEqualsIfExists", "k", "v", {}) is True
-    assert _condition_holds("StringEquals", "k", "v", {}) is False
-    assert _condition_holds("Null", "k", "false", {"k": "x"}) is True
 
 
 # --- the backup role ------------------------------------------------------------------------------
@@ -189,14 +95,14 @@ def test_no_statement_has_a_wildcard_resource_or_action(prefix):
 
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow" and "Condition" not in statement
-        for action in _as_list(statement["Action"]):
+        for action in as_list(statement["Action"]):
             assert "*" not in action and "?" not in action, statement
         if statement["Resource"] == ["*"]:
             # Only what permissions.py lists as having no resource type, and only reads.
             assert statement["Sid"] == "CallsWithoutResourceType"
             assert statement["Action"] == actions_for("account")
             continue
-        for resource in _as_list(statement["Resource"]):
+        for resource in as_list(statement["Resource"]):
             assert resource != "*" and not resource.endswith(":*:*"), statement
             assert "*" not in resource.split(":::", 1)[-1].split("/", 1)[0], f"wildcard bucket in {resource}"
         if any(a.startswith(("cognito-idp:", "kms:", "lambda:", "sqs:")) for a in statement["Action"]):
@@ -451,6 +357,26 @@ def test_the_account_cannot_use_the_key_without_a_grant(action):
     assert not any(wildcard_match(pattern, action, ignore_case=True) for pattern in KEY_ADMIN_ACTIONS)
 
 
+GRANT_ACTIONS = ["kms:CreateGrant", "kms:RetireGrant", "kms:ReplicateKey", "kms:ImportKeyMaterial",
+                 "kms:GetParametersForImport"]
+
+
+@pytest.mark.parametrize("action", GRANT_ACTIONS)
+def test_no_key_administrator_can_grant_itself_the_key(action):
+    """kms:Create* used to be an administrator's action, and it includes kms:CreateGrant: an
+    administrator could have granted itself Decrypt. Even an administrator whose IAM policy allows every
+    action gets none of these from the key policy."""
+    from tests.support.iam import request_decision
+
+    administrator = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+    assert request_decision(action, KEY_ARN, principal=ADMIN_ARN, account=ACCOUNT, identity=[administrator],
+                            key_policy=snapshot_key_policy()) == "ImplicitDeny"
+    assert request_decision("kms:PutKeyPolicy", KEY_ARN, principal=ADMIN_ARN, account=ACCOUNT,
+                            identity=[administrator], key_policy=snapshot_key_policy()) == "Allow"
+    assert all("*" not in a for a in KEY_ADMIN_ACTIONS), "list the administrator's actions one by one"
+
+
 @pytest.mark.parametrize("action", CRYPTO_ACTIONS)
 def test_the_backup_role_uses_the_key_for_what_permissions_py_lists_and_only_through_s3(action):
     expected = "Allow" if action in actions_for("kms_key") else "ImplicitDeny"
@@ -468,4 +394,4 @@ def test_readers_only_decrypt_and_others_nothing(action):
 
 def test_the_key_policy_names_no_wildcard_principal():
     for statement in snapshot_key_policy()["Statement"]:
-        assert statement["Principal"] != "*" and "*" not in _as_list(statement["Principal"]["AWS"])
+        assert statement["Principal"] != "*" and "*" not in as_list(statement["Principal"]["AWS"])

@@ -7,7 +7,6 @@ JSON text for lists and objects) and never start Pulumi.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backup_lambda.settings import load_settings
-from infra.backup_function import function_environment
 from infra.config import (
-    DEFAULT_SCHEDULE,
     KEYS,
     NAMESPACE,
     BackupConfig,
-    ConfigError,
     ObjectLock,
     Pool,
     Retention,
+    StackConfigError,
     parse_config,
 )
+from infra.function_package import function_environment
+from infra.stack_keys import RETIRED
 
 ROOT = Path(__file__).resolve().parents[2]
 READER = "arn:aws:iam::123456789012:role/cognito-backup-restore"
@@ -52,7 +51,7 @@ def raw(**overrides: Any) -> dict[str, Any]:
 
 
 def problems(values: dict[str, Any], stack: str = "prod") -> list[str]:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(StackConfigError) as caught:
         parse_config(values, stack=stack)
     assert str(caught.value).startswith("invalid stack configuration")
     return caught.value.problems
@@ -67,16 +66,14 @@ def test_minimal_config_takes_every_default():
         pools=(Pool("eu-west-1_AbCd12345", "prod-users"),),
         snapshot_readers=(READER,),
     )
-    assert config.schedule == DEFAULT_SCHEDULE == "cron(0 1 * * ? *)"
+    assert config.schedule == KEYS["schedule"].default == "cron(0 1 * * ? *)"
     assert config.request_budget == 15
     assert config.retention == Retention(daily_days=30, weekly_days=183, monthly_days=365, noncurrent_days=7)
     assert config.object_lock == ObjectLock("off") and not config.object_lock.enabled
     assert (config.alarm_email, config.replica_region, config.snapshot_prefix) == (None, None, "")
     assert (config.lambda_timeout, config.lambda_memory, config.protect) == (900, 512, True)
-    assert config.function_name == "cognito-backup-prod"
-    assert config.powertools_layer_arn == (
-        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"
-    )
+    assert config.names.function == "cognito-backup-prod"
+    assert config.names.sdk_layer == "cognito-backup-prod-sdk"
 
 
 def _as_pulumi_raw(stack_file: Path) -> dict[str, Any]:
@@ -100,10 +97,23 @@ def test_example_stack_files_are_valid(stack):
     assert config.pools and config.snapshot_readers
 
 
-def test_prod_example_shows_every_key():
+def test_prod_example_shows_every_key_the_program_reads():
     shown = {key.split(":", 1)[1] for key in _as_pulumi_raw(ROOT / "Pulumi.prod.yaml") if key.startswith(NAMESPACE)}
 
-    assert shown == set(KEYS)
+    assert shown == {name for name, key in KEYS.items() if key.kind != RETIRED}
+
+
+@pytest.mark.parametrize("value", ["25", "latest", ""])
+def test_a_stack_that_still_sets_a_retired_key_is_told_why_and_what_to_do(value):
+    [problem] = problems(raw(powertoolsLayerVersion=value), stack="staging")
+    assert problem.startswith("cognito-backup:powertoolsLayerVersion: no longer used.")
+    assert "ships its own SDK" in problem and "requirements/lambda.txt" in problem
+    assert "remove the key from Pulumi.staging.yaml (pulumi config rm powertoolsLayerVersion)" in problem
+
+
+def test_a_retired_key_is_never_offered_as_the_key_meant_by_a_typo():
+    assert RETIRED in {key.kind for key in KEYS.values()}
+    assert problems(raw(powertoolsLayerVersio="25")) == ["cognito-backup:powertoolsLayerVersio: unknown key"]
 
 
 def test_prod_example_uses_replica_object_lock_and_email():
@@ -112,18 +122,6 @@ def test_prod_example_uses_replica_object_lock_and_email():
     assert config.replica_region and config.replica_region != config.region
     assert config.object_lock.enabled and config.alarm_email
     assert len(config.pools) >= 2
-
-
-def test_deploying_doc_lists_every_key_with_its_default():
-    doc = (ROOT / "docs" / "deploying.md").read_text()
-    rows = {m[1]: m[2] for m in re.finditer(r"^\| `(?:cognito-backup:)?(\w+)` \| ([^|]*) \|", doc, re.M)}
-
-    assert set(KEYS) <= set(rows), f"missing from docs/deploying.md: {sorted(set(KEYS) - set(rows))}"
-    for key, default in KEYS.items():
-        if default not in (None, [], ""):
-            shown = str(default).lower() if isinstance(default, bool) else f"{default:g}" if isinstance(
-                default, float) else str(default)
-            assert shown in rows[key], f"{key}: default {shown} not in its docs row {rows[key]!r}"
 
 
 @pytest.mark.parametrize(
@@ -161,6 +159,8 @@ def test_deploying_doc_lists_every_key_with_its_default():
         ({"snapshotReaders": ["arn:aws:iam::123456789012:root"]}, "cognito-backup:snapshotReaders[0]", "root"),
         ({"snapshotReaders": ["restore-role"]}, "cognito-backup:snapshotReaders[0]", "not an IAM role or user"),
         ({"snapshotReaders": [READER, READER]}, "cognito-backup:snapshotReaders[1]", "twice"),
+        ({"snapshotReaders": ["arn:aws:iam::123456789012:role/cognito-backup/backup-role-1a2b3c4"]},
+         "cognito-backup:snapshotReaders[0]", "the path /cognito-backup/ is the program's own"),
         ({"schedule": "every day"}, "cognito-backup:schedule", "not an EventBridge schedule"),
         ({"schedule": "cron(0 1 * * * *)"}, "cognito-backup:schedule", "exactly one of"),
         ({"schedule": "cron(0 1 ? * ? *)"}, "cognito-backup:schedule", "exactly one of"),
@@ -201,7 +201,7 @@ def test_deploying_doc_lists_every_key_with_its_default():
         ({"objectLock": [1]}, "cognito-backup:objectLock", 'must be "off" or'),
         ({"replicaRegion": "eu-west-1"}, "cognito-backup:replicaRegion", "stack's own region"),
         ({"replicaRegion": "mars-1"}, "cognito-backup:replicaRegion", "not an AWS region"),
-        ({"powertoolsLayerVersion": "latest"}, "cognito-backup:powertoolsLayerVersion", "whole number"),
+        ({"powertoolsLayerVersion": "25"}, "cognito-backup:powertoolsLayerVersion", "no longer used"),
         ({"lambdaTimeout": "901"}, "cognito-backup:lambdaTimeout", "between 60 and 900"),
         ({"lambdaMemory": "64"}, "cognito-backup:lambdaMemory", "between 128 and 10240"),
         ({"logRetentionDays": "10"}, "cognito-backup:logRetentionDays", "CloudWatch Logs accepts"),
@@ -251,7 +251,6 @@ def test_every_problem_is_reported_at_once():
         ({"replicaRegion": "eu-central-1"}, {"replica_region": "eu-central-1"}),
         ({"snapshotReaders": READER}, {"snapshot_readers": (READER,)}),
         ({"protect": "false"}, {"protect": False}),
-        ({"powertoolsLayerVersion": "27"}, {"powertools_layer_version": 27}),
     ],
 )
 def test_accepted_values(overrides, expected):
@@ -303,7 +302,7 @@ def test_any_value_gives_a_config_or_a_config_error_naming_the_key(key, value, a
 
     try:
         parse_config(values, stack="prod")
-    except ConfigError as error:
+    except StackConfigError as error:
         assert error.problems
         assert all(p.split(": ", 1)[0].startswith(("cognito-backup:", "aws:region")) for p in error.problems)
         assert any(p.startswith(f"cognito-backup:{key}") for p in error.problems)

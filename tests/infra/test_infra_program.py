@@ -1,163 +1,56 @@
 """The real ``__main__.py``, run with Pulumi's mocks (pulumi/examples testing-unit-py style).
 
-Each run gets a fresh mock monitor, a fresh root stack and the test's stack config; the mocks record
-every resource's resolved inputs, and the assertions read those records and the stack outputs.
+Each run gets a fresh mock monitor, a fresh root stack and the test's stack config
+(``tests/support/pulumi_mocks.py``); the mocks record every resource's resolved inputs, and the
+assertions read those records and the stack outputs.
 """
 
 from __future__ import annotations
 
 import json
-import runpy
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-import yaml
-from pulumi.runtime import settings as pulumi_settings
 
 from backup_lambda.permissions import actions_for
-from infra.alerts import MISSING_SNAPSHOT_HOURS
-from infra.backup_function import code_archive
+from infra.metrics import MISSING_SNAPSHOT_HOURS
+from tests.support.pulumi_mocks import ProgramRun, as_pulumi_config, run_program, stack_file_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 READER = f"arn:aws:iam::{ACCOUNT}:role/cognito-backup-restore"
+BACKUP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cognito-backup/backup-role-7f3e2a1"  # under the program's path
 POOLS = [{"id": "eu-west-1_AbCd12345", "name": "prod-users"}, {"id": "eu-west-1_EfGh67890", "name": "partners"}]
-SERVICES = {"cloudwatch": "cloudwatch", "sqs": "sqs", "sns": "sns", "lambda": "lambda", "kms": "kms", "iam": "iam"}
-
-
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Returns AWS-shaped ids and ARNs, and records every resource's inputs."""
-
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.resources.append(args)
-        state = dict(args.inputs)
-        region = state.get("region") or "eu-west-1"
-        generated = f"{args.name}-7f3e2a1"
-        typ = args.typ
-        if typ == "aws:s3/bucket:Bucket":
-            state["bucket"] = state.get("bucket") or generated
-            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
-        elif typ == "aws:kms/key:Key":
-            key_id = f"{abs(hash(args.name)) % 10**8:08d}-12ab-34cd-56ef-1234567890ab"
-            state["keyId"] = key_id
-            state["arn"] = f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}"
-        elif typ == "aws:iam/role:Role":
-            state["name"] = state.get("name") or generated
-            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{state['name']}"
-        elif typ == "aws:lambda/function:Function":
-            state["arn"] = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{state['name']}"
-        elif typ == "aws:sqs/queue:Queue":
-            state["name"] = state.get("name") or generated
-            state["arn"] = f"arn:aws:sqs:{region}:{ACCOUNT}:{state['name']}"
-            state["url"] = f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{state['name']}"
-        elif typ == "aws:cloudwatch/logGroup:LogGroup":
-            state["arn"] = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{state['name']}"
-        elif typ == "aws:cloudwatch/eventRule:EventRule":
-            state["name"] = state.get("name") or generated
-            state["arn"] = f"arn:aws:events:{region}:{ACCOUNT}:rule/{state['name']}"
-        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
-            state["arn"] = f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{state['name']}"
-        elif typ == "aws:sns/topic:Topic":
-            state["name"] = state.get("name") or generated
-            state["arn"] = f"arn:aws:sns:{region}:{ACCOUNT}:{state['name']}"
-        elif typ.startswith("aws:"):
-            service, kind = typ.split(":")[1].split("/")
-            state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT}:{kind}/{generated}")
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer", "userId": "AIDA",
-                    "id": ACCOUNT}
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
-                    "id": "aws"}
-        raise AssertionError(f"the program made an unexpected call: {args.token}")
-
-
-@dataclass
-class Program:
-    """What one run of the program declared: resources (type, name, inputs) and stack outputs."""
-
-    resources: list[pulumi.runtime.MockResourceArgs]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    protected: set[tuple[str, str]] = field(default_factory=set)  # (type, name) declared with protect=True
-
-    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
-        return [r for r in self.resources if r.typ == typ]
-
-    def one(self, typ: str, name: str | None = None) -> dict[str, Any]:
-        found = [r for r in self.of_type(typ) if name is None or r.name == name]
-        assert len(found) == 1, f"{len(found)} resources of type {typ} named {name}: {[r.name for r in found]}"
-        return found[0].inputs
-
-    def policy(self, typ: str, name: str) -> dict:
-        return json.loads(self.one(typ, name)["policy"])
 
 
 def base_config(**overrides: Any) -> dict[str, str]:
+    """A stack's config as Pulumi hands it over; overrides by short key (None removes the key)."""
     config = {
         "aws:region": "eu-west-1",
-        "cognito-backup:userPools": POOLS,
-        "cognito-backup:snapshotReaders": [READER],
-        "cognito-backup:snapshotPrefix": "cognito/",
-        "cognito-backup:alarmEmail": "oncall@example.com",
+        "userPools": POOLS,
+        "snapshotReaders": [READER],
+        "snapshotPrefix": "cognito/",
+        "alarmEmail": "oncall@example.com",
+        **overrides,
     }
-    for key, value in overrides.items():
-        full = key if ":" in key else f"cognito-backup:{key}"
-        if value is None:
-            config.pop(full, None)
-        else:
-            config[full] = value
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    return as_pulumi_config({k: v for k, v in config.items() if v is not None}, "cognito-backup")
 
 
-def run_program(config: dict[str, str], stack: str = "test") -> Program:
-    mocks = RecordingMocks()
-    pulumi_settings.set_root_resource(None)  # a fresh root stack, so no output leaks between runs
-    pulumi.runtime.set_mocks(mocks, project="cognito-backup", stack=stack, preview=False)
-    pulumi.runtime.set_all_config(config)
-    program = Program(mocks.resources)
-
-    def record_protect(args: pulumi.ResourceTransformationArgs) -> None:
-        if args.opts and args.opts.protect:
-            program.protected.add((args.type_, args.name))
-
-    pulumi.runtime.register_stack_transformation(record_protect)  # runs in the SDK: mocks see options too
-
-    @pulumi.runtime.test
-    def run() -> pulumi.Output:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-        outputs = pulumi_settings.get_root_resource().outputs
-        names = list(outputs)
-        return pulumi.Output.all(*outputs.values()).apply(
-            lambda values: program.outputs.update(zip(names, values, strict=True))
-        )
-
-    run()
-    return program
+def run(config: dict[str, str], stack: str = "test") -> ProgramRun:
+    return run_program(ROOT, project="cognito-backup", stack=stack, config=config)
 
 
 @pytest.fixture(scope="module")
-def program() -> Iterator[Program]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        yield run_program(base_config())
+def program() -> ProgramRun:
+    return run(base_config())
 
 
 @pytest.fixture(scope="module")
-def replicated() -> Iterator[Program]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        yield run_program(base_config(replicaRegion="eu-central-1", objectLock={"mode": "compliance", "days": 14},
-                                      alarmEmail=None))
+def replicated() -> ProgramRun:
+    return run(base_config(replicaRegion="eu-central-1", objectLock={"mode": "compliance", "days": 14},
+                           alarmEmail=None))
 
 
 # --- storage ---------------------------------------------------------------------------------------
@@ -168,13 +61,13 @@ def test_the_key_rotates_and_has_an_alias(program):
     assert key["enableKeyRotation"] is True
     alias = program.one("aws:kms/alias:Alias", "snapshots-key-alias")
     assert alias["name"] == "alias/cognito-backup-test"
-    assert alias["targetKeyId"].endswith("-12ab-34cd-56ef-1234567890ab")
+    assert alias["targetKeyId"] == program.declared("aws:kms/key:Key", "snapshots-key").state["keyId"]
 
 
 def test_the_key_policy_lets_the_account_administer_and_the_role_and_readers_use_it(program):
     statements = {s["Sid"]: s for s in json.loads(program.one("aws:kms/key:Key", "snapshots-key")["policy"])[
         "Statement"]}
-    role_arn = f"arn:aws:iam::{ACCOUNT}:role/backup-role-7f3e2a1"
+    role_arn = BACKUP_ROLE
 
     assert statements["AccountAdministersKey"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
     assert "kms:Decrypt" not in statements["AccountAdministersKey"]["Action"]
@@ -208,7 +101,7 @@ def test_every_bucket_blocks_public_access_and_acls(program):
         assert all(block.inputs[k] is True for k in (
             "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
     assert {o.inputs["rule"]["objectOwnership"] for o in ownership} == {"BucketOwnerEnforced"}
-    assert {b.inputs["bucket"] for b in blocks} == {f"{b.name}-id" for b in buckets}
+    assert {b.inputs["bucket"] for b in blocks} == {b.state["bucket"] for b in buckets}
 
 
 def test_the_bucket_is_versioned_and_logs_access_to_the_log_bucket(program):
@@ -216,8 +109,8 @@ def test_the_bucket_is_versioned_and_logs_access_to_the_log_bucket(program):
     logging = program.one("aws:s3/bucketLogging:BucketLogging", "snapshots-access-logging")
 
     assert versioning["versioningConfiguration"]["status"] == "Enabled"
-    assert logging["bucket"] == "snapshots-bucket-id"
-    assert logging["targetBucket"] == "snapshots-access-logs-id"
+    assert logging["bucket"] == "snapshots-bucket-7f3e2a1"
+    assert logging["targetBucket"] == "snapshots-access-logs-7f3e2a1"
     log_encryption = program.one(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "snapshots-access-logs-encryption",
@@ -239,7 +132,7 @@ def test_the_bucket_policy_is_tls_only_and_denies_foreign_keys_and_reads(program
     }
     reads = statements["DenyObjectReadsExceptReaders"]
     assert reads["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
-        READER, f"arn:aws:iam::{ACCOUNT}:role/backup-role-7f3e2a1"]
+        READER, BACKUP_ROLE]
     assert statements["DenyWriterReadsOutsideCheckpoints"]["NotResource"] == f"{bucket_arn}/cognito/.checkpoints/*"
     assert [sid for sid, s in statements.items() if s["Effect"] == "Allow"] == ["ReadersListAndReadSnapshots"]
     assert statements["ReadersListAndReadSnapshots"]["Principal"] == {"AWS": [READER]}
@@ -272,10 +165,8 @@ def test_lifecycle_expires_each_retention_class_old_versions_and_uploads(program
 
 
 def test_retention_days_come_from_config():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        program = run_program(base_config(retentionDailyDays="14", retentionWeeklyDays="60",
-                                          retentionMonthlyDays="400", noncurrentVersionDays="3"))
+    program = run(base_config(retentionDailyDays="14", retentionWeeklyDays="60",
+                              retentionMonthlyDays="400", noncurrentVersionDays="3"))
     rules = {r["id"]: r for r in program.one(
         "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "snapshots-lifecycle")["rules"]}
 
@@ -341,15 +232,16 @@ def test_replication_sends_kms_objects_to_the_replica_key(replicated):
 
 # --- the function and its schedule --------------------------------------------------------------
 
-def test_the_function_runs_python_313_on_arm64_with_powertools_and_one_run_at_a_time(program):
+def test_the_function_runs_python_313_on_arm64_on_its_own_sdk_layer_and_one_run_at_a_time(program):
     fn = program.one("aws:lambda/function:Function")
+    layer = program.declared("aws:lambda/layerVersion:LayerVersion", "backup-sdk")
 
     assert fn["name"] == program.outputs["functionName"] == "cognito-backup-test"
     assert fn["runtime"] == "python3.13" and fn["architectures"] == ["arm64"]
     assert fn["handler"] == "backup_lambda.handler.lambda_handler"
     assert (fn["timeout"], fn["memorySize"], fn["reservedConcurrentExecutions"]) == (900, 512, 1)
-    assert fn["layers"] == [
-        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"]
+    assert fn["layers"] == [layer.state["arn"]]
+    assert layer.state["arn"] == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:cognito-backup-test-sdk:1"
 
 
 def test_the_function_environment_follows_the_contract(program):
@@ -365,28 +257,6 @@ def test_the_function_environment_follows_the_contract(program):
         "POWERTOOLS_METRICS_NAMESPACE": "CognitoBackup",
         "LOG_LEVEL": "INFO",
     }
-
-
-def test_the_code_is_the_backup_lambda_package_without_caches(program):
-    archive = program.one("aws:lambda/function:Function")["code"]
-    names = set(archive.assets)
-
-    assert {"backup_lambda/__init__.py", "backup_lambda/handler.py", "backup_lambda/permissions.py"} <= names
-    assert all(n.startswith("backup_lambda/") for n in names)
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-
-
-def test_the_archive_puts_the_package_at_its_root_and_needs_the_handler(tmp_path, monkeypatch):
-    package = tmp_path / "backup_lambda"
-    (package / "__pycache__").mkdir(parents=True)
-    for name in ("__init__.py", "handler.py", "__pycache__/handler.cpython-313.pyc", "stale.pyc"):
-        (package / name).write_text("")
-    monkeypatch.chdir(tmp_path)
-
-    assert set(code_archive(tmp_path).assets) == {"backup_lambda/__init__.py", "backup_lambda/handler.py"}
-    (package / "handler.py").unlink()
-    with pytest.raises(FileNotFoundError, match="handler.py is missing"):
-        code_archive(tmp_path)
 
 
 def test_the_log_group_has_retention_and_failed_async_runs_go_to_a_queue(program):
@@ -421,8 +291,10 @@ def test_eventbridge_may_invoke_the_function_and_write_its_dead_letters(program)
     assert permission["principal"] == "events.amazonaws.com"
     assert permission["action"] == "lambda:InvokeFunction"
     assert permission["sourceArn"] == rule_arn
+    assert permission["sourceAccount"] == ACCOUNT
     assert dlq_policy["Principal"] == {"Service": "events.amazonaws.com"}
-    assert dlq_policy["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+    assert dlq_policy["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn},
+                                       "StringEquals": {"aws:SourceAccount": ACCOUNT}}
 
 
 def test_the_role_policy_has_no_wildcard_resource_for_cognito_s3_or_kms(program):
@@ -452,7 +324,8 @@ def test_the_backup_role_is_assumed_by_lambda_only(program):
     roles = {r.name: r.inputs for r in program.of_type("aws:iam/role:Role")}
     trust = json.loads(roles["backup-role"]["assumeRolePolicy"])["Statement"]
 
-    assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole",
+                      "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]
     assert "managedPolicyArns" not in roles["backup-role"]
 
 
@@ -473,7 +346,7 @@ def test_no_email_means_no_subscription(replicated):
     assert replicated.of_type("aws:sns/topicSubscription:TopicSubscription") == []
 
 
-def _alarms(program: Program) -> dict[str, dict]:
+def _alarms(program: ProgramRun) -> dict[str, dict]:
     return {r.inputs["name"]: r.inputs for r in program.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
 
 
@@ -544,7 +417,8 @@ def test_the_import_role_is_for_cognito_and_its_logs_only(program):
     assert trust["Principal"] == {"Service": "cognito-idp.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
     assert policy["Resource"] == f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/cognito/*"
-    assert program.outputs["importRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/user-import-logs-role-7f3e2a1"
+    assert program.outputs["importRoleArn"] == (
+        f"arn:aws:iam::{ACCOUNT}:role/cognito-backup/user-import-logs-role-7f3e2a1")
 
 
 def test_outputs(program):
@@ -557,9 +431,7 @@ def test_outputs(program):
 
 
 def test_keys_and_snapshot_buckets_are_protected_from_pulumi_destroy_unless_turned_off(replicated):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        loose = run_program(base_config(protect="false"))
+    loose = run(base_config(protect="false"))
 
     assert replicated.protected == {
         ("aws:kms/key:Key", "snapshots-key"),
@@ -572,12 +444,8 @@ def test_keys_and_snapshot_buckets_are_protected_from_pulumi_destroy_unless_turn
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
 def test_the_example_stacks_deploy(stack):
-    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    raw = {k: json.dumps(v) if isinstance(v, list | dict) else str(v).lower() if isinstance(v, bool) else str(v)
-           for k, v in config.items()}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        program = run_program(raw, stack=stack)
+    config = stack_file_config(ROOT / f"Pulumi.{stack}.yaml")
+    program = run(config, stack=stack)
 
     assert program.outputs["functionName"] == f"cognito-backup-{stack}"
     assert program.outputs["pools"] == config["cognito-backup:userPools"]
@@ -599,10 +467,105 @@ def test_the_example_stacks_deploy(stack):
     ],
 )
 def test_bad_config_is_refused_before_any_resource_with_a_message_naming_the_key(overrides, key):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        with pytest.raises(pulumi.RunError) as refused:
-            run_program(base_config(**overrides))
+    with pytest.raises(pulumi.RunError) as refused:
+        run(base_config(**overrides))
 
     assert f"\n  {key}: " in str(refused.value)
     assert "Traceback" not in str(refused.value)
+
+
+# --- what marks the program's roles and keys as its own (the CI roles' conditions) ------------------
+
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/cognito-backup/cognito-backup-program-boundary"
+
+
+@pytest.mark.parametrize("variant", ["program", "replicated"])
+def test_every_role_lives_under_the_programs_path_and_carries_the_boundary(variant, request):
+    roles = request.getfixturevalue(variant).of_type("aws:iam/role:Role")
+
+    assert len(roles) == (3 if variant == "replicated" else 2)
+    for role in roles:
+        assert role.inputs["path"] == "/cognito-backup/", role.name
+        assert role.inputs["permissionsBoundary"] == BOUNDARY, role.name
+        assert role.state["arn"].startswith(f"arn:aws:iam::{ACCOUNT}:role/cognito-backup/"), role.name
+
+
+@pytest.mark.parametrize("variant", ["program", "replicated"])
+def test_every_key_is_tagged_with_its_stack(variant, request):
+    keys = request.getfixturevalue(variant).of_type("aws:kms/key:Key")
+
+    assert len(keys) == (3 if variant == "replicated" else 2)  # snapshots, alerts (and the replica's)
+    for key in keys:
+        assert key.inputs["tags"] == {"cognito-backup:stack": "test"}, key.name
+
+
+def _policy_documents(program: ProgramRun) -> list[tuple[str, dict]]:
+    """Every policy document the program declares: key, bucket, queue and role policies, trusts."""
+    documents = []
+    for resource in program.resources:
+        for field in ("policy", "assumeRolePolicy"):
+            if isinstance(resource.inputs.get(field), str):
+                documents.append((f"{resource.name}.{field}", json.loads(resource.inputs[field])))
+    return documents
+
+
+# A service acting on its own (no resource of the stack to name) would get no aws:SourceArn; every
+# service the program trusts acts for one of the stack's resources, so each statement names it, except
+# Lambda assuming the execution role (see infra/policies/backup_role.py).
+WITHOUT_SOURCE_ARN = {"lambda.amazonaws.com"}
+
+
+@pytest.mark.parametrize("variant", ["program", "replicated"])
+def test_every_service_principal_is_held_to_this_account_and_its_source(variant, request):
+    program = request.getfixturevalue(variant)
+    services = set()
+    for name, document in _policy_documents(program):
+        for statement in document["Statement"]:
+            principal = statement.get("Principal")
+            if not isinstance(principal, dict) or "Service" not in principal:
+                continue
+            service = principal["Service"]
+            services.add(service)
+            condition = statement.get("Condition", {})
+            assert condition.get("StringEquals", {}).get("aws:SourceAccount") == ACCOUNT, (name, service)
+            if service not in WITHOUT_SOURCE_ARN:
+                source = {**condition.get("ArnLike", {}), **condition.get("ArnEquals", {})}.get("aws:SourceArn")
+                assert source, (name, service)
+                # a bucket's ARN holds no account: aws:SourceAccount above pins it
+                assert ACCOUNT in source or source.startswith("arn:aws:s3:::"), (name, service, source)
+    expected = {"cloudwatch.amazonaws.com", "events.amazonaws.com", "logging.s3.amazonaws.com",
+                "lambda.amazonaws.com", "cognito-idp.amazonaws.com"}
+    assert services == expected | ({"s3.amazonaws.com"} if variant == "replicated" else set())
+    assert program.one("aws:lambda/permission:Permission")["sourceAccount"] == ACCOUNT
+
+
+def test_cloudwatch_may_use_the_alarm_key_for_the_stacks_alarms_only(program):
+    from tests.support.iam import decision
+
+    policy = json.loads(program.one("aws:kms/key:Key", "alerts-key")["policy"])
+    alarm = f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:cognito-backup-test-function-errors"
+
+    def verdict(**context: str) -> str:
+        return decision(policy, action="kms:GenerateDataKey", resource="*", principal="cloudwatch.amazonaws.com",
+                        context=context)
+
+    assert verdict(**{"aws:SourceAccount": ACCOUNT, "aws:SourceArn": alarm}) == "Allow"
+    assert verdict(**{"aws:SourceAccount": "999999999999", "aws:SourceArn": alarm}) == "ImplicitDeny"
+    assert verdict(**{"aws:SourceAccount": ACCOUNT,
+                      "aws:SourceArn": alarm.replace("cognito-backup-test", "payments")}) == "ImplicitDeny"
+    assert verdict() == "ImplicitDeny"
+
+
+def test_the_replication_role_is_for_s3_replicating_the_snapshot_bucket_only(replicated):
+    from tests.support.iam import decision
+
+    trust = json.loads(replicated.one("aws:iam/role:Role", "snapshots-replication-role")["assumeRolePolicy"])
+    bucket = f"arn:aws:s3:::{replicated.outputs['bucketName']}"
+
+    def verdict(source: str, account: str = ACCOUNT) -> str:
+        return decision(trust, action="sts:AssumeRole", principal="s3.amazonaws.com",
+                        context={"aws:SourceAccount": account, "aws:SourceArn": source})
+
+    assert verdict(bucket) == "Allow"
+    assert verdict("arn:aws:s3:::someone-elses-bucket") == "ImplicitDeny"
+    assert verdict(bucket, account="999999999999") == "ImplicitDeny"

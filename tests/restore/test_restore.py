@@ -202,9 +202,12 @@ def test_resume_finishes_a_restore_that_stopped_and_skips_what_exists(cognito, s
     second = restore(cognito, s3, source, tmp_path, target_pool_id=new_pool, resume=True, secrets=PROVIDER_SECRETS)
     cognito.meta.events.unregister("before-parameter-build.cognito-idp.AdminCreateUser", fail_bob)
     assert second["status"] == "incomplete"
-    assert second["failure_count"] == 1 and "user bob" in second["failures"][0]
+    # bob is disabled in the snapshot: while he is not in the pool (a resume would create him enabled), no app
+    # client is created, so that he can never sign in before he is disabled.
+    assert second["failure_count"] == 3 and "user bob" in second["failures"][0]
+    assert all("disabled in the snapshot" in f for f in second["failures"][1:])
     assert "--target-pool-id" in second["resume_command"] and "--resume" in second["resume_command"]
-    assert second["steps"]["clients"]["already_there"] == 2 and second["steps"]["clients"]["created"] == 0
+    assert second["steps"]["clients"]["already_there"] == 0 and second["steps"]["clients"]["created"] == 0
     assert second["steps"]["groups"] == {"created": 2, "already_there": 1}
 
     cognito.meta.events.register("before-call.cognito-idp.AdminCreateUser", count_users)
@@ -349,14 +352,36 @@ def test_a_secrets_file_that_is_not_json_is_refused(tmp_path, capsys):
     assert "is not valid JSON" in err and "abc" not in err
 
 
-def test_check_reports_a_restore_that_lost_something(cognito, s3, rich, tmp_path, monkeypatch):
+def test_check_reports_a_restore_that_lost_something_as_check_failed(cognito, s3, rich, tmp_path, monkeypatch,
+                                                                      capsys):
     _, source = rich
     import cognito_backup.restore.users as restore_users
 
+    # Every step "succeeds", but the memberships never reach the pool: only the check can tell.
     monkeypatch.setattr(restore_users, "add_memberships", lambda run: run.state.steps.update(memberships={}))
     report = restore(cognito, s3, source, tmp_path, new_pool_name="restored", secrets=PROVIDER_SECRETS, check=True)
-    assert report["status"] == "incomplete"
+    assert report["status"] == "check-failed" and report["failure_count"] == 0
+    assert "resume_command" not in report  # nothing failed that a resume would retry
     assert report["check"]["summary"]["memberships_lost"] == 5
+    assert "DIFFERENCES beyond what cannot be restored" in format_report(report)
+    assert "CHECK-FAILED" in format_report(report)
+
+
+def test_the_exit_code_says_ok_incomplete_or_check_failed(cognito, s3, rich, tmp_path, monkeypatch, capsys):
+    _, source = rich
+    import cognito_backup.restore.users as restore_users
+
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(PROVIDER_SECRETS))
+    argv = ["restore", source, "--secrets", str(secrets), "--workers", "2", "--check"]
+    assert main([*argv, "--new-pool-name", "exit-ok", "--mapping-file", str(tmp_path / "a.json")]) == 0
+    monkeypatch.setattr(restore_users, "add_memberships", lambda run: run.state.steps.update(memberships={}))
+    assert main([*argv, "--new-pool-name", "exit-check", "--mapping-file", str(tmp_path / "b.json")]) == 3
+    monkeypatch.setattr(restore_users, "add_memberships",
+                        lambda run: run.state.fail("membership of alice in admins", "injected"))
+    assert main([*argv, "--new-pool-name", "exit-incomplete", "--mapping-file", str(tmp_path / "c.json")]) == 1
+    out = capsys.readouterr()
+    assert "INCOMPLETE" in out.out and "CHECK-FAILED" in out.out
 
 
 def test_dry_run_of_a_resume_says_what_is_already_there(cognito, s3, rich, tmp_path):

@@ -1,9 +1,10 @@
 """Issue 8: "the restore survives interruption at any point and finishes on re-run without duplicates".
 
 A rich pool (50 custom attributes, so that one is added after creation; MFA; a resource server; an OIDC
-provider whose secret comes from --secrets; a client with and one without a secret; a domain; groups,
-one of them larger than a ListUsersInGroup page; disabled and unconfirmed users; 80 users) is
-snapshotted once, in moto, for the whole module. A clean restore of it makes a known sequence of write
+provider whose secret comes from --secrets; a client with and one without a secret; a domain; both halves
+of the verification message; Lambda triggers (moto never invokes them); groups, one of them larger than a
+ListUsersInGroup page; disabled and unconfirmed users; 80 users) is snapshotted once, in moto, for the
+whole module. A clean restore of it makes a known sequence of write
 calls (``WRITE_CALLS``, checked by the first test). For each write operation, at its first, a middle and
 its last call, the restore is then stopped, in three ways:
 
@@ -19,6 +20,10 @@ Then the operator runs what the tool printed: the resume command (``--target-poo
 point (``cognito_backup.cli.main``). The second run must succeed, and the pool must be exactly the
 snapshot's (``diff --restored``), with nothing twice: one pool of that name, one client per name, one
 user per snapshot user, one mapping entry per user.
+
+Over the calls AWS carried out in both runs, in order: no app client exists while a user disabled in the
+snapshot is enabled (a client is what lets a user sign in or reset a password), and the triggers are attached
+(UpdateUserPool, a full replacement: moto, like AWS, resets every setting left out) after the last user write.
 """
 
 from __future__ import annotations
@@ -42,27 +47,31 @@ from cognito_backup.cli import main
 from cognito_backup.diff import diff_snapshots
 from demo.emulator import FAKE_ENV
 from demo.sample_pool import FIRST
-from tests.support.rich_pool import PROVIDER_SECRETS, allow_bursts, build_rich_pool
+from tests.restore.call_order import assert_no_window_for_disabled_users, assert_triggers_attached_last
+from tests.support.rich_pool import BOTH_TEMPLATE_HALVES, PROVIDER_SECRETS, TRIGGERS, allow_bursts, build_rich_pool
 
 BUCKET = "snapshots-interrupt"
 EXTRA_USERS = 75  # + the rich pool's 5
 BIG_GROUP = 65  # more than one ListUsersInGroup page (60)
 WORKERS = "2"
 
-# The write calls of a clean restore of the pool below, in order of first appearance, with their counts.
+# The write calls of a clean restore of the pool below, in order of first appearance, with their counts: app
+# clients only once users are in and disabled, the triggers last.
 WRITE_CALLS = {
     "CreateUserPool": 1,
     "AddCustomAttributes": 1,
     "SetUserPoolMfaConfig": 1,
     "CreateResourceServer": 1,
     "CreateIdentityProvider": 1,
-    "CreateUserPoolClient": 2,
-    "CreateUserPoolDomain": 1,
     "CreateGroup": 5,
     "AdminCreateUser": 80,
     "AdminAddUserToGroup": 85,
     "AdminDisableUser": 4,
+    "CreateUserPoolClient": 2,
+    "CreateUserPoolDomain": 1,
+    "UpdateUserPool": 1,
 }
+
 READ_PREFIXES = ("Describe", "List", "Get", "AdminGet")
 MODES = ("crash", "answer-lost", "error")
 
@@ -86,13 +95,14 @@ def points() -> list[Any]:
 def build_source(cognito: Any) -> str:
     """The rich pool of rich_pool.py, made bigger: 50 custom attributes, a domain, 80 users (some disabled,
     some unconfirmed), a group of 65 members and one of 15."""
-    pool_id = build_rich_pool(cognito, "prod-users")
+    pool_id = build_rich_pool(cognito, "prod-users", lambda_config=TRIGGERS,
+                              verification_template=BOTH_TEMPLATE_HALVES)
     cognito.add_custom_attributes(UserPoolId=pool_id, CustomAttributes=[
         {"Name": f"extra_{i:02d}", "AttributeDataType": "String", "Mutable": True} for i in range(47)])
     cognito.create_user_pool_domain(UserPoolId=pool_id, Domain="prod-users-auth")
     web = next(c["ClientId"] for c in cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)
                ["UserPoolClients"] if c["ClientName"] == "web")
-    names = []
+    names, disabled = [], {"bob"}
     for i in range(EXTRA_USERS):
         name = f"{FIRST[i % len(FIRST)].lower()}.{i:03d}"
         attributes = [{"Name": "email", "Value": f"user{i:03d}@example.com"},
@@ -106,6 +116,7 @@ def build_source(cognito: Any) -> str:
                                       UserAttributes=[*attributes, {"Name": "email_verified", "Value": "true"}])
         if i % 25 == 3:
             cognito.admin_disable_user(UserPoolId=pool_id, Username=name)
+            disabled.add(name)
         names.append(name)
     cognito.create_group(UserPoolId=pool_id, GroupName="everyone", Description="All users, more than a page")
     cognito.create_group(UserPoolId=pool_id, GroupName="team", Precedence=20,
@@ -114,7 +125,11 @@ def build_source(cognito: Any) -> str:
         cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName="everyone")
     for name in names[::5][:15]:
         cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=name, GroupName="team")
+    assert disabled == DISABLED_USERS
     return pool_id
+
+
+DISABLED_USERS = {"bob", *(f"{FIRST[i % len(FIRST)].lower()}.{i:03d}" for i in range(EXTRA_USERS) if i % 25 == 3)}
 
 
 @dataclass
@@ -209,14 +224,15 @@ PRINTED_RESUME = re.compile(r"(python -m cognito_backup restore \S+ --target-poo
 
 
 def next_command(world: World, first_argv: list[str], printed: str) -> list[str]:
-    """What the operator runs next: the last resume command the tool printed (its FILE placeholder
-    replaced by the secrets file), else the same command again."""
+    """What the operator runs next: the last resume command the tool printed, as it printed it (the same flags
+    and paths as the first command), else the same command again."""
     commands = PRINTED_RESUME.findall(printed)
     if not commands:
         return first_argv
     argv = shlex.split(commands[-1])[3:]  # without "python -m cognito_backup"
-    argv[argv.index("--secrets") + 1] = world.secrets
-    return [*argv, "--workers", WORKERS, "--json"]
+    assert argv[argv.index("--secrets") + 1] == world.secrets, commands[-1]
+    assert argv[argv.index("--workers") + 1] == WORKERS, commands[-1]
+    return [*argv, "--json"]
 
 
 class Interruption:
@@ -226,7 +242,7 @@ class Interruption:
     InternalErrorException answer that is not retried (raised at before-call, outside botocore's retry
     loop). After a crash nothing else reaches AWS; a crash in a worker thread also interrupts the main
     thread, as Ctrl-C would. Without an operation it only records. ``done`` lists the write calls AWS
-    carried out, in order."""
+    carried out, in order, and ``carried_out`` the same with their parameters."""
 
     def __init__(self, operation: str | None = None, n: int = 0, mode: str | None = None):
         self.operation, self.n, self.mode = operation, n, mode
@@ -234,12 +250,18 @@ class Interruption:
         self.crashed = False
         self.fired = False
         self.done: list[str] = []
+        self.carried_out: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
 
     def attach(self, client: Any) -> None:
         service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-parameter-build.{service}", self._keep_params)
         client.meta.events.register(f"before-call.{service}", self._before_call)
         client.meta.events.register(f"after-call.{service}", self._after_call)
+
+    @staticmethod
+    def _keep_params(params, context, **kwargs):
+        context["api_params"] = dict(params)
 
     def _before_call(self, model, context, **kwargs):
         with self._lock:
@@ -262,6 +284,7 @@ class Interruption:
         if http_response.status_code < 300 and not model.name.startswith(READ_PREFIXES):
             with self._lock:
                 self.done.append(model.name)
+                self.carried_out.append((model.name, context.get("api_params") or {}))
         if context.get("answer_lost"):
             self._crash()
 
@@ -321,6 +344,8 @@ def test_a_clean_restore_makes_the_write_calls_the_sweep_interrupts(world, case,
     in_order = list(dict.fromkeys(recorder.done))
     assert in_order == list(WRITE_CALLS), "a new write call? add it to WRITE_CALLS, and so to the sweep"
     assert Counter(recorder.done) == WRITE_CALLS
+    assert_no_window_for_disabled_users(recorder.carried_out, DISABLED_USERS)
+    assert_triggers_attached_last(recorder.carried_out)
     assert_pool_is_the_snapshot(world, report["target_user_pool_id"], tmp_path / "mapping.json")
 
 
@@ -370,6 +395,9 @@ def test_an_interrupted_restore_finishes_on_rerun_without_duplicates(world, case
     assert rerun.done.count("SetUserPoolMfaConfig") == 1
     both["SetUserPoolMfaConfig"] = 1
     assert both == WRITE_CALLS
+    # Across the stop and the resume: never a client while a disabled user is enabled; triggers last.
+    assert_no_window_for_disabled_users(interruption.carried_out + rerun.carried_out, DISABLED_USERS)
+    assert_triggers_attached_last(interruption.carried_out + rerun.carried_out)
 
 
 # --- beyond this requirement: a lost answer that botocore itself would retry ----------------------------

@@ -8,19 +8,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cognito_backup.restore.decisions import branding_assets, other_settings
 from cognito_backup.restore.requests import (
     admin_create_params,
     csv_row,
     federated_identities,
     import_eligible,
+    lambda_functions,
     plan_client,
     plan_pool,
     plan_provider,
+    provider_names,
     target_username,
+    update_pool_params,
     user_identity,
+    without_inactive_half,
 )
 from cognito_backup.restore.schema import normalize_schema, plan_schema
-from cognito_backup.restore.shapes import fit_to_input
+from cognito_backup.restore.shapes import fit_to_input, request_violations
 from tests.support.snapshot_builder import default_pool, make_user
 
 
@@ -115,21 +120,26 @@ def test_mfa_is_applied_after_creation(mode, section, create_has_mfa, set_to):
     assert (plan.mfa or {}).get("MfaConfiguration") == set_to
 
 
-@pytest.mark.parametrize(
-    ("template", "kept", "dropped"),
-    [
-        ({"DefaultEmailOption": "CONFIRM_WITH_CODE", "EmailMessage": "c {####}", "EmailSubject": "s",
-          "EmailMessageByLink": "l {##x##}", "EmailSubjectByLink": "sl", "SmsMessage": "{####}"},
-         {"EmailMessage", "EmailSubject", "SmsMessage"}, {"EmailMessageByLink", "EmailSubjectByLink"}),
-        ({"DefaultEmailOption": "CONFIRM_WITH_LINK", "EmailMessage": "c {####}", "EmailSubject": "s",
-          "EmailMessageByLink": "l {##x##}", "EmailSubjectByLink": "sl"},
-         {"EmailMessageByLink", "EmailSubjectByLink"}, {"EmailMessage", "EmailSubject"}),
-    ],
-)
-def test_verification_message_matches_the_default_email_option(template, kept, dropped):
+BOTH_HALVES = {"DefaultEmailOption": "CONFIRM_WITH_CODE", "EmailMessage": "c {####}", "EmailSubject": "s",
+               "EmailMessageByLink": "l {##x##}", "EmailSubjectByLink": "sl", "SmsMessage": "{####}"}
+
+
+@pytest.mark.parametrize("option", ["CONFIRM_WITH_CODE", "CONFIRM_WITH_LINK"])
+def test_both_halves_of_the_verification_message_are_sent(option):
+    template = {**BOTH_HALVES, "DefaultEmailOption": option}
     sent = plan_pool(default_pool(VerificationMessageTemplate=template), None, pool_name="p").params[
         "VerificationMessageTemplate"]
-    assert kept <= set(sent) and not dropped & set(sent)
+    assert sent == template
+
+
+@pytest.mark.parametrize(("option", "dropped"), [("CONFIRM_WITH_CODE", {"EmailMessageByLink", "EmailSubjectByLink"}),
+                                                 ("CONFIRM_WITH_LINK", {"EmailMessage", "EmailSubject"})])
+def test_the_fallback_keeps_only_the_half_the_default_email_option_uses(option, dropped):
+    params = {"PoolName": "p", "VerificationMessageTemplate": {**BOTH_HALVES, "DefaultEmailOption": option}}
+    kept, left_out = without_inactive_half(params)
+    assert set(BOTH_HALVES) - set(kept["VerificationMessageTemplate"]) == dropped
+    assert sorted(left_out) == sorted(f"VerificationMessageTemplate.{k}" for k in dropped)
+    assert params["VerificationMessageTemplate"] == {**BOTH_HALVES, "DefaultEmailOption": option}  # not changed
 
 
 @pytest.mark.parametrize(
@@ -144,12 +154,38 @@ def test_threat_protection_needs_the_plus_tier(tier, mode, expected):
     assert plan.params["UserPoolAddOns"]["AdvancedSecurityMode"] == expected
 
 
-def test_triggers_kept_with_a_warning_or_left_out_on_request():
-    pool = default_pool(LambdaConfig={"PreSignUp": "arn:aws:lambda:eu-west-1:1:function:pre"})
+TRIGGERS = {"PreSignUp": "arn:aws:lambda:eu-west-1:111122223333:function:pre",
+            "CustomEmailSender": {"LambdaVersion": "V1_0",
+                                  "LambdaArn": "arn:aws:lambda:eu-west-1:111122223333:function:mail"},
+            "KMSKeyID": "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
+
+
+def test_the_pool_is_created_without_its_triggers_which_are_attached_last():
+    pool = default_pool(LambdaConfig=TRIGGERS)
     kept = plan_pool(pool, None, pool_name="p")
-    assert kept.params["LambdaConfig"] and any("resource policy" in n for n in kept.notes)
-    left = plan_pool(pool, None, pool_name="p", without_triggers=True, overrides={"DeletionProtection": "INACTIVE"})
-    assert "LambdaConfig" not in left.params and left.params["DeletionProtection"] == "INACTIVE"
+    assert "LambdaConfig" not in kept.params and kept.triggers == TRIGGERS
+    assert any("attached last" in n and "resource policy" in n for n in kept.notes)
+    assert lambda_functions(kept.triggers) == [("PreSignUp", TRIGGERS["PreSignUp"]),
+                                               ("CustomEmailSender", TRIGGERS["CustomEmailSender"]["LambdaArn"])]
+    left = plan_pool(pool, None, pool_name="p", without_triggers=True)
+    assert "LambdaConfig" not in left.params and left.triggers is None
+    assert any("--without-triggers" in n for n in left.notes)
+
+
+def test_update_user_pool_sends_the_whole_configuration_again_with_the_triggers():
+    """UpdateUserPool is a full replacement: everything DescribeUserPool shows that it takes goes back."""
+    described = default_pool(VerificationMessageTemplate=BOTH_HALVES, DeletionProtection="ACTIVE",
+                             UserPoolTags={"team": "identity"}, MfaConfiguration="OPTIONAL",
+                             EmailVerificationMessage="old {####}", Status="Enabled")
+    params, not_taken = update_pool_params(described, TRIGGERS, "eu-west-1_New1")
+    assert params["LambdaConfig"] == TRIGGERS and params["UserPoolId"] == "eu-west-1_New1"
+    assert params["PoolName"] == described["Name"]
+    for kept in ("Policies", "AutoVerifiedAttributes", "EmailConfiguration", "AdminCreateUserConfig",
+                 "VerificationMessageTemplate", "DeletionProtection", "UserPoolTags", "MfaConfiguration"):
+        assert params[kept] == ({k: v for k, v in described[kept].items() if k != "UnusedAccountValidityDays"}
+                                if kept == "AdminCreateUserConfig" else described[kept]), kept
+    assert "EmailVerificationMessage" not in params and "Status" not in params
+    assert request_violations("UpdateUserPool", params) == []
 
 
 def test_unknown_fields_are_dropped_and_reported():
@@ -191,13 +227,94 @@ def test_identity_providers_need_their_secrets(provider, secrets, created, detai
 
 def test_app_clients_get_a_new_secret_where_they_had_one_and_lose_skipped_providers():
     client = {"ClientId": "old", "ClientName": "web", "UserPoolId": "p", "HasSecret": True,
-              "ClientSecretArn": "arn:x", "CreationDate": "d", "LastModifiedDate": "d",
-              "SupportedIdentityProviders": ["COGNITO", "Corp", "Google"], "RefreshTokenValidity": 5}
-    params, notes = plan_client(client, skipped_providers={"Google"})
+              "CreationDate": "d", "LastModifiedDate": "d",
+              "SupportedIdentityProviders": ["COGNITO", "Corp", "Google", "My IdP"], "RefreshTokenValidity": 5}
+    params, notes = plan_client(client, skipped_providers={"Google"}, renames={"My IdP": "My-IdP"})
     assert params == {"ClientName": "web", "GenerateSecret": True, "RefreshTokenValidity": 5,
-                      "SupportedIdentityProviders": ["COGNITO", "Corp"]}
+                      "SupportedIdentityProviders": ["COGNITO", "Corp", "My-IdP"]}
     assert any("Google" in n for n in notes)
     assert plan_client({**client, "HasSecret": False}, set())[0]["GenerateSecret"] is False
+
+
+def test_a_client_whose_secret_was_in_secrets_manager_publishes_its_new_secret_there_again():
+    client = {"ClientId": "old", "ClientName": "api", "HasSecret": False,
+              "ClientSecretArn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:cognito-api-AbCdEf"}
+    params, notes = plan_client(client, set())
+    assert params == {"ClientName": "api", "GenerateSecret": True, "PublishSecretsInAWSSecretsManager": True}
+    assert any("Secrets Manager" in n for n in notes)
+
+
+def test_a_client_of_dynamic_client_registration_comes_back_as_a_regular_client_and_says_so():
+    params, notes = plan_client({"ClientId": "old", "ClientName": "dcr-app", "ClientType": "DCR",
+                                 "AllowedOAuthFlows": ["code"]}, set())
+    assert "ClientType" not in params and params["AllowedOAuthFlows"] == ["code"]
+    assert any("dynamic client registration" in n and "regular client" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["Corp", "Google"], {"Corp": "Corp", "Google": "Google"}),
+        (["My IdP"], {"My IdP": "My-IdP"}),
+        (["AB"], {"AB": "AB-idp"}),
+        (["X"], {"X": "X-idp"}),
+        (["corp_sso_v2"], {"corp_sso_v2": "corp-sso-v2"}),
+        (["My IdP", "My-IdP"], {"My IdP": "My-IdP-2", "My-IdP": "My-IdP"}),
+        (["A very long provider name with 40 chars"], {"A very long provider name with 40 chars":
+                                                       "A-very-long-provider-name-with-4"}),
+    ],
+)
+def test_provider_names_that_create_refuses_are_renamed_to_the_closest_it_takes(names, expected):
+    renamed = provider_names(names)
+    assert renamed == expected
+    shape = "CreateIdentityProvider"
+    for new in renamed.values():
+        assert request_violations(shape, {"UserPoolId": "eu-west-1_A1", "ProviderName": new, "ProviderType": "SAML",
+                                          "ProviderDetails": {}}) == []
+
+
+def test_acr_mapping_is_sent_with_the_provider():
+    provider = {"ProviderName": "Corp", "ProviderType": "OIDC", "RedactedDetails": ["client_secret"],
+                "ProviderDetails": {"client_id": "c"}, "AcrMapping": {"Level1": "urn:acr:low"}}
+    params, _ = plan_provider(provider, {"Corp": {"client_secret": "s"}})
+    assert params["AcrMapping"] == {"Level1": "urn:acr:low"}
+
+
+def test_branding_settings_are_a_document_sent_untouched_with_the_assets():
+    settings = {"components": {"pageBackground": {"lightMode": {"color": "ffffffff"}}}, "categories": {"x": [1]}}
+    logo = {"Category": "PAGE_HEADER_LOGO", "ColorMode": "LIGHT", "Extension": "PNG", "Bytes": "iVBORw0KGgo="}
+    item = {"ClientId": "old", "ManagedLoginBranding": {"UseCognitoProvidedValues": False, "Settings": settings,
+                                                        "Assets": [logo]}}
+    calls, notes = other_settings({"managed_login_branding": [item]}, client_ids={"old": "new"},
+                                  pool_id="eu-west-1_New1", created_pool=True, target_pool={})
+    (call,) = calls
+    assert call.params["Settings"] == settings and notes == []
+    assert call.params["Assets"][0]["Bytes"] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cognito_provided_branding_is_sent_without_settings_or_assets():
+    item = {"ClientId": "old", "ManagedLoginBranding": {"UseCognitoProvidedValues": True, "Settings": {}}}
+    (call,), _ = other_settings({"managed_login_branding": [item]}, client_ids={"old": "new"},
+                                pool_id="eu-west-1_New1", created_pool=True, target_pool={})
+    assert call.params == {"ClientId": "new", "UseCognitoProvidedValues": True, "UserPoolId": "eu-west-1_New1"}
+
+
+@pytest.mark.parametrize(
+    ("stored", "restored"),
+    [("PHN2Zy8+", b"<svg/>"),  # base64 (lossless snapshots)
+     ("<svg xmlns='http://www.w3.org/2000/svg'/>", b"<svg xmlns='http://www.w3.org/2000/svg'/>"),  # text, whole
+     ("\ufffdPNG\r\n\x1a\n\x00\ufffd", None)],  # binary stored as lossy text: reported, not sent
+)
+def test_branding_assets_come_back_whole_or_are_reported(stored, restored):
+    sent, lost = branding_assets([{"Category": "FORM_LOGO", "ColorMode": "DARK", "Extension": "SVG", "Bytes": stored}])
+    assert [a["Bytes"] for a in sent] == ([restored] if restored else [])
+    assert lost == ([] if restored else ["FORM_LOGO DARK SVG"])
+
+
+def test_the_hosted_ui_css_is_not_sent_to_a_pool_without_a_domain():
+    calls, notes = other_settings({"ui_customization": {"CSS": ".banner {}"}}, client_ids={}, pool_id="p",
+                                  created_pool=True, target_pool={}, has_domain=False)
+    assert calls == [] and any("needs a domain" in n for n in notes)
 
 
 @pytest.mark.parametrize(

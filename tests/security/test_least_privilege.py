@@ -8,8 +8,8 @@ middle of a group's member chain (its members travel in the spool), and a run th
 abort). Then, both ways:
 - every recorded call is in ``permissions.direct_calls()``, and every call listed there is made by
   some scenario;
-- against the policies the Pulumi program builds (``infra.iam.backup_role_policy``, the key policy and
-  the bucket policy of ``infra.storage``), every recorded call's IAM action is allowed on the very
+- against the policies the Pulumi program builds (``infra.policies.backup_role``, the key policy and
+  the bucket policy of ``infra.policies.storage``), every recorded call's IAM action is allowed on the very
   resource it touched (pool ARN, object ARN, key, function), the bucket policy does not deny it as
   sent (its encryption headers), and the role is granted no action that no call needs.
 
@@ -124,8 +124,8 @@ def recording():
 
     from backup_lambda.aws import make_client
     from demo.sample_pool import build_pool
-    from infra.backup_function import function_environment
     from infra.config import parse_config
+    from infra.function_package import function_environment
 
     with pytest.MonkeyPatch.context() as mp, mock_aws():
         for k, v in FAKE_ENV.items():
@@ -203,7 +203,7 @@ def recording():
 
 
 def role_policy(recording: Recording) -> dict:
-    from infra.iam import BackupRoleResources, backup_role_policy
+    from infra.policies.backup_role import BackupRoleResources, backup_role_policy
 
     return backup_role_policy(BackupRoleResources(
         pool_arns=tuple(f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{p}" for p in recording.pool_ids),
@@ -218,7 +218,7 @@ def role_policy(recording: Recording) -> dict:
 
 def key_policy_of(recording: Recording) -> dict:
     from backup_lambda.permissions import actions_for
-    from infra.storage import KeyGrant, key_policy
+    from infra.policies.storage import KeyGrant, key_policy
 
     return key_policy(partition="aws", account_id=ACCOUNT, grants=[
         KeyGrant("BackupRoleUsesKey", [ROLE_ARN], actions_for("kms_key"), REGION),
@@ -227,7 +227,7 @@ def key_policy_of(recording: Recording) -> dict:
 
 
 def bucket_policy(recording: Recording) -> dict:
-    from infra.storage import snapshot_bucket_policy
+    from infra.policies.storage import snapshot_bucket_policy
 
     return snapshot_bucket_policy(bucket_arn=f"arn:aws:s3:::{BUCKET}", kms_key_arn=recording.key_arn,
                                   readers=[READER_ARN], writer_role_arn=ROLE_ARN, snapshot_prefix=PREFIX)
@@ -235,7 +235,7 @@ def bucket_policy(recording: Recording) -> dict:
 
 def decision(policy: dict, action: str, resource: str, principal: str | None = None,
              context: dict[str, str] | None = None) -> str:
-    from tests.infra.test_iam_policy import decision as evaluate
+    from tests.support.iam import decision as evaluate
 
     return evaluate(policy, action=action, resource=resource, principal=principal, context=context)
 
@@ -301,7 +301,7 @@ def test_objects_touched_are_all_under_the_prefix(recording):
 
 
 def test_the_role_is_granted_nothing_that_no_call_needs(recording):
-    from infra.iam import RUNTIME_GRANTS, SIDS
+    from infra.policies.backup_role import RUNTIME_GRANTS, SIDS
 
     runtime_sids = {SIDS[scope] for scope in RUNTIME_GRANTS}
     granted = {a for s in role_policy(recording)["Statement"] if s["Sid"] not in runtime_sids for a in s["Action"]}

@@ -195,6 +195,60 @@ def test_pool_fields_can_be_ignored_for_drills(tmp_path):
     assert diff_snapshots(a, b, ignore_pool_fields=["DeletionProtection"])["summary"]["identical"]
 
 
+def test_the_restores_expected_differences_and_renames_are_applied(tmp_path, capsys):
+    providers = [{"ProviderName": "My IdP", "ProviderType": "SAML", "ProviderDetails": {"MetadataURL": "https://m"}}]
+    client = {**CLIENT, "SupportedIdentityProviders": ["COGNITO", "My IdP"], "RefreshTokenValidity": 30}
+    before = make_snapshot(sections={"clients": present(items=[client]),
+                                     "identity_providers": present(items=providers)})
+    before["groups"][0]["RoleArn"] = "arn:aws:iam::111122223333:role/old"
+    after = restored_copy(before)
+    after["identity_providers"] = present(items=[{**providers[0], "ProviderName": "My-IdP"}])
+    after["clients"]["items"][0].update(SupportedIdentityProviders=["COGNITO", "My-IdP"], RefreshTokenValidity=5)
+    after["groups"][0]["RoleArn"] = "arn:aws:iam::123456789012:role/new"
+    a, b = pair(tmp_path, before, after)
+
+    assert not diff_snapshots(a, b, restored=True)["summary"]["identical"]
+    result = diff_snapshots(a, b, restored=True, renames={"My IdP": "My-IdP"},
+                            expected=["clients.web.RefreshTokenValidity", "groups.admins.RoleArn"])
+    assert result["summary"]["identical"], result
+    assert "identity providers renamed: My IdP -> My-IdP" in result["ignored"]
+
+    # By hand: the restore's mapping file says the same.
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"format": "cognito-backup-restore-mapping", "clients": [],
+                                   "identity_providers": [{"old_name": "My IdP", "new_name": "My-IdP"}],
+                                   "expected_differences": ["clients.web.RefreshTokenValidity",
+                                                            "groups.admins.RoleArn"]}, indent=1)[:-2]
+                       + ',\n "users": [\n  {"old_username": "alice"}\n ]\n}\n')
+    assert main(["diff", a, b, "--restored", "--mapping-file", str(mapping), "--exit-code"]) == 0
+    assert "IDENTICAL" in capsys.readouterr().out
+
+
+def test_restored_mode_does_not_compare_users_mfa_options_or_linked_native_users(tmp_path):
+    before = with_federated(make_snapshot())
+    before["users"][0]["MFAOptions"] = [{"DeliveryMedium": "SMS", "AttributeName": "phone_number"}]
+    after = restored_copy(before)
+    after["users"].append(make_user("Google_123", email="g@example.com", status="FORCE_CHANGE_PASSWORD"))
+    after["groups"][0]["Members"].append("Google_123")  # --link-federated: a native user in its place
+    rebuild_summary(after)
+    a, b = pair(tmp_path, before, after)
+    assert diff_snapshots(a, b)["summary"]["users_changed"] >= 1
+    result = diff_snapshots(a, b, restored=True)
+    assert result["summary"]["identical"], result
+    assert result["summary"]["linked_native_users_not_compared"] == 1
+
+
+def test_docs_restoring_renders_the_one_list_of_what_cannot_be_restored():
+    from pathlib import Path
+
+    from cognito_backup.diff_config import NON_RESTORABLE, non_restorable_table
+
+    docs = (Path(__file__).parents[2] / "docs" / "restoring.md").read_text(encoding="utf-8")
+    table = non_restorable_table()
+    assert table in docs, "docs/restoring.md must quote diff_config.non_restorable_table() as it renders"
+    assert table.count("\n") == len(NON_RESTORABLE) + 1
+
+
 def test_corrupt_snapshot_is_refused(tmp_path):
     a, b = pair(tmp_path, make_snapshot(), later(make_snapshot()))
     with open(b, "r+b") as f:

@@ -9,10 +9,15 @@ from botocore.exceptions import ClientError
 
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.cli import main
-from cognito_backup.drill import markdown, run_drill
+from cognito_backup.drill import DRILL_SCRATCH_TAG, markdown, run_drill
 from cognito_backup.restore import users as restore_users
 from cognito_backup.restore_check import LocalObjectStore
-from tests.support.rich_pool import build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
+from tests.support.rich_pool import (  # noqa: F401 - autouse fixture
+    BOTH_TEMPLATE_HALVES,
+    TRIGGERS,
+    build_rich_pool,
+    fast_rate_limits,
+)
 
 
 @pytest.fixture
@@ -42,6 +47,30 @@ def test_a_good_snapshot_passes_and_the_scratch_pool_is_deleted(cognito, s3, buc
     assert bucket_keys(s3, bucket) == before  # the drill never writes to the backup bucket
     assert list(tmp_path.iterdir()) == []  # its copy and mapping file went with its scratch directory
     assert "✅" in markdown(report) and "PASS" in markdown(report)
+
+
+def test_a_pool_with_both_verification_halves_and_triggers_passes_the_drill(cognito, s3, bucket, tmp_path):
+    # The console stores both halves of the verification message; the drill leaves the triggers off and deletion
+    # protection off through the restore's own override, and expects exactly those differences.
+    pool_id = build_rich_pool(cognito, "console-pool", lambda_config=TRIGGERS,
+                              verification_template=BOTH_TEMPLATE_HALVES)
+    cognito.update_user_pool(UserPoolId=pool_id, **{
+        k: v for k, v in cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"].items()
+        if k in ("Policies", "LambdaConfig", "AutoVerifiedAttributes", "VerificationMessageTemplate",
+                 "AdminCreateUserConfig", "UserPoolTags", "MfaConfiguration")}, DeletionProtection="ACTIVE")
+    take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)
+
+    report = run_drill(cognito, s3, bucket=bucket, pool_name="console-pool", workers=2, work_dir=str(tmp_path),
+                       keep_scratch=True)
+
+    assert report["status"] == "pass", report.get("diff_text") or report
+    assert "restore check: ignoring" in report["diff_text"]
+    assert "pool.DeletionProtection" in report["diff_text"] and "pool.LambdaConfig" in report["diff_text"]
+    scratch = cognito.describe_user_pool(UserPoolId=report["scratch_pool_id"])["UserPool"]
+    # The scratch tag (which the drill role requires) is added to the snapshot's own tags, not in their place.
+    assert scratch["UserPoolTags"] == {"team": "identity", **DRILL_SCRATCH_TAG}
+    assert scratch["VerificationMessageTemplate"] == BOTH_TEMPLATE_HALVES
+    assert scratch["DeletionProtection"] == "INACTIVE" and "LambdaConfig" not in scratch
 
 
 def test_a_restore_that_loses_something_fails_the_drill(cognito, s3, bucket, snapshotted, monkeypatch):

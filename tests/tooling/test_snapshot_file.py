@@ -116,8 +116,8 @@ def test_truncation_inside_the_users_says_where():
     [
         (b"", "is empty"),
         (b"   \n ", "is empty"),
-        (b"hello", r"expected '\{'"),
-        (b"[1, 2]", r"expected '\{'"),
+        (b"hello", "is not a cognito-backup snapshot: it is not JSON"),
+        (b"[1, 2]", r"is not a cognito-backup snapshot: it is a JSON array \(its first element is a number\)"),
         (b'{"users": {"a": 1}}', "'users' must be an array"),
         (b'{"format_version": 1, "format_version": 1}', "appears twice"),
         (b'{"format_version": 1} {"x": 2}', "data after the end"),

@@ -40,7 +40,7 @@ def _tamper(doc_bytes: bytes) -> bytes:
         ("missing_key", "lacks summary"),
         ("bad_section", "section 'domain' has no valid status"),
         ("other_key", "the manifest is for"),
-        ("not_json", "is not a valid snapshot"),
+        ("not_json", "is not a cognito-backup snapshot: it is an HTML page (Access Denied)"),
         ("bad_member_list", "has no Members list"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The backup role and its policy, built BY SCOPE from ``backup_lambda/permissions.py``.
+"""The backup role's policy, built BY SCOPE from ``backup_lambda/permissions.py``, and its trust.
 
 ``permissions.py`` is the one list of the API calls a snapshot makes and the IAM action each needs;
 this module only decides which resource each scope means for a given stack. Two grants are not calls
@@ -9,12 +9,8 @@ failed asynchronous invocations to the on-failure queue, both with the function'
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import pulumi
-import pulumi_aws as aws
 
 from backup_lambda.permissions import BACKUP_ROLE_OPERATIONS, Operation, actions_for
 from backup_lambda.snapshot_format import CHECKPOINT_DIR
@@ -80,7 +76,7 @@ def backup_role_policy(
     for scope in scopes:
         if scope not in by_scope:
             raise ValueError(
-                f"permissions.py has scope {scope!r}, which infra/iam.py does not map to a resource; "
+                f"permissions.py has scope {scope!r}, which infra/policies/backup_role.py does not map to a resource; "
                 "add it to BackupRoleResources.by_scope"
             )
         actions = actions_for(scope, list(operations))
@@ -106,7 +102,10 @@ def _allow(scope: str, actions: list[str], resources: list[str]) -> dict:
     }
 
 
-def lambda_trust_policy() -> dict:
+def lambda_trust_policy(*, account_id: str) -> dict:
+    """Lambda may assume the role for this account's functions only (``aws:SourceAccount``). No
+    ``aws:SourceArn``: Lambda's documentation does not say it sets one when it assumes an execution
+    role, and a condition on a key that is absent would refuse every invocation."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -114,24 +113,7 @@ def lambda_trust_policy() -> dict:
                 "Effect": "Allow",
                 "Principal": {"Service": "lambda.amazonaws.com"},
                 "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         ],
     }
-
-
-class BackupRole(pulumi.ComponentResource):
-    """The snapshot function's execution role. Created first (it has no grants yet) so that the key
-    and bucket policies can name it; ``BackupFunction`` attaches its policy once the bucket, key and
-    queue exist."""
-
-    role: aws.iam.Role
-
-    def __init__(self, name: str, description: str, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("cognito-backup:infra:BackupRole", name, None, opts)
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            description=description,
-            assume_role_policy=json.dumps(lambda_trust_policy()),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.register_outputs({"role_arn": self.role.arn})
