@@ -476,6 +476,7 @@ BAD_CONFIG: dict[str, st.SearchStrategy] = {
     "powertoolsLayerVersion": _int_text(1, 10_000),
     "lambdaTimeout": _int_text(60, 900),
     "lambdaMemory": _int_text(128, 10240),
+    "lambdaEphemeralStorage": _int_text(512, 10240),
     "logRetentionDays": _int_text(1, 3653, allowed=(
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)),
     "accessLogRetentionDays": _int_text(1, 36500),
