@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 
 from backup_lambda.checkpoint import Checkpoint
 from backup_lambda.contract import ContinuedResult, SnapshotResult
+from backup_lambda.handover import carry_on
 from backup_lambda.pool_reader import PoolReader
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
 from backup_lambda.s3_upload import DEFAULT_PART_SIZE
@@ -94,8 +95,6 @@ def resume_snapshot(cognito, s3, checkpoint: Checkpoint, *, progress: ProgressRe
                     deadline: Deadline | None = None, handover_s: float = DEFAULT_HANDOVER_S,
                     workers: int = 16, spool_dir: str | None = None) -> Result:
     """Carry on a snapshot from its checkpoint (see ``take_snapshot``)."""
-    from backup_lambda.handover import carry_on
-
     reader = PoolReader(cognito, checkpoint.user_pool_id, request_budget=checkpoint.request_budget,
                         workers=workers, usernames_only_in_groups=True)
     run = SnapshotRun(reader, s3, bucket=checkpoint.upload.bucket, prefix=checkpoint.prefix,

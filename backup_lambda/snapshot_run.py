@@ -24,6 +24,7 @@ from backup_lambda.config_reader import read_configuration
 from backup_lambda.contract import ContinuedResult, Counts, SnapshotResult
 from backup_lambda.document import DocumentWriter, dumps, iso
 from backup_lambda.errors import SnapshotError
+from backup_lambda.handover import hand_over
 from backup_lambda.pool_reader import PoolReader, keep_users
 from backup_lambda.redact import strip_attributes
 from backup_lambda.s3_upload import StreamingUpload, UploadState
@@ -40,6 +41,7 @@ from backup_lambda.scheduler import (
     Work,
     fresh_ranges,
 )
+from backup_lambda.snapshot_end import write_manifest, write_the_rest
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, FORMAT_VERSION, retention_class, snapshot_key
 from backup_lambda.spool import Spool, SpoolError
 from backup_lambda.subs import SeenSubs
@@ -171,15 +173,11 @@ class SnapshotRun:
                         self.report({"phase": "users", **self.counts.to_json(), "elapsed_s": round(self.elapsed, 1),
                                      "throttles": self.throttles})
                     if applied and self.time_is_short():
-                        from backup_lambda.handover import hand_over
-
                         return hand_over(self, scheduler)
             finally:
                 scheduler.close()
             self.check_complete()
             if self.time_is_short():  # everything is read, but there may not be time to write it
-                from backup_lambda.handover import hand_over
-
                 return hand_over(self, None)
             sha256 = self.write_the_rest()
         return self.write_manifest(sha256)
@@ -272,13 +270,9 @@ class SnapshotRun:
     def write_the_rest(self) -> str:
         """Users are written: the groups with their members, the configuration, the summary. Returns the
         object's SHA-256 once the upload is complete."""
-        from backup_lambda.snapshot_end import write_the_rest
-
         return write_the_rest(self)
 
     def write_manifest(self, sha256: str) -> SnapshotResult:
-        from backup_lambda.snapshot_end import write_manifest
-
         return write_manifest(self, sha256)
 
     # -- bookkeeping -----------------------------------------------------------------------------
