@@ -141,6 +141,7 @@ class BackupFunction(pulumi.ComponentResource):
             role=args.role.arn,
             timeout=cfg.lambda_timeout,
             memory_size=cfg.lambda_memory,
+            ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=cfg.lambda_ephemeral_storage),
             reserved_concurrent_executions=1,
             layers=[self.sdk_layer.arn],
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),

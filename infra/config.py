@@ -51,6 +51,7 @@ class BackupConfig:
     replica_region: str | None = default("replicaRegion")
     lambda_timeout: int = default("lambdaTimeout")
     lambda_memory: int = default("lambdaMemory")
+    lambda_ephemeral_storage: int = default("lambdaEphemeralStorage")
     log_retention_days: int = default("logRetentionDays")
     access_log_retention_days: int = default("accessLogRetentionDays")
     protect: bool = default("protect")
@@ -128,6 +129,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
         replica_region=replica,
         lambda_timeout=integers["lambdaTimeout"],
         lambda_memory=integers["lambdaMemory"],
+        lambda_ephemeral_storage=integers["lambdaEphemeralStorage"],
         log_retention_days=integers["logRetentionDays"],
         access_log_retention_days=integers["accessLogRetentionDays"],
         protect=protect,

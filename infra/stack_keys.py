@@ -148,6 +148,12 @@ _KEYS = (
     StackKey("lambdaMemory", "integer", 512, "Function memory in MB; more memory also means more CPU.",
              low=128, high=10240),
     StackKey(
+        "lambdaEphemeralStorage", "integer", 512,
+        "The function's /tmp in MB, where group members wait until the users are written (size it from "
+        "docs/deploying.md, \"Disk: /tmp\").",
+        low=512, high=10240,
+    ),
+    StackKey(
         "logRetentionDays", "integer", 90,
         "Days the function's log group keeps its logs (a value CloudWatch Logs accepts).",
         choices=LOG_RETENTION_VALUES, choices_are="a value CloudWatch Logs accepts",

@@ -30,14 +30,26 @@ IMPORT_FALLBACK = ("users without a verified email/phone cannot be imported: the
 def snapshot_items(run: RestoreRun, existing_groups: set[str]
                    ) -> Iterator[tuple[str, dict[str, Any], Any]]:
     """The snapshot's groups and users as they come: ("group", group, its action) and ("user", user, its
-    UserDecision). Users go into the journal in the state their decision gives; memberships too."""
+    UserDecision). Users go into the journal in the state their decision gives; memberships too. Groups come
+    first whatever their place in the snapshot: format 1 has them before the users, format 2 after (then
+    the snapshot is walked twice: the groups, then the users)."""
     state, journal, snapshot = run.state, run.state.journal, run.snapshot
     rules = UserRules(username_attributes=snapshot.username_attributes, users_via=snapshot.users_via,
                       auto_verified=snapshot.auto_verified, link_federated=run.options.link_federated,
                       renames=snapshot.renames)
     member_rows: list[tuple[str, str]] = []
+    users_after_groups = None  # None until the first of the two arrays starts
+
+    def user_item(user: dict[str, Any]) -> tuple[str, dict[str, Any], UserDecision]:
+        ident = user_identity(user, rules.username_attributes)
+        decision = decisions.user(user, rules, journal.existing_user(ident), state.providers.restored)
+        _record(run, user, ident, decision)
+        return "user", user, decision
+
     with snapshot.source.stream(if_match=snapshot.etag) as stream:
         for event in stream.events():
+            if event.kind == "start" and users_after_groups is None:
+                users_after_groups = event.key == "groups"
             if event.kind != "item":
                 continue
             if event.key == "groups":
@@ -47,13 +59,14 @@ def snapshot_items(run: RestoreRun, existing_groups: set[str]
                     journal.add_members(member_rows)
                     member_rows = []
                 yield "group", group, decisions.group(group, existing_groups)
-            elif event.key == "users":
-                user = event.value
-                ident = user_identity(user, rules.username_attributes)
-                decision = decisions.user(user, rules, journal.existing_user(ident), state.providers.restored)
-                _record(run, user, ident, decision)
-                yield "user", user, decision
+            elif event.key == "users" and users_after_groups:
+                yield user_item(event.value)
     journal.add_members(member_rows)
+    if users_after_groups is False:
+        with snapshot.source.stream(if_match=snapshot.etag) as stream:
+            for event in stream.events():
+                if event.kind == "item" and event.key == "users":
+                    yield user_item(event.value)
 
 
 def _record(run: RestoreRun, user: dict[str, Any], ident: str, decision: UserDecision) -> None:

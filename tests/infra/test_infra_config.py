@@ -204,6 +204,8 @@ def test_prod_example_uses_replica_object_lock_and_email():
         ({"powertoolsLayerVersion": "25"}, "cognito-backup:powertoolsLayerVersion", "no longer used"),
         ({"lambdaTimeout": "901"}, "cognito-backup:lambdaTimeout", "between 60 and 900"),
         ({"lambdaMemory": "64"}, "cognito-backup:lambdaMemory", "between 128 and 10240"),
+        ({"lambdaEphemeralStorage": "256"}, "cognito-backup:lambdaEphemeralStorage", "between 512 and 10240"),
+        ({"lambdaEphemeralStorage": "10241"}, "cognito-backup:lambdaEphemeralStorage", "between 512 and 10240"),
         ({"logRetentionDays": "10"}, "cognito-backup:logRetentionDays", "CloudWatch Logs accepts"),
         ({"accessLogRetentionDays": "0"}, "cognito-backup:accessLogRetentionDays", "between 1 and"),
         ({"protect": "yes"}, "cognito-backup:protect", "true or false"),
