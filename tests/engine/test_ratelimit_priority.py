@@ -8,17 +8,7 @@ import threading
 import pytest
 
 from backup_lambda.ratelimit import PRIORITY_RUN, RateLimiter, calls_have_priority, priority_calls
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
+from tests.support.clock import FakeClock
 
 
 def test_a_priority_caller_takes_the_next_slot_early_but_never_adds_one():
