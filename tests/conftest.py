@@ -23,7 +23,7 @@ def aws_env(monkeypatch):
     for key, value in FAKE_ENV.items():
         monkeypatch.setenv(key, value)
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "BACKUP_BUCKET", "KMS_KEY_ID", "SNAPSHOT_PREFIX",
-                "EXCLUDE_ATTRIBUTES", "REQUEST_BUDGET"):
+                "EXCLUDE_ATTRIBUTES", "REQUEST_BUDGET", "SIGNING_KEY_ID", "COGNITO_BACKUP_SIGNING_KEY"):
         monkeypatch.delenv(key, raising=False)
 
 
@@ -47,6 +47,14 @@ def s3(aws):
     from backup_lambda.aws import make_client
 
     return make_client("s3")
+
+
+@pytest.fixture
+def signing_key(aws):
+    """The ARN of a signing key like the stack's (asymmetric, SIGN_VERIFY), in moto."""
+    from tests.support.signing import make_signing_key
+
+    return make_signing_key()
 
 
 @pytest.fixture

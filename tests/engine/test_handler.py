@@ -14,8 +14,9 @@ from tests.support.fault_injection import FakeContext
 
 
 @pytest.fixture
-def handler_env(monkeypatch, bucket):
+def handler_env(monkeypatch, bucket, signing_key):
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
+    monkeypatch.setenv("SIGNING_KEY_ID", signing_key)
     monkeypatch.setenv("REQUEST_BUDGET", "30")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "cognito-backup")
     return bucket
