@@ -18,6 +18,18 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(autouse=True)
+def unsigned_snapshots_accepted(request, monkeypatch):
+    """Most suites build their snapshots by hand or take them without the stack's signing key: they run
+    as ``--allow-unsigned`` would (COGNITO_BACKUP_ALLOW_UNSIGNED=1). Tests marked ``signatures`` run as an
+    operator does by default, refusing unsigned snapshots (tests/tooling/test_signatures.py)."""
+    monkeypatch.delenv("COGNITO_BACKUP_SIGNING_KEY", raising=False)
+    if request.node.get_closest_marker("signatures"):
+        monkeypatch.delenv("COGNITO_BACKUP_ALLOW_UNSIGNED", raising=False)
+    else:
+        monkeypatch.setenv("COGNITO_BACKUP_ALLOW_UNSIGNED", "1")
+
+
 @pytest.fixture
 def aws_env(monkeypatch):
     for key, value in FAKE_ENV.items():
@@ -64,6 +76,7 @@ def bucket(s3):
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "signatures: runs with unsigned snapshots refused, as an operator's default")
     config.addinivalue_line(
         "markers", "slow: memory and scale tests (seconds to a minute each): left out of `python3 tasks.py test`, "
         "run by CI (`python3 tasks.py test --slow`)")

@@ -419,7 +419,8 @@ def restore_calls(recording, tmp_path_factory):
         snapshot = next(k for k in sorted(keys) if "/rich-pool_" in k and not k.endswith(".manifest.json"))
         secrets = work / "secrets.json"
         secrets.write_text(json.dumps({"CorpOIDC": {"client_secret": "a-secret-for-the-restore"}}))
-        common = [f"s3://{BUCKET}/{snapshot}", "--users-via", "admin-create", "--secrets", str(secrets), "--json"]
+        common = [f"s3://{BUCKET}/{snapshot}", "--users-via", "admin-create", "--secrets", str(secrets), "--json",
+                  "--signing-key", recording.signing_arn]
         assert main(["restore", *common, "--new-pool-name", "restored", "--domain-prefix", "restored-x1"]) == 0
         cognito = real("cognito-idp")
         restored = next(p["Id"] for p in cognito.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == "restored")
