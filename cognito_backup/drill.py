@@ -143,8 +143,8 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
 
 def drill_matrix(specs: list[str]) -> dict[str, Any]:
     """``["prod=outputs-prod.json", ...]`` -> ``{"include": [{"stack", "pool", "region", "bucket", "prefix",
-    "import_role_arn"}, ...]}``, one entry per pool of each stack's ``pulumi stack output --json``. The
-    region is the pool's (a pool id starts with it): stacks may live in different regions."""
+    "import_role_arn", "signing_key_arn"}, ...]}``, one entry per pool of each stack's ``pulumi stack output
+    --json``. The region is the pool's (a pool id starts with it): stacks may live in different regions."""
     from cognito_backup.invoke_target import load_json_arg, parse_pools
 
     include: list[dict[str, str]] = []
@@ -161,7 +161,8 @@ def drill_matrix(specs: list[str]) -> dict[str, Any]:
             include.append({"stack": stack, "pool": pool.name, "region": pool.id.split("_", 1)[0],
                             "bucket": outputs["bucketName"],
                             "prefix": outputs.get("snapshotPrefix") or "",
-                            "import_role_arn": outputs.get("importRoleArn") or ""})
+                            "import_role_arn": outputs.get("importRoleArn") or "",
+                            "signing_key_arn": outputs.get("signingKeyArn") or ""})
     return {"include": include}
 
 
