@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 
 from backup_lambda.errors import SnapshotFileError
 from backup_lambda.snapshot_format import MANIFEST_SUFFIX, SNAPSHOT_SUFFIX
+from cognito_backup import json_limits
 from cognito_backup.file_kind import UNREADABLE, NotASnapshotError, describe_array, describe_binary, describe_start
 
 STREAMED_KEYS = ("users", "groups")
@@ -161,8 +162,8 @@ class SnapshotSource:
         if len(data) > MAX_MANIFEST_BYTES:
             raise SnapshotFileError(f"manifest {where} is larger than {MAX_MANIFEST_BYTES} bytes: not a manifest")
         try:
-            manifest = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            manifest = json_limits.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
             raise SnapshotFileError(f"manifest {where} is not valid JSON: {exc}") from None
         if not isinstance(manifest, dict):
             raise SnapshotFileError(f"manifest {where} is not a JSON object")
@@ -201,7 +202,6 @@ class SnapshotStream:
         self._streamed = frozenset(streamed)
         self._max = max_element_chars
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-        self._json = json.JSONDecoder()
         self._buf = ""
         self._pos = 0
         self._base = 0  # absolute character offset of _buf[0]
@@ -303,12 +303,15 @@ class SnapshotStream:
         self._pos += 1
         return char
 
-    def _value(self) -> Any:
+    def _value(self, outer: int = 1) -> Any:
+        """The next JSON value, ``outer`` levels deep in the document (within ``json_limits``)."""
         self._peek()
         start_abs = self._base + self._pos
         while True:
             try:
-                value, end = self._json.raw_decode(self._buf, self._pos)
+                value, end = json_limits.raw_decode(self._buf, self._pos, outer)
+            except json_limits.JsonLimitError as exc:
+                raise self._error(str(exc)) from None
             except json.JSONDecodeError as exc:
                 pending = len(self._buf) - self._pos
                 maybe_incomplete = exc.msg.startswith("Unterminated string") or len(self._buf) - exc.pos <= 32
@@ -377,7 +380,7 @@ class SnapshotStream:
                 else:
                     while True:
                         self._context = f"{key}[{count}]"
-                        element = self._value()
+                        element = self._value(2)
                         count += 1
                         yield Event("item", key, element)
                         self._context = f"{key}[{count - 1}]"
