@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from backup_lambda.checkpoint import Checkpoint, bind, settings_sha256
+from backup_lambda.checkpoint import Checkpoint, bind, checkpoint_key, settings_sha256
 from backup_lambda.contract import ContinuedResult, SnapshotResult
 from backup_lambda.handover import carry_on
 from backup_lambda.pool_reader import PoolReader
@@ -106,8 +106,7 @@ def resume_snapshot(cognito, s3, checkpoint: Checkpoint, *, bucket: str, prefix:
     not of its key, snapshot and upload (``checkpoint.bind``), fails before anything is written."""
     prefix = validate_prefix(prefix)
     excluded = validate_attributes(exclude_attributes, "exclude_attributes")
-    from backup_lambda.checkpoint import checkpoint_key
-
+    # Under the prefix, of its upload, with these settings (the handler also binds it to the event's key).
     bind(checkpoint, checkpoint_key(checkpoint.snapshot_key, prefix), bucket=bucket, prefix=prefix,
          settings=settings_sha256(bucket, prefix, kms_key_id, excluded))
     reader = PoolReader(cognito, checkpoint.user_pool_id, request_budget=validate_budget(request_budget),
