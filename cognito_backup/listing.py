@@ -35,7 +35,7 @@ def _read_manifest(s3: Any, bucket: str, key: str) -> tuple[dict[str, Any] | Non
     except ClientError as exc:
         return None, f"cannot read the manifest: {exc.response.get('Error', {}).get('Code')}"
     except (ValueError, UnicodeDecodeError):
-        return None, "the manifest is not valid JSON (or nests or counts beyond what a manifest does)"
+        return None, "the manifest is not valid JSON"
 
 
 def list_snapshots(s3: Any, bucket: str, prefix: str = "", pool_name: str | None = None, *,
