@@ -6,13 +6,12 @@ configuration keys come out whole, while the ``users`` and ``groups`` arrays com
 at a time. It hashes every byte it reads (sha256 and byte count), so verifying a snapshot against its
 manifest is one pass. Memory holds one element plus one read chunk, whatever the size of the pool.
 
-Anything that is not the documented format (not UTF-8, not JSON, truncated, data after the end,
-a duplicated key, ``users`` that is not an array) raises :class:`SnapshotFileError` with the place
+Anything that is not the documented format (not UTF-8, not JSON, truncated, data after the end, a
+duplicated key, ``users`` not an array, beyond ``json_limits``) raises :class:`SnapshotFileError` with the place
 (line, column, character offset, and the element being read); a document that is not a snapshot at
 all (an array, a cbr backup, gzip, CSV) raises :class:`NotASnapshotError` saying what it looks like.
 
-A local snapshot's manifest is its sibling file ``<name without .json>.manifest.json``, exactly as
-in S3.
+A local snapshot's manifest is its sibling file ``<name without .json>.manifest.json``, exactly as in S3.
 """
 
 from __future__ import annotations
@@ -303,8 +302,7 @@ class SnapshotStream:
         self._pos += 1
         return char
 
-    def _value(self, outer: int = 1) -> Any:
-        """The next JSON value, ``outer`` levels deep in the document (within ``json_limits``)."""
+    def _value(self, outer: int = 1) -> Any:  # the next value, ``outer`` levels deep in the document
         self._peek()
         start_abs = self._base + self._pos
         while True:
