@@ -63,6 +63,7 @@ backup = BackupFunction(
         bucket_name=storage.bucket.bucket,
         bucket_arn=storage.bucket.arn,
         kms_key_arn=storage.key.arn,
+        signing_key_arn=storage.signing_key.arn,
         project_dir=PROJECT_DIR,
         sdk_layer=sdk_layer,
     ),
@@ -99,6 +100,7 @@ import_role = UserImportLogsRole(
 pulumi.export("bucketName", storage.bucket.bucket)
 pulumi.export("functionName", backup.function.name)
 pulumi.export("kmsKeyArn", storage.key.arn)
+pulumi.export("signingKeyArn", storage.signing_key.arn)
 pulumi.export("alarmTopicArn", alerts.topic.arn)
 pulumi.export("importRoleArn", import_role.role.arn)
 pulumi.export("pools", [{"id": pool.id, "name": pool.name} for pool in config.pools])

@@ -8,9 +8,16 @@ objects the backup role may read back), both encrypted like the snapshot:
 - the spool at ``<that key>.spool`` (``backup_lambda.spool``): what was read but not yet written (the
   groups and their members, the configuration), the set of subs already written and the upload's tail.
 Then it invokes its own function with ``{"checkpoint_key", "generation"}``; the next run loads both and
-carries on. Both are untrusted input: :meth:`Checkpoint.from_json` refuses anything that is not exactly
-the shape written here, naming the field, and ``load_spool`` a spool whose size or SHA-256 is not the
-checkpoint's.
+carries on. Both are untrusted input. The checkpoint is signed with the function's signing key
+(``signing.Signer.seal_checkpoint``: over its own S3 key and every field) and verified before any field
+is read; :meth:`Checkpoint.from_json` then refuses anything that is not exactly the shape written here,
+naming the field; :func:`bind` that it belongs to its key, its snapshot and its upload; ``load_spool``
+a spool whose size or SHA-256 is not the checkpoint's.
+
+What the snapshot is written *with* (bucket, prefix, KMS key, excluded attributes, request budget) is
+never read from a checkpoint: a continued run takes it from the function's environment, as the first
+run did. The checkpoint only carries the SHA-256 of the first four (``settings_sha256``), so that a
+run whose environment changed half-way through a snapshot fails instead of mixing two settings.
 """
 
 from __future__ import annotations
@@ -27,12 +34,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backup_lambda.contract import Counts
 from backup_lambda.errors import SnapshotError
 from backup_lambda.s3_upload import StreamingUpload, UploadState, encryption_args
+from backup_lambda.signing import SIGNATURE_FIELD, Signer
 from backup_lambda.snapshot_format import CHECKPOINT_DIR, CONFIG_SECTIONS, SPOOL_SUFFIX
 from backup_lambda.validation import shown
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 MAX_CHECKPOINT_BYTES = 1 << 20
 DONE = "done"  # a chain's state once it is drained (otherwise: its next token, or None: not started)
 SEQUENTIAL = "*"  # the one "range" of an unfiltered scan
@@ -42,6 +50,12 @@ MAX_RESTARTS = 3
 SECTION_STATUSES = ("present", "absent", "unavailable")
 _HEX = re.compile(r"[0-9a-f]{64}")
 _PREFIX = re.compile(r"[0-9a-f]{1,2}")
+
+
+def settings_sha256(bucket: str, prefix: str, kms_key_id: str | None, excluded: frozenset[str] | list[str]) -> str:
+    """What a continued run must be written with, as the first run was (its environment's settings)."""
+    text = json.dumps([bucket, prefix, kms_key_id, sorted(excluded)], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def checkpoint_key(snapshot_key: str, prefix: str) -> str:
@@ -86,10 +100,7 @@ class Checkpoint:
     snapshot_key: str
     user_pool_id: str
     pool_name: str
-    prefix: str
-    kms_key_id: str | None
-    excluded: list[str]
-    request_budget: float
+    settings_sha256: str  # of the bucket, prefix, KMS key and excluded attributes (``settings_sha256``)
     taken_at: str
     retention: str
     estimated: int | None
@@ -123,15 +134,13 @@ class Checkpoint:
         _require(data.get("checkpoint_version") == CHECKPOINT_VERSION,
                  f"checkpoint_version {shown(data.get('checkpoint_version'))} is not {CHECKPOINT_VERSION}")
         _fields(data, cls, "")
-        for name in ("saved_at", "snapshot_key", "user_pool_id", "pool_name", "prefix", "taken_at", "retention"):
+        for name in ("saved_at", "snapshot_key", "user_pool_id", "pool_name", "taken_at", "retention"):
             _require(isinstance(data[name], str), f"{name} is not a string")
         for name in ("generation", "throttles", "calls", "seen_subs"):
             _require(_whole(data[name]), f"{name} is not a whole number >= 0")
         _require(data["generation"] >= 1, "generation is not >= 1")
-        _require(data["kms_key_id"] is None or isinstance(data["kms_key_id"], str), "kms_key_id is not a string")
-        _require(isinstance(data["excluded"], list) and all(isinstance(n, str) for n in data["excluded"]),
-                 "excluded is not a list of attribute names")
-        _require(_number(data["request_budget"]) and data["request_budget"] > 0, "request_budget is not > 0")
+        _require(isinstance(data["settings_sha256"], str) and bool(_HEX.fullmatch(data["settings_sha256"])),
+                 "settings_sha256 is not a SHA-256 in hex")
         _require(_number(data["elapsed_s"]) and data["elapsed_s"] >= 0, "elapsed_s is not a number >= 0")
         _require(data["estimated"] is None or _whole(data["estimated"]), "estimated is not a whole number")
         sections = data["sections"]
@@ -154,14 +163,31 @@ class Checkpoint:
                  "spool.sha256 is not a SHA-256 in hex")
         return cls(
             generation=data["generation"], saved_at=data["saved_at"], snapshot_key=data["snapshot_key"],
-            user_pool_id=data["user_pool_id"], pool_name=data["pool_name"], prefix=data["prefix"],
-            kms_key_id=data["kms_key_id"], excluded=list(data["excluded"]),
-            request_budget=float(data["request_budget"]), taken_at=data["taken_at"], retention=data["retention"],
+            user_pool_id=data["user_pool_id"], pool_name=data["pool_name"],
+            settings_sha256=data["settings_sha256"], taken_at=data["taken_at"], retention=data["retention"],
             estimated=data["estimated"], sections=dict(sections), counts=counts,
             elapsed_s=float(data["elapsed_s"]), throttles=data["throttles"], calls=data["calls"],
             listing=listing, groups=groups, restarts=dict(restarts), seen_subs=data["seen_subs"],
             spool=SpoolRef(spool["bytes"], spool["sha256"]), upload=UploadState.from_json(data["upload"]),
         )
+
+
+def bind(checkpoint: Checkpoint, key: str, *, bucket: str, prefix: str, settings: str) -> None:
+    """``SnapshotError`` unless the checkpoint at ``key`` is of a snapshot under ``prefix`` in ``bucket``,
+    its upload that snapshot's, and its settings those of this run (``settings``: ``settings_sha256``)."""
+    where = f"the checkpoint s3://{bucket}/{key}"
+    upload = checkpoint.upload
+    if not checkpoint.snapshot_key.startswith(prefix) or checkpoint_key(checkpoint.snapshot_key, prefix) != key:
+        raise SnapshotError(f"{where} is not the checkpoint of its snapshot_key {shown(checkpoint.snapshot_key)} "
+                            f"under the prefix {prefix!r}")
+    if (upload.bucket, upload.key) != (bucket, checkpoint.snapshot_key):
+        raise SnapshotError(f"{where}: its upload is of s3://{shown(upload.bucket)}/{shown(upload.key)}, not of its "
+                            f"snapshot s3://{bucket}/{checkpoint.snapshot_key}")
+    if checkpoint.settings_sha256 != settings:
+        raise SnapshotError(f"{where} was saved with other settings than this run's environment (BACKUP_BUCKET, "
+                            "SNAPSHOT_PREFIX, KMS_KEY_ID, EXCLUDE_ATTRIBUTES changed during the snapshot): the "
+                            "snapshot is abandoned; the next scheduled one uses the new settings",
+                            pool=checkpoint.user_pool_id)
 
 
 def _listing(listing: Any) -> ListingState:
@@ -220,11 +246,15 @@ def _failed(what: str, bucket: str, key: str, pool: str | None, exc: Exception, 
                          operation=operation)
 
 
-def save_checkpoint(s3, bucket: str, key: str, checkpoint: Checkpoint) -> None:
-    """Write the checkpoint (encrypted like the snapshot); ``SnapshotError`` naming the pool on failure."""
+def save_checkpoint(s3, bucket: str, key: str, checkpoint: Checkpoint, *, kms_key_id: str | None,
+                    signer: Signer | None) -> None:
+    """Write the checkpoint (signed, encrypted like the snapshot); ``SnapshotError`` naming the pool on failure."""
+    document = checkpoint.to_json()
+    if signer is not None:
+        document = signer.seal_checkpoint(key, document, pool=checkpoint.user_pool_id)
     try:
-        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(checkpoint.to_json()).encode(),
-                      ContentType="application/json", **encryption_args(checkpoint.kms_key_id))
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode(),
+                      ContentType="application/json", **encryption_args(kms_key_id))
     except (ClientError, BotoCoreError) as exc:
         raise _failed("checkpoint", bucket, key, checkpoint.user_pool_id, exc, "PutObject") from exc
 
@@ -288,7 +318,9 @@ def _download(s3, bucket: str, key: str, path: str, expected: SpoolRef, where: s
     return size, digest.hexdigest()
 
 
-def load_checkpoint(s3, bucket: str, key: str) -> Checkpoint:
+def load_checkpoint(s3, bucket: str, key: str, *, signer: Signer | None = None) -> Checkpoint:
+    """The checkpoint at ``key``; with ``signer`` (the Lambda always has one), only if it carries the
+    signer's signature over itself at this key. ``SnapshotError`` saying what is wrong."""
     where = f"the checkpoint s3://{bucket}/{key}"
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_CHECKPOINT_BYTES + 1)
@@ -301,6 +333,11 @@ def load_checkpoint(s3, bucket: str, key: str) -> Checkpoint:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"{where} is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise SnapshotError(f"{where} is not a checkpoint this function wrote: it is not a JSON object")
+    if signer is not None:
+        signer.check_checkpoint(key, data)
+    data.pop(SIGNATURE_FIELD, None)
     return Checkpoint.from_json(data, where)
 
 
@@ -314,10 +351,10 @@ def delete_checkpoint(s3, bucket: str, key: str) -> None:
             logger.error("could not delete the checkpoint object %s: %s", target, exc)
 
 
-def abandon_checkpoint(s3, bucket: str, key: str) -> None:
+def abandon_checkpoint(s3, bucket: str, key: str, *, signer: Signer | None = None) -> None:
     """Give up a continued snapshot: abort its upload and delete its checkpoint (best effort)."""
     try:
-        StreamingUpload.abort_saved(s3, load_checkpoint(s3, bucket, key).upload)
+        StreamingUpload.abort_saved(s3, load_checkpoint(s3, bucket, key, signer=signer).upload)
     except Exception as exc:  # the lifecycle rules remove what could not be removed here
         logger.error("could not abort the upload of the checkpoint %s: %s", key, exc)
     delete_checkpoint(s3, bucket, key)

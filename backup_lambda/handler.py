@@ -1,7 +1,9 @@
 """The Lambda entry point: one event, one pool, one snapshot.
 
 Event: ``{"user_pool_id": "<id>", "pool_name": "<name>"}`` (pool_name defaults to the pool's own).
-Environment: BACKUP_BUCKET (required), KMS_KEY_ID, SNAPSHOT_PREFIX, EXCLUDE_ATTRIBUTES, REQUEST_BUDGET.
+Environment: BACKUP_BUCKET and SIGNING_KEY_ID (required), KMS_KEY_ID, SNAPSHOT_PREFIX, EXCLUDE_ATTRIBUTES,
+REQUEST_BUDGET. Every manifest and checkpoint is signed with SIGNING_KEY_ID; a continued run takes its
+settings from this environment, never from the checkpoint, and refuses a checkpoint it did not sign.
 Returns ``{"status": "ok", "key", "users", "groups", "memberships", ...}``; any failure raises, so
 Lambda counts an error and the alarm fires.
 
@@ -27,10 +29,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from backup_lambda import contract
 from backup_lambda.aws import make_client
-from backup_lambda.checkpoint import abandon_checkpoint, load_checkpoint
+from backup_lambda.checkpoint import abandon_checkpoint, bind, delete_checkpoint, load_checkpoint, settings_sha256
 from backup_lambda.contract import ContinuationRequest, ContinuedResult, IgnoredResult, SnapshotResult
 from backup_lambda.errors import SnapshotError
-from backup_lambda.settings import load_settings, parse_event
+from backup_lambda.settings import Settings, load_settings, parse_event
+from backup_lambda.signing import Signer
 from backup_lambda.snapshot import resume_snapshot, take_snapshot
 
 SERVICE = os.environ.get(contract.ENV_SERVICE, contract.SERVICE_NAME)
@@ -66,7 +69,7 @@ def _deadline(context: Any):
     return (lambda: remaining() / 1000.0) if callable(remaining) else None
 
 
-def _continue_in_next_run(result: ContinuedResult, context: Any, s3) -> None:
+def _continue_in_next_run(result: ContinuedResult, context: Any, s3, signer: Signer) -> None:
     """Invoke this same function asynchronously to carry on from the checkpoint just saved."""
     function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", None)
     if not function:
@@ -77,25 +80,45 @@ def _continue_in_next_run(result: ContinuedResult, context: Any, s3) -> None:
         make_client("lambda", max_attempts=3).invoke(FunctionName=function, InvocationType="Event",
                                                      Payload=json.dumps(payload).encode())
     except Exception as exc:
-        abandon_checkpoint(s3, result.bucket, result.checkpoint_key)
+        abandon_checkpoint(s3, result.bucket, result.checkpoint_key, signer=signer)
         raise SnapshotError(f"Invoke of {function} to continue the snapshot of user pool {result.user_pool_id} "
                             f"failed, the snapshot is abandoned: {exc}", pool=result.user_pool_id,
                             operation="Invoke") from exc
     logger.info("snapshot continues in a new run", extra={"generation": result.generation, "users": result.users})
 
 
+def _checkpoint(s3, settings: Settings, request: ContinuationRequest, signer: Signer):
+    """The checkpoint the event names, only if this function signed it at that key, for this bucket,
+    prefix and settings. One that is not is removed with its spool (its upload, which it cannot be
+    trusted to name, is left to the bucket's lifecycle rule), and the run fails: the alarm fires."""
+    try:
+        checkpoint = load_checkpoint(s3, settings.bucket, request.checkpoint_key, signer=signer)
+        bind(checkpoint, request.checkpoint_key, bucket=settings.bucket, prefix=settings.prefix,
+             settings=settings_sha256(settings.bucket, settings.prefix, settings.kms_key_id,
+                                      settings.exclude_attributes))
+    except SnapshotError as exc:
+        if exc.operation not in ("GetObject", "Verify"):  # it was read and is not one this run can carry on
+            delete_checkpoint(s3, settings.bucket, request.checkpoint_key)
+        raise
+    return checkpoint
+
+
 def _run(event: Any, context: Any) -> SnapshotResult | ContinuedResult | IgnoredResult:
     settings = load_settings(os.environ)
     request = parse_event(event, settings.prefix)
     cognito, s3 = make_client("cognito-idp"), make_client("s3")
+    signer = Signer(make_client("kms"), settings.signing_key_id)
     if isinstance(request, ContinuationRequest):
-        checkpoint = load_checkpoint(s3, settings.bucket, request.checkpoint_key)
+        checkpoint = _checkpoint(s3, settings, request, signer)
         if checkpoint.generation != request.generation:
             logger.warning("duplicate continuation event ignored", extra={"generation": request.generation})
             return IgnoredResult(reason="duplicate continuation event")
         logger.append_keys(user_pool_id=checkpoint.user_pool_id, pool_name=checkpoint.pool_name)
         logger.info("snapshot continuing", extra={"generation": request.generation})
-        result = resume_snapshot(cognito, s3, checkpoint, progress=_log_progress, deadline=_deadline(context))
+        result = resume_snapshot(cognito, s3, checkpoint, bucket=settings.bucket, prefix=settings.prefix,
+                                 kms_key_id=settings.kms_key_id, exclude_attributes=settings.exclude_attributes,
+                                 request_budget=settings.request_budget, signer=signer, progress=_log_progress,
+                                 deadline=_deadline(context))
     else:
         logger.append_keys(user_pool_id=request.user_pool_id, pool_name=request.pool_name)
         logger.info("snapshot starting")
@@ -110,9 +133,10 @@ def _run(event: Any, context: Any) -> SnapshotResult | ContinuedResult | Ignored
             request_budget=settings.request_budget,
             progress=_log_progress,
             deadline=_deadline(context),
+            signer=signer,
         )
     if isinstance(result, ContinuedResult):
-        _continue_in_next_run(result, context, s3)
+        _continue_in_next_run(result, context, s3, signer)
     return result
 
 

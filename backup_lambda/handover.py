@@ -25,6 +25,7 @@ from backup_lambda.checkpoint import (
     load_spool,
     save_checkpoint,
     save_spool,
+    settings_sha256,
     spool_key,
 )
 from backup_lambda.contract import ContinuedResult, Counts
@@ -70,10 +71,7 @@ def hand_over(run: SnapshotRun, scheduler: Scheduler | None) -> ContinuedResult:
         snapshot_key=run.key,
         user_pool_id=run.reader.pool_id,
         pool_name=run.pool_name,
-        prefix=run.prefix,
-        kms_key_id=run.kms_key_id,
-        excluded=sorted(run.excluded),
-        request_budget=run.reader.limiters["UserList"].max_rate,
+        settings_sha256=settings_sha256(run.bucket, run.prefix, run.kms_key_id, run.excluded),
         taken_at=iso(run.taken),
         retention=run.retention,
         estimated=run.estimated,
@@ -90,7 +88,7 @@ def hand_over(run: SnapshotRun, scheduler: Scheduler | None) -> ContinuedResult:
         spool=ref,
         upload=upload.save_state(),
     )
-    save_checkpoint(run.s3, run.bucket, run.checkpoint_key, checkpoint)
+    save_checkpoint(run.s3, run.bucket, run.checkpoint_key, checkpoint, kms_key_id=run.kms_key_id, signer=run.signer)
     run.report({"phase": "continued", **run.counts.to_json(), "key": run.key})
     return ContinuedResult(key=run.key, checkpoint_key=run.checkpoint_key, generation=run.generation,
                            bucket=run.bucket, pool_name=run.pool_name, user_pool_id=run.reader.pool_id,

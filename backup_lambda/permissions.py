@@ -12,6 +12,7 @@ Each operation has a *scope*, which names the resource its grant is limited to:
 - ``snapshots``: the snapshot objects in the backup bucket (``arn:aws:s3:::BUCKET/PREFIX*``)
 - ``checkpoints``: the continuation checkpoints (``arn:aws:s3:::BUCKET/PREFIX.checkpoints/*``)
 - ``kms_key``: the dedicated KMS key
+- ``signing_key``: the stack's asymmetric signing key (manifests and checkpoints, ``signing.py``)
 - ``self_function``: the backup Lambda itself (continuation of a long snapshot)
 - ``account``: calls IAM cannot scope to a resource (``*``): read verbs only
 """
@@ -106,12 +107,23 @@ SNAPSHOT_KMS = scoped_operations(
     ],
 )
 
+# The function signs each manifest and checkpoint, and verifies a checkpoint before it carries on from it:
+# the only principal the signing key's policy lets Sign (readers may Verify and GetPublicKey).
+SIGNING_KMS = scoped_operations(
+    "kms",
+    "signing_key",
+    [
+        ("Sign", "kms:Sign"),
+        ("Verify", "kms:Verify"),
+    ],
+)
+
 CONTINUATION_LAMBDA = scoped_operations("lambda", "self_function", [("Invoke", "lambda:InvokeFunction")])
 
-# KMS and the continuation invoke are not calls the code makes itself (S3 makes the KMS calls), so
-# the call-recording test checks the direct calls: Cognito and S3 (and Lambda for continuation).
+# The snapshot key's calls are not made by the code itself (S3 makes them), so the call-recording test
+# checks the direct calls: Cognito, S3, the signing key's and Lambda's (continuation).
 BACKUP_ROLE_OPERATIONS: list[Operation] = (
-    SNAPSHOT_COGNITO + SNAPSHOT_S3 + CHECKPOINT_S3 + SNAPSHOT_KMS + CONTINUATION_LAMBDA
+    SNAPSHOT_COGNITO + SNAPSHOT_S3 + CHECKPOINT_S3 + SNAPSHOT_KMS + SIGNING_KMS + CONTINUATION_LAMBDA
 )
 
 
@@ -121,8 +133,8 @@ def actions_for(scope: str, operations: list[Operation] = BACKUP_ROLE_OPERATIONS
 
 
 def direct_calls(operations: list[Operation] = BACKUP_ROLE_OPERATIONS) -> set[tuple[str, str]]:
-    """(service, api) pairs that the code itself calls (KMS calls are made by S3 on our behalf)."""
-    return {(op.service, op.api) for op in operations if op.service != "kms"}
+    """(service, api) pairs that the code itself calls (the snapshot key's are made by S3 on our behalf)."""
+    return {(op.service, op.api) for op in operations if op.scope != "kms_key"}
 
 
 SNAPSHOT_COGNITO_CALLS = frozenset(op.api for op in SNAPSHOT_COGNITO)

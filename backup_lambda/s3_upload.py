@@ -29,8 +29,7 @@ class UploadState:
     parts: list[dict[str, Any]]
     part_size: int
     bytes: int
-    sha256_kind: str
-    sha256_state: str  # base64
+    sha256_state: str  # base64 of the portable state (``sha256_state.parse_state``), of exactly ``bytes``
     tail_bytes: int  # how many bytes were written since the last part was sent (they travel apart: ``tail``)
 
     def to_json(self) -> dict[str, Any]:
@@ -41,7 +40,7 @@ class UploadState:
         """``ValueError`` naming the field that does not fit (a checkpoint is read back from S3)."""
         if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
             raise ValueError(f"upload must have exactly the fields {sorted(cls.__dataclass_fields__)}")
-        for name in ("bucket", "key", "upload_id", "sha256_kind", "sha256_state"):
+        for name in ("bucket", "key", "upload_id", "sha256_state"):
             if not isinstance(data[name], str):
                 raise ValueError(f"upload.{name} is not a string")
         for name in ("part_size", "bytes", "tail_bytes"):
@@ -52,10 +51,16 @@ class UploadState:
                 isinstance(p, dict) and set(p) == {"PartNumber", "ETag"} and p["PartNumber"] == i
                 and isinstance(p["ETag"], str) for i, p in enumerate(parts, 1)):
             raise ValueError("upload.parts is not the list of parts 1..n with their ETags")
+        if len(data["sha256_state"]) > 4 * sha256_state.MAX_STATE_BYTES:
+            raise ValueError("upload.sha256_state is longer than a saved SHA-256 state")
         try:
-            base64.b64decode(data["sha256_state"], validate=True)
+            state = base64.b64decode(data["sha256_state"], validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("upload.sha256_state is not base64") from None
+        try:
+            sha256_state.parse_state(state, expected_bytes=data["bytes"])
+        except sha256_state.StateError as exc:
+            raise ValueError(f"upload.sha256_state: {exc}") from None
         if data["tail_bytes"] > data["bytes"] or data["tail_bytes"] >= max(data["part_size"], 1):
             raise ValueError("upload.tail_bytes is not less than a part and than the bytes written")
         return cls(**data)
@@ -125,7 +130,7 @@ class StreamingUpload:
         assert self.upload_id is not None, "the upload has not started"
         return UploadState(
             bucket=self.bucket, key=self.key, upload_id=self.upload_id, parts=list(self.parts),
-            part_size=self.part_size, bytes=self.bytes, sha256_kind=self._sha.kind,
+            part_size=self.part_size, bytes=self.bytes,
             sha256_state=base64.b64encode(self._sha.state()).decode(), tail_bytes=len(self._buffer),
         )
 
@@ -141,7 +146,7 @@ class StreamingUpload:
         upload.upload_id = state.upload_id
         upload.parts = list(state.parts)
         upload.bytes = state.bytes
-        upload._sha = sha256_state.new(base64.b64decode(state.sha256_state), kind=state.sha256_kind)
+        upload._sha = sha256_state.new(base64.b64decode(state.sha256_state))
         upload._buffer = bytearray(tail)
         return upload
 

@@ -17,6 +17,7 @@ from backup_lambda.contract import (
     ENV_KMS_KEY,
     ENV_PREFIX,
     ENV_REQUEST_BUDGET,
+    ENV_SIGNING_KEY,
     EVENT_CHECKPOINT_KEY,
     EVENT_GENERATION,
     EVENT_POOL_ID,
@@ -44,6 +45,7 @@ MAX_KEY_LENGTH = 1024  # S3's limit for an object key
 @dataclass(frozen=True)
 class Settings:
     bucket: str
+    signing_key_id: str = ""
     kms_key_id: str | None = None
     prefix: str = ""
     exclude_attributes: frozenset[str] = frozenset()
@@ -92,9 +94,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     bucket = environ.get(ENV_BUCKET)
     if not bucket:
         raise ConfigError(f"environment variable {ENV_BUCKET} is required (the snapshot bucket's name)")
+    signing = environ.get(ENV_SIGNING_KEY)
+    if not signing:
+        raise ConfigError(f"environment variable {ENV_SIGNING_KEY} is required (the KMS key that signs manifests "
+                          "and checkpoints: the stack's signing key)")
     budget_raw = environ.get(ENV_REQUEST_BUDGET) or DEFAULT_REQUEST_BUDGET
     return Settings(
         bucket=validate_bucket(bucket, ENV_BUCKET),
+        signing_key_id=validate_kms_key(signing, ENV_SIGNING_KEY) or "",
         kms_key_id=validate_kms_key(environ.get(ENV_KMS_KEY), ENV_KMS_KEY),
         prefix=validate_prefix(environ.get(ENV_PREFIX, ""), ENV_PREFIX),
         exclude_attributes=validate_attributes(environ.get(ENV_EXCLUDE_ATTRIBUTES), ENV_EXCLUDE_ATTRIBUTES),

@@ -4,6 +4,13 @@ gets the SHA-256 of its whole object in the manifest, without reading it back.
 Python's hashlib cannot export its state, so this calls OpenSSL's libcrypto (which the Python
 runtime already links for hashlib) through ctypes: ``SHA256_CTX`` is a plain 112-byte structure. If
 libcrypto cannot be loaded, a pure-Python SHA-256 with the same interface is used (correct, slower).
+
+A saved state is read back from S3, so it is untrusted: it is never copied into native memory as it
+is. Both implementations save the same *portable* state, ``h`` (8 big-endian words), the byte count
+(8 bytes, big-endian) and the bytes of the unfinished block (``count % 64`` of them), which
+:func:`parse_state` checks in pure Python (exact length, the count the caller expects); the OpenSSL
+context is then built from those checked fields (``num`` < 64, ``md_len`` 32), so no state, however
+crafted, makes libcrypto read or write outside its buffers.
 """
 
 from __future__ import annotations
@@ -13,6 +20,34 @@ import ctypes.util
 import struct
 
 _CTX_SIZE = 112  # sizeof(SHA256_CTX): h[8], Nl, Nh, data[16], num, md_len (32-bit words)
+_CTX = struct.Struct("=8III64sII")  # native order, as libcrypto lays it out
+_BLOCK = 64
+MAX_STATE_BYTES = 40 + _BLOCK - 1
+
+
+class StateError(ValueError):
+    """A saved SHA-256 state that is not one this module saves."""
+
+
+def parse_state(state: bytes, expected_bytes: int | None = None) -> tuple[list[int], int, bytes]:
+    """(h, byte count, unfinished block) of a portable state; :class:`StateError` saying what is wrong."""
+    if not isinstance(state, bytes | bytearray) or not 40 <= len(state) <= MAX_STATE_BYTES:
+        raise StateError(f"a saved SHA-256 state is 40 to {MAX_STATE_BYTES} bytes, not {len(state)}")
+    h = list(struct.unpack(">8I", state[:32]))
+    count = struct.unpack(">Q", state[32:40])[0]
+    buf = bytes(state[40:])
+    if len(buf) != count % _BLOCK:
+        raise StateError(f"a saved SHA-256 state of {count} bytes holds {len(buf)} unfinished bytes, "
+                         f"not {count % _BLOCK}")
+    if count >= 1 << 61:
+        raise StateError("a saved SHA-256 state counts more bytes than SHA-256 can hash")
+    if expected_bytes is not None and count != expected_bytes:
+        raise StateError(f"the saved SHA-256 state has hashed {count} bytes, not the {expected_bytes} written")
+    return h, count, buf
+
+
+def portable_state(h: list[int], count: int, buf: bytes) -> bytes:
+    return struct.pack(">8I", *h) + struct.pack(">Q", count) + bytes(buf)
 
 
 def _load_libcrypto():
@@ -43,16 +78,18 @@ class _OpenSSLSha256:
         if state is None:
             self._ctx = ctypes.create_string_buffer(_CTX_SIZE)
             _LIB.SHA256_Init(self._ctx)
-        else:
-            if len(state) != _CTX_SIZE:
-                raise ValueError("not a saved SHA-256 state")
-            self._ctx = ctypes.create_string_buffer(state, _CTX_SIZE)
+        else:  # built from checked fields: never the saved bytes themselves
+            h, count, buf = parse_state(state)
+            bits = count * 8
+            raw = _CTX.pack(*h, bits & _M, bits >> 32, buf.ljust(_BLOCK, b"\0"), len(buf), 32)
+            self._ctx = ctypes.create_string_buffer(raw, _CTX_SIZE)
 
     def update(self, data: bytes) -> None:
         _LIB.SHA256_Update(self._ctx, bytes(data), len(data))
 
     def state(self) -> bytes:
-        return self._ctx.raw
+        *h, low, high, data, num, _md_len = _CTX.unpack(self._ctx.raw)
+        return portable_state(h, ((high << 32) | low) // 8, data[:num])
 
     def hexdigest(self) -> str:
         ctx = ctypes.create_string_buffer(self._ctx.raw, _CTX_SIZE)  # Final consumes the context
@@ -100,9 +137,7 @@ class _PurePythonSha256:
         if state is None:
             self._h, self._length, self._buf = list(_H0), 0, b""
         else:
-            self._h = list(struct.unpack(">8I", state[:32]))
-            self._length = struct.unpack(">Q", state[32:40])[0]
-            self._buf = state[40:]
+            self._h, self._length, self._buf = parse_state(state)
 
     def update(self, data: bytes) -> None:
         self._length += len(data)
@@ -113,7 +148,7 @@ class _PurePythonSha256:
         self._buf = buf[whole:]
 
     def state(self) -> bytes:
-        return struct.pack(">8I", *self._h) + struct.pack(">Q", self._length) + self._buf
+        return portable_state(self._h, self._length, self._buf)
 
     def hexdigest(self) -> str:
         bits = self._length * 8
@@ -125,10 +160,10 @@ class _PurePythonSha256:
 
 
 def new(state: bytes | None = None, *, kind: str | None = None):
-    """A resumable SHA-256; ``state`` from a previous ``.state()`` (of the same ``kind``)."""
+    """A resumable SHA-256; ``state`` from a previous ``.state()`` (of either kind: the state is portable)."""
     use = kind or ("openssl" if _LIB is not None else "python")
     if use == "openssl":
         if _LIB is None:
-            raise RuntimeError("this checkpoint's SHA-256 state needs libcrypto, which cannot be loaded here")
+            raise RuntimeError("libcrypto cannot be loaded here")
         return _OpenSSLSha256(state)
     return _PurePythonSha256(state)

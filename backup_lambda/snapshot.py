@@ -22,12 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from backup_lambda.checkpoint import Checkpoint
+from backup_lambda.checkpoint import Checkpoint, bind, checkpoint_key, settings_sha256
 from backup_lambda.contract import ContinuedResult, SnapshotResult
 from backup_lambda.handover import carry_on
 from backup_lambda.pool_reader import PoolReader
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
 from backup_lambda.s3_upload import DEFAULT_PART_SIZE
+from backup_lambda.signing import Signer
 from backup_lambda.snapshot_run import Deadline, ProgressReport, SnapshotRun
 from backup_lambda.validation import (
     validate_attributes,
@@ -63,6 +64,7 @@ def take_snapshot(
     deadline: Deadline | None = None,
     handover_s: float = DEFAULT_HANDOVER_S,
     spool_dir: str | None = None,
+    signer: Signer | None = None,
 ) -> Result:
     """Snapshot one pool; returns the :class:`SnapshotResult`. Raises on any failure.
 
@@ -70,6 +72,7 @@ def take_snapshot(
     :class:`ContinuedResult`: ``resume_snapshot`` carries on from it (the Lambda invokes itself to do
     so). The object is the same either way. ``workers``: user ranges read at once (and as many group
     member chains). ``spool_dir``: where the spool goes (default: the system's temporary directory).
+    ``signer``: signs the manifest and every checkpoint (the Lambda always passes one).
     """
     validate_user_pool_id(user_pool_id)
     if pool_name is not None:
@@ -83,7 +86,8 @@ def take_snapshot(
     reader = PoolReader(cognito, user_pool_id, request_budget=request_budget, workers=workers,
                         usernames_only_in_groups=True)
     run = SnapshotRun(reader, s3, bucket=bucket, prefix=prefix, kms_key_id=kms_key_id, excluded=excluded,
-                      report=progress, deadline=deadline, handover_s=handover_s, spool_dir=spool_dir)
+                      report=progress, deadline=deadline, handover_s=handover_s, spool_dir=spool_dir,
+                      signer=signer)
     try:
         work = run.begin(pool_name, taken, part_size)
         return run.read_and_finish(work)
@@ -91,15 +95,25 @@ def take_snapshot(
         run.close()
 
 
-def resume_snapshot(cognito, s3, checkpoint: Checkpoint, *, progress: ProgressReport | None = None,
-                    deadline: Deadline | None = None, handover_s: float = DEFAULT_HANDOVER_S,
-                    workers: int = 16, spool_dir: str | None = None) -> Result:
-    """Carry on a snapshot from its checkpoint (see ``take_snapshot``)."""
-    reader = PoolReader(cognito, checkpoint.user_pool_id, request_budget=checkpoint.request_budget,
+def resume_snapshot(cognito, s3, checkpoint: Checkpoint, *, bucket: str, prefix: str = "",
+                    kms_key_id: str | None = None, exclude_attributes: Iterable[str] | str | None = (),
+                    request_budget: float = DEFAULT_REQUEST_BUDGET, signer: Signer | None = None,
+                    progress: ProgressReport | None = None, deadline: Deadline | None = None,
+                    handover_s: float = DEFAULT_HANDOVER_S, workers: int = 16,
+                    spool_dir: str | None = None) -> Result:
+    """Carry on a snapshot from its checkpoint (see ``take_snapshot``), with the settings the first run
+    had (the function's environment: never the checkpoint's); a checkpoint saved with other settings, or
+    not of its key, snapshot and upload (``checkpoint.bind``), fails before anything is written."""
+    prefix = validate_prefix(prefix)
+    excluded = validate_attributes(exclude_attributes, "exclude_attributes")
+    # Under the prefix, of its upload, with these settings (the handler also binds it to the event's key).
+    bind(checkpoint, checkpoint_key(checkpoint.snapshot_key, prefix), bucket=bucket, prefix=prefix,
+         settings=settings_sha256(bucket, prefix, kms_key_id, excluded))
+    reader = PoolReader(cognito, checkpoint.user_pool_id, request_budget=validate_budget(request_budget),
                         workers=workers, usernames_only_in_groups=True)
-    run = SnapshotRun(reader, s3, bucket=checkpoint.upload.bucket, prefix=checkpoint.prefix,
-                      kms_key_id=checkpoint.kms_key_id, excluded=frozenset(checkpoint.excluded),
-                      report=progress, deadline=deadline, handover_s=handover_s, spool_dir=spool_dir)
+    run = SnapshotRun(reader, s3, bucket=bucket, prefix=prefix, kms_key_id=kms_key_id, excluded=excluded,
+                      report=progress, deadline=deadline, handover_s=handover_s, spool_dir=spool_dir,
+                      signer=signer)
     try:
         run.saved_upload = checkpoint.upload
         run.generation = checkpoint.generation

@@ -9,6 +9,8 @@ import logging
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from backup_lambda import __version__
 from backup_lambda.checkpoint import delete_checkpoint
 from backup_lambda.contract import SnapshotResult
@@ -87,20 +89,36 @@ def write_manifest(run: SnapshotRun, sha256: str) -> SnapshotResult:
         "tool_version": __version__,
     }
     mkey = manifest_key(run.key)
-    # Unconditional: CompleteMultipartUpload (If-None-Match) made this key ours, and a retry after a
-    # lost answer must not meet the manifest its first attempt wrote.
+    if run.signer is not None:
+        manifest = run.signer.sign_manifest(manifest, pool=pool_id)
+    # If-None-Match, as the bucket policy requires of the backup role: no manifest is ever replaced.
+    # CompleteMultipartUpload (If-None-Match too) made this snapshot key ours, so a manifest already
+    # there is the one this call wrote before its answer was lost and botocore sent it again.
     try:
         run.s3.put_object(Bucket=run.bucket, Key=mkey, Body=json.dumps(manifest, indent=2).encode(),
-                          ContentType="application/json", **encryption_args(run.kms_key_id), **tagging(run.tags))
+                          ContentType="application/json", IfNoneMatch="*", **encryption_args(run.kms_key_id),
+                          **tagging(run.tags))
     except Exception as exc:
-        raise SnapshotError(
-            f"the snapshot s3://{run.bucket}/{run.key} was written but its manifest could not be: {exc}. "
-            "Without a manifest the snapshot counts as incomplete.",
-            pool=pool_id, operation="PutObject",
-        ) from exc
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            logger.warning("the manifest %s was already written (a retried request): kept as it is", mkey)
+        else:
+            raise _manifest_failed(run, exc) from exc
     if run.generation:  # harmless if it fails: the snapshot is complete; lifecycle removes it later
         delete_checkpoint(run.s3, run.bucket, run.checkpoint_key)
+    return _result(run, mkey, sha256)
 
+
+def _manifest_failed(run: SnapshotRun, exc: Exception) -> SnapshotError:
+    return SnapshotError(
+        f"the snapshot s3://{run.bucket}/{run.key} was written but its manifest could not be: {exc}. "
+        "Without a manifest the snapshot counts as incomplete.",
+        pool=run.reader.pool_id, operation="PutObject",
+    )
+
+
+def _result(run: SnapshotRun, mkey: str, sha256: str) -> SnapshotResult:
+    upload, pool_id = run.upload, run.reader.pool_id
+    assert upload is not None
     duration = run.elapsed
     result = SnapshotResult(
         key=run.key, manifest_key=mkey, bucket=run.bucket, pool_name=run.pool_name,

@@ -41,6 +41,7 @@ from backup_lambda.scheduler import (
     Work,
     fresh_ranges,
 )
+from backup_lambda.signing import Signer
 from backup_lambda.snapshot_end import write_manifest, write_the_rest
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, FORMAT_VERSION, retention_class, snapshot_key
 from backup_lambda.spool import Spool, SpoolError
@@ -64,8 +65,9 @@ class SnapshotRun:
 
     def __init__(self, reader: PoolReader, s3, *, bucket: str, prefix: str, kms_key_id: str | None,
                  excluded: frozenset[str], report: ProgressReport | None, deadline: Deadline | None,
-                 handover_s: float, spool_dir: str | None = None):
+                 handover_s: float, spool_dir: str | None = None, signer: Signer | None = None):
         self.reader, self.s3, self.bucket, self.prefix = reader, s3, bucket, prefix
+        self.signer = signer  # signs the manifest and the checkpoints (None: unsigned, outside the Lambda)
         self.kms_key_id, self.excluded = kms_key_id, excluded
         self.report = report or (lambda _event: None)
         self.deadline, self.handover_s = deadline, handover_s

@@ -67,7 +67,8 @@ def run_snapshot(args: argparse.Namespace, marks: dict[str, float]) -> dict[str,
                               "deadline": deadline if args.lambda_s else None, "handover_s": args.handover_s}
     marks["start"] = time.perf_counter()
     if args.checkpoint_key:
-        result = resume_snapshot(cognito, s3, load_checkpoint(s3, args.bucket, args.checkpoint_key), **common)
+        result = resume_snapshot(cognito, s3, load_checkpoint(s3, args.bucket, args.checkpoint_key),
+                                 bucket=args.bucket, request_budget=args.budget, **common)
     else:
         result = take_snapshot(cognito, s3, user_pool_id=args.pool_id, bucket=args.bucket,
                                request_budget=args.budget, **common)

@@ -7,9 +7,8 @@ writes on one, is capped to the union of what the program's three roles need:
 
 - the backup role (``backup_lambda/permissions.py``, plus what Lambda does with the role): read the
   user pools the stacks list, write snapshots into the snapshot buckets and read back only its
-  continuation checkpoints, use the
-  program's keys through S3, invoke the stacks' functions, write their logs, send failed invocations
-  to the failure queues;
+  continuation checkpoints, use the program's keys through S3, sign with the program's signing keys,
+  invoke the stacks' functions, write their logs, send failed invocations to the failure queues;
 - the replication role (``infra/policies/storage.py``): read versions of the snapshot buckets for
   replication, replicate into the replica buckets, use the program's keys through S3;
 - the user-import logs role (``infra/policies/import_role.py``): write ``/aws/cognito/*`` logs.
@@ -65,6 +64,9 @@ def boundary_policy(settings: Settings) -> dict:
               program.objects(program.replica_buckets(settings)), in_account),
         allow("UseTheProgramsKeysThroughS3", actions_for("kms_key") + REPLICATION_KEY_ACTIONS, program.keys(settings),
               {**program.tagged_keys(settings), "StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}),
+        # The signing key (asymmetric: S3 never uses it): the backup role signs manifests and checkpoints.
+        allow("SignWithTheProgramsKeys", actions_for("signing_key"), program.keys(settings),
+              program.tagged_keys(settings)),
         allow("InvokeTheStacksFunctions", actions_for("self_function"), program.functions(settings)),
         allow("WriteTheFunctionsLogs", RUNTIME_GRANTS["log_group"], program.log_groups(settings)),
         allow("SendFailedInvocations", RUNTIME_GRANTS["failure_queue"], program.failure_queues(settings)),

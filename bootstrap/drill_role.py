@@ -45,6 +45,7 @@ def drill_scopes(settings: Settings) -> dict[str, tuple[list[str], dict | None]]
         "bucket": (buckets, program.this_account(settings)),
         "kms_key": (program.keys(settings),
                     {**program.tagged_keys(settings), "StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}),
+        "signing_key": (program.keys(settings), program.tagged_keys(settings)),  # kms:Verify of manifests
     }
 
 

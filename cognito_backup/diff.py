@@ -28,8 +28,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from cognito_backup import signatures
 from cognito_backup.diff_config import NON_RESTORABLE_NOTE, diff_config, is_expected, restored_ignores
 from cognito_backup.restore.requests import attributes_of, is_federated, user_identity
+from cognito_backup.signatures import Trust
 from cognito_backup.snapshot_file import SnapshotSource
 from cognito_backup.verify import require_verified
 
@@ -156,8 +158,10 @@ class _Capped(list):
 def diff_snapshots(source_a: str | SnapshotSource, source_b: str | SnapshotSource, s3: Any = None, *,
                    restored: bool = False, ignore_pool_fields: Iterable[str] = (), expected: Iterable[str] = (),
                    renames: dict[str, str] | None = None, max_detail: int = DEFAULT_MAX_DETAIL,
-                   work_dir: str | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Compare snapshot A (before) with B (after). Both are verified first (SnapshotFileError if not).
+                   work_dir: str | None = None, progress: Callable[[str], None] | None = None,
+                   trust: Trust | None = None, trust_b: Trust | None = None) -> dict[str, Any]:
+    """Compare snapshot A (before) with B (after). Both are verified first (SnapshotFileError if not), with
+    ``trust`` (``trust_b`` for B, if it differs: a copy the caller just took itself, say).
 
     Returns ``{"summary": {...counts, config_changed, identical}, "users_added": [...], ...}``;
     detail lists hold at most ``max_detail`` entries each (0: no limit), the summary counts all.
@@ -166,8 +170,8 @@ def diff_snapshots(source_a: str | SnapshotSource, source_b: str | SnapshotSourc
     """
     snap_a = source_a if isinstance(source_a, SnapshotSource) else SnapshotSource(source_a, s3=s3)
     snap_b = source_b if isinstance(source_b, SnapshotSource) else SnapshotSource(source_b, s3=s3)
-    verified_a = require_verified(snap_a, keep_config=True, progress=progress)
-    verified_b = require_verified(snap_b, keep_config=True, progress=progress)
+    verified_a = require_verified(snap_a, keep_config=True, progress=progress, trust=trust)
+    verified_b = require_verified(snap_b, keep_config=True, progress=progress, trust=trust_b or trust)
     config_a, config_b = verified_a["config"], verified_b["config"]
     expected = tuple(expected) + tuple(f"pool.{f}" for f in ignore_pool_fields)
 
@@ -338,6 +342,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-detail", type=int, default=DEFAULT_MAX_DETAIL,
                         help="at most N entries per detail list with --json (0: all; counts are always exact)")
     parser.add_argument("--work-dir", help="where the temporary SQLite file goes (default: the temp dir)")
+    signatures.add_arguments(parser)
     parser.add_argument("--exit-code", action="store_true", help="exit 1 when the snapshots differ")
     parser.add_argument("--mapping-file", help="with --restored: the restore's mapping file (the identity "
                                                "providers it renamed, the differences it reported)")
@@ -352,6 +357,6 @@ def run(args: argparse.Namespace) -> int:
                if p.get("old_name") != p.get("new_name")}
     result = diff_snapshots(args.a, args.b, restored=args.restored, max_detail=args.max_detail,
                             expected=head.get("expected_differences") or (), renames=renames,
-                            work_dir=args.work_dir, progress=progress)
+                            work_dir=args.work_dir, progress=progress, trust=signatures.Trust.from_args(args))
     emit(args, {"status": "ok", **result}, format_summary(result))
     return 1 if args.exit_code and not result["summary"]["identical"] else 0

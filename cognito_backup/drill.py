@@ -28,11 +28,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from backup_lambda.errors import BackupError, ConfigError
+from cognito_backup import signatures
 from cognito_backup.diff import format_summary
 from cognito_backup.listing import newest_complete
 from cognito_backup.restore import RestoreOptions, Restorer
 from cognito_backup.restore.overrides import resolve
 from cognito_backup.restore_check import check_restored_pool
+from cognito_backup.signatures import Trust
 
 # A drill's scratch pool is created with this tag: the drill role creates, changes and deletes only pools
 # that carry it (bootstrap/drill_role.py).
@@ -69,7 +71,7 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
               users_via: str = "auto", import_role_arn: str | None = None, workers: int = 8,
               rate_fraction: float = 0.5, keep_scratch: bool = False, work_dir: str | None = None,
               progress: Callable[[str], None] = lambda _m: None,
-              snapshotter: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+              snapshotter: Callable[..., dict[str, Any]] | None = None, trust: Trust | None = None) -> dict[str, Any]:
     """Run one drill; never raises for a failed step (the report says which step failed and why)."""
     started = time.monotonic()
     now = datetime.now(timezone.utc)
@@ -95,6 +97,7 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
             import_role_arn=import_role_arn, without_triggers=True, overrides=overrides,
             rate_fraction=rate_fraction, workers=workers, work_dir=work_dir,
             mapping_file=f"{scratch_dir.name}/mapping.json", placeholder_secret=DRILL_PLACEHOLDER_SECRET,
+            trust=trust,
         )
         restorer = Restorer(cognito, s3, options, progress=progress)
         try:
@@ -112,7 +115,7 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
                                    excluded=restore.get("excluded_attributes") or (),
                                    expected=restore.get("expected_differences") or (),
                                    renames=restore.get("identity_providers_renamed") or {},
-                                   work_dir=scratch_dir.name, snapshotter=snapshotter)
+                                   work_dir=scratch_dir.name, snapshotter=snapshotter, trust=trust)
         step("snapshotted", users=diff["summary"]["users_b"])
         report["diff_summary"] = diff["summary"]
         report["diff_text"] = format_summary(diff)
@@ -140,8 +143,8 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
 
 def drill_matrix(specs: list[str]) -> dict[str, Any]:
     """``["prod=outputs-prod.json", ...]`` -> ``{"include": [{"stack", "pool", "region", "bucket", "prefix",
-    "import_role_arn"}, ...]}``, one entry per pool of each stack's ``pulumi stack output --json``. The
-    region is the pool's (a pool id starts with it): stacks may live in different regions."""
+    "import_role_arn", "signing_key_arn"}, ...]}``, one entry per pool of each stack's ``pulumi stack output
+    --json``. The region is the pool's (a pool id starts with it): stacks may live in different regions."""
     from cognito_backup.invoke_target import load_json_arg, parse_pools
 
     include: list[dict[str, str]] = []
@@ -158,7 +161,8 @@ def drill_matrix(specs: list[str]) -> dict[str, Any]:
             include.append({"stack": stack, "pool": pool.name, "region": pool.id.split("_", 1)[0],
                             "bucket": outputs["bucketName"],
                             "prefix": outputs.get("snapshotPrefix") or "",
-                            "import_role_arn": outputs.get("importRoleArn") or ""})
+                            "import_role_arn": outputs.get("importRoleArn") or "",
+                            "signing_key_arn": outputs.get("signingKeyArn") or ""})
     return {"include": include}
 
 
@@ -189,6 +193,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-scratch", action="store_true", help="do not delete the scratch pool (debugging)")
     parser.add_argument("--work-dir", help="where temporary files go")
     parser.add_argument("--summary-file", help="append a Markdown report here (e.g. $GITHUB_STEP_SUMMARY)")
+    signatures.add_arguments(parser)
     parser.add_argument("--matrix", nargs="+", metavar="STACK=OUTPUTS",
                         help="instead of drilling: list the pools of these stacks' outputs as a workflow matrix")
     parser.add_argument("--github-output", metavar="FILE",
@@ -213,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_drill(make_client("cognito-idp"), make_client("s3"), bucket=args.bucket, pool_name=args.pool_name,
                        prefix=args.prefix, users_via=args.users_via, import_role_arn=args.import_role_arn,
                        workers=args.workers, rate_fraction=args.rate_fraction, keep_scratch=args.keep_scratch,
-                       work_dir=args.work_dir, progress=progress)
+                       work_dir=args.work_dir, progress=progress, trust=signatures.Trust.from_args(args))
     if args.summary_file:
         with open(args.summary_file, "a", encoding="utf-8") as f:
             f.write(markdown(report))

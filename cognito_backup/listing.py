@@ -9,7 +9,6 @@ snapshots and are skipped.
 from __future__ import annotations
 
 import argparse
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from backup_lambda.errors import ConfigError
 from backup_lambda.snapshot_format import MANIFEST_SUFFIX, is_snapshot_key, manifest_key, parse_snapshot_key
+from cognito_backup import json_limits
 
 MANIFEST_READERS = 8
 
@@ -28,7 +28,7 @@ def _hidden(key: str, prefix: str) -> bool:
 def _read_manifest(s3: Any, bucket: str, key: str) -> tuple[dict[str, Any] | None, str | None]:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        manifest = json.loads(body)
+        manifest = json_limits.loads(body)
         if not isinstance(manifest, dict):
             return None, "the manifest is not a JSON object"
         return manifest, None

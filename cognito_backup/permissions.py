@@ -73,6 +73,8 @@ SNAPSHOT_READ_S3 = scoped_operations("s3", "snapshots", [("GetObject", "s3:GetOb
 SNAPSHOT_LIST_S3 = scoped_operations("s3", "bucket", [("ListObjectsV2", "s3:ListBucket")])
 # S3 decrypts the SSE-KMS snapshot objects on the reader's behalf.
 SNAPSHOT_READ_KMS = scoped_operations("kms", "kms_key", [("Decrypt", "kms:Decrypt")])
+# The manifest's signature is checked by KMS with the stack's signing key (cognito_backup/signatures.py).
+SNAPSHOT_VERIFY_KMS = scoped_operations("kms", "signing_key", [("Verify", "kms:Verify")])
 
 # `restore --check` snapshots the pool it restored (to a local folder) and compares: the snapshot's reads.
 RESTORE_CHECK = [Operation(op.service, op.api, op.action, "restored_pool") for op in SNAPSHOT_COGNITO
@@ -86,7 +88,7 @@ RESTORE_TRIGGER_CALLS = {("cognito-idp", "UpdateUserPool")} | {(op.service, op.a
 
 RESTORE_OPERATIONS: list[Operation] = (
     RESTORE_COGNITO + RESTORE_ACCOUNT + RESTORE_SOURCE_POOL + RESTORE_PASS_ROLE + SNAPSHOT_READ_S3
-    + SNAPSHOT_LIST_S3 + SNAPSHOT_READ_KMS + RESTORE_CHECK + RESTORE_GRANT_TRIGGERS
+    + SNAPSHOT_LIST_S3 + SNAPSHOT_READ_KMS + SNAPSHOT_VERIFY_KMS + RESTORE_CHECK + RESTORE_GRANT_TRIGGERS
 )
 
 # `recover`: native point-in-time recovery of an existing pool of the stack.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cognito_backup.diff import diff_snapshots
+from cognito_backup.signatures import Trust
 
 
 class LocalObjectStore:
@@ -64,14 +65,15 @@ class LocalObjectStore:
 def check_restored_pool(cognito: Any, s3: Any, source: str, pool_id: str, *, excluded: Iterable[str] = (),
                         expected: Iterable[str] = (), renames: dict[str, str] | None = None,
                         work_dir: str | None = None, snapshotter: Callable[..., dict[str, Any]] | None = None,
-                        max_detail: int = 50) -> dict[str, Any]:
+                        max_detail: int = 50, trust: Trust | None = None) -> dict[str, Any]:
     """Snapshot ``pool_id`` locally and diff ``source`` against it in --restored mode (what cannot be restored
     ignored), leaving out the ``expected`` differences the restore reported and applying its provider
-    ``renames``."""
+    ``renames``. ``source`` is verified with ``trust``; the copy taken here is unsigned (it never leaves ``tmp``)."""
     if snapshotter is None:
         from backup_lambda.snapshot import take_snapshot as snapshotter
     with tempfile.TemporaryDirectory(prefix="cognito-check-", dir=work_dir) as tmp:
         snap = snapshotter(cognito, LocalObjectStore(tmp), user_pool_id=pool_id, bucket="local",
                            exclude_attributes=list(excluded))
         return diff_snapshots(source, str(Path(tmp) / snap.key), s3=s3, restored=True, expected=expected,
-                              renames=renames, max_detail=max_detail, work_dir=tmp)
+                              renames=renames, max_detail=max_detail, work_dir=tmp, trust=trust,
+                              trust_b=Trust(allow_unsigned=True, warn=False))

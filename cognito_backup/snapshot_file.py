@@ -6,13 +6,12 @@ configuration keys come out whole, while the ``users`` and ``groups`` arrays com
 at a time. It hashes every byte it reads (sha256 and byte count), so verifying a snapshot against its
 manifest is one pass. Memory holds one element plus one read chunk, whatever the size of the pool.
 
-Anything that is not the documented format (not UTF-8, not JSON, truncated, data after the end,
-a duplicated key, ``users`` that is not an array) raises :class:`SnapshotFileError` with the place
+Anything that is not the documented format (not UTF-8, not JSON, truncated, data after the end, a
+duplicated key, ``users`` not an array, beyond ``json_limits``) raises :class:`SnapshotFileError` with the place
 (line, column, character offset, and the element being read); a document that is not a snapshot at
 all (an array, a cbr backup, gzip, CSV) raises :class:`NotASnapshotError` saying what it looks like.
 
-A local snapshot's manifest is its sibling file ``<name without .json>.manifest.json``, exactly as
-in S3.
+A local snapshot's manifest is its sibling file ``<name without .json>.manifest.json``, exactly as in S3.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from backup_lambda.errors import SnapshotFileError
 from backup_lambda.snapshot_format import MANIFEST_SUFFIX, SNAPSHOT_SUFFIX
+from cognito_backup import json_limits
 from cognito_backup.file_kind import UNREADABLE, NotASnapshotError, describe_array, describe_binary, describe_start
 
 STREAMED_KEYS = ("users", "groups")
@@ -161,8 +161,8 @@ class SnapshotSource:
         if len(data) > MAX_MANIFEST_BYTES:
             raise SnapshotFileError(f"manifest {where} is larger than {MAX_MANIFEST_BYTES} bytes: not a manifest")
         try:
-            manifest = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            manifest = json_limits.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
             raise SnapshotFileError(f"manifest {where} is not valid JSON: {exc}") from None
         if not isinstance(manifest, dict):
             raise SnapshotFileError(f"manifest {where} is not a JSON object")
@@ -201,7 +201,6 @@ class SnapshotStream:
         self._streamed = frozenset(streamed)
         self._max = max_element_chars
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-        self._json = json.JSONDecoder()
         self._buf = ""
         self._pos = 0
         self._base = 0  # absolute character offset of _buf[0]
@@ -303,12 +302,14 @@ class SnapshotStream:
         self._pos += 1
         return char
 
-    def _value(self) -> Any:
+    def _value(self, outer: int = 1) -> Any:  # the next value, ``outer`` levels deep in the document
         self._peek()
         start_abs = self._base + self._pos
         while True:
             try:
-                value, end = self._json.raw_decode(self._buf, self._pos)
+                value, end = json_limits.raw_decode(self._buf, self._pos, outer)
+            except json_limits.JsonLimitError as exc:
+                raise self._error(str(exc)) from None
             except json.JSONDecodeError as exc:
                 pending = len(self._buf) - self._pos
                 maybe_incomplete = exc.msg.startswith("Unterminated string") or len(self._buf) - exc.pos <= 32
@@ -377,7 +378,7 @@ class SnapshotStream:
                 else:
                     while True:
                         self._context = f"{key}[{count}]"
-                        element = self._value()
+                        element = self._value(2)
                         count += 1
                         yield Event("item", key, element)
                         self._context = f"{key}[{count - 1}]"

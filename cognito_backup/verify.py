@@ -1,7 +1,9 @@
 """Verify a snapshot against its manifest: complete, intact, readable, counts that add up.
 
 ``verify SNAPSHOT`` (``s3://bucket/key`` or a local path) checks, in one pass over the snapshot:
-the manifest exists and names this snapshot; the sha256 and byte count match; ``format_version``
+the manifest exists and names this snapshot; it carries the signature of a trusted signing key over
+exactly its content (``signatures.py``: unsigned only with ``--allow-unsigned``); the sha256 and byte
+count match; ``format_version``
 is one this tool reads (1 or 2: the same keys, written in another order; the order carries no meaning
 and no reader relies on it); the document is well-formed (every documented key, sections with a valid
 status); and its users, groups and memberships match both the manifest and the document's summary.
@@ -17,7 +19,9 @@ from typing import Any
 
 from backup_lambda.errors import SnapshotFileError
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, DOCUMENT_KEYS, SUPPORTED_FORMAT_VERSIONS
+from cognito_backup import signatures
 from cognito_backup.file_kind import NotASnapshotError
+from cognito_backup.signatures import Trust
 from cognito_backup.snapshot_file import SnapshotSource, SnapshotStream
 
 # Every version holds the same keys (tests/tooling/test_format_versions.py), in another order.
@@ -111,12 +115,16 @@ def check_document(stream: SnapshotStream, *, keep_config: bool = False,
 
 
 def verify_snapshot(source: str | SnapshotSource, s3: Any = None, *, keep_config: bool = False,
-                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    progress: Callable[[str], None] | None = None, trust: Trust | None = None,
+                    kms: Any = None) -> dict[str, Any]:
     """Verify a snapshot; never raises for a bad snapshot (the problems say what is wrong).
 
-    Returns ``{"ok", "snapshot", "problems": [...], "manifest": {...} | None, "counts": {...},
-    "sha256", "bytes", "etag"}`` (plus ``config``, the non-array keys, with ``keep_config``).
+    Returns ``{"ok", "snapshot", "problems": [...], "manifest": {...} | None, "signed", "counts": {...},
+    "sha256", "bytes", "etag"}`` (plus ``config``, the non-array keys, with ``keep_config``). ``trust``:
+    the signing keys trusted and whether unsigned snapshots are accepted (default: the environment's,
+    ``Trust.from_args``); ``kms``: the client that checks signatures.
     """
+    trust = Trust.from_args() if trust is None else trust
     snapshot = source if isinstance(source, SnapshotSource) else SnapshotSource(source, s3=s3)
     problems: list[str] = []
     manifest: dict[str, Any] | None = None
@@ -125,8 +133,10 @@ def verify_snapshot(source: str | SnapshotSource, s3: Any = None, *, keep_config
     except SnapshotFileError as exc:
         problems.append(str(exc))
     result: dict[str, Any] = {"ok": False, "snapshot": str(snapshot), "problems": problems, "manifest": manifest,
-                              "counts": {}, "sha256": None, "bytes": None, "etag": None}
+                              "signed": False, "counts": {}, "sha256": None, "bytes": None, "etag": None}
     if manifest is not None:
+        signature_problems, result["signed"] = signatures.check_signature(manifest, trust, kms)
+        problems.extend(signature_problems)
         version = manifest.get("format_version")
         if version not in SUPPORTED_FORMAT_VERSIONS:
             problems.append(f"manifest format_version {version!r} is not one this tool reads")
@@ -192,9 +202,11 @@ def imported_note(source: Any) -> str | None:
 
 
 def require_verified(source: str | SnapshotSource, s3: Any = None, *, keep_config: bool = False,
-                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """verify_snapshot, raising :class:`SnapshotFileError` listing the problems when it fails."""
-    result = verify_snapshot(source, s3=s3, keep_config=keep_config, progress=progress)
+                     progress: Callable[[str], None] | None = None, trust: Trust | None = None) -> dict[str, Any]:
+    """verify_snapshot, raising :class:`SnapshotFileError` listing the problems when it fails; an unsigned
+    snapshot accepted (``--allow-unsigned``) is said on ``progress``."""
+    trust = Trust.from_args() if trust is None else trust
+    result = verify_snapshot(source, s3=s3, keep_config=keep_config, progress=progress, trust=trust)
     config = result.get("config") or result
     note = imported_note(config.get("source"))
     if note and progress:
@@ -202,22 +214,28 @@ def require_verified(source: str | SnapshotSource, s3: Any = None, *, keep_confi
     if not result["ok"]:
         listed = "\n  - ".join(result["problems"])
         raise SnapshotFileError(f"snapshot {result['snapshot']} fails verification, refusing it:\n  - {listed}")
+    if not result["signed"] and progress and trust.warn:
+        progress(signatures.unsigned_warning(result["snapshot"]))
     return result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("snapshot", metavar="SNAPSHOT", help="s3://bucket/key or a local path")
+    signatures.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from cognito_backup.output import emit, progress
 
     progress(f"verifying {args.snapshot}")
-    result = verify_snapshot(args.snapshot, progress=progress)
+    result = verify_snapshot(args.snapshot, progress=progress, trust=Trust.from_args(args))
     counts = result["counts"]
+    if result["ok"] and not result["signed"]:
+        progress(signatures.unsigned_warning(result["snapshot"]))
     if result["ok"]:
         text = (f"OK {result['snapshot']}: {counts['users']:,} users, {counts['groups']:,} groups, "
-                f"{counts['memberships']:,} memberships, {result['bytes']:,} bytes, sha256 {result['sha256']}")
+                f"{counts['memberships']:,} memberships, {result['bytes']:,} bytes, sha256 {result['sha256']}, "
+                + (f"signed by {result['manifest']['signature']['key_id']}" if result["signed"] else "NOT SIGNED"))
         note = imported_note(result.get("source"))
         if note:
             text += f"\n  note: {note}"

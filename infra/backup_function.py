@@ -51,6 +51,7 @@ class BackupFunctionArgs:
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    signing_key_arn: pulumi.Input[str]
     project_dir: Path
     sdk_layer: SdkLayer  # built before any resource is declared (__main__.py)
 
@@ -111,6 +112,7 @@ class BackupFunction(pulumi.ComponentResource):
             pool_arns=pool_arns,
             bucket_arn=args.bucket_arn,
             kms_key_arn=args.kms_key_arn,
+            signing_key_arn=args.signing_key_arn,
             function_arn=function_arn,
             log_group_arn=log_group_arn,
             failure_queue_arn=self.failure_queue.arn,
@@ -127,8 +129,8 @@ class BackupFunction(pulumi.ComponentResource):
             compatible_architectures=[ARCHITECTURE],
             opts=child,
         )
-        environment = pulumi.Output.all(args.bucket_name, args.kms_key_arn).apply(
-            lambda v: function_environment(cfg, v[0], v[1])
+        environment = pulumi.Output.all(args.bucket_name, args.kms_key_arn, args.signing_key_arn).apply(
+            lambda v: function_environment(cfg, v[0], v[1], v[2])
         )
         self.function = aws.lambda_.Function(
             f"{name}-function",

@@ -76,11 +76,13 @@ def sdk_layer_archive(layer: SdkLayer) -> pulumi.FileArchive:
     return pulumi.FileArchive(os.path.relpath(layer.path))
 
 
-def function_environment(cfg: BackupConfig, bucket_name: str, kms_key_arn: str) -> dict[str, str]:
+def function_environment(cfg: BackupConfig, bucket_name: str, kms_key_arn: str,
+                         signing_key_arn: str) -> dict[str, str]:
     """The snapshot Lambda's environment (its contract with the engine: ``backup_lambda.contract``)."""
     return {
         contract.ENV_BUCKET: bucket_name,
         contract.ENV_KMS_KEY: kms_key_arn,
+        contract.ENV_SIGNING_KEY: signing_key_arn,
         contract.ENV_PREFIX: cfg.snapshot_prefix,
         contract.ENV_EXCLUDE_ATTRIBUTES: ",".join(cfg.exclude_attributes),
         contract.ENV_REQUEST_BUDGET: f"{cfg.request_budget:g}",

@@ -15,6 +15,7 @@ from backup_lambda.permissions import actions_for
 from infra import names
 from infra.config import BackupConfig, ObjectLock
 from infra.documents import as_json
+from infra.policies.signing import SIGNING_KEY_SPEC, signing_key_policy
 from infra.policies.storage import (
     KeyGrant,
     access_log_bucket_policy,
@@ -57,6 +58,7 @@ class SnapshotStorage(pulumi.ComponentResource):
     cross-region replica (its own key, bucket and log bucket, and the replication role)."""
 
     key: aws.kms.Key
+    signing_key: aws.kms.Key
     bucket: aws.s3.Bucket
     log_bucket: aws.s3.Bucket
     replica_key: aws.kms.Key | None = None
@@ -93,6 +95,17 @@ class SnapshotStorage(pulumi.ComponentResource):
         if replication_role is not None:
             grants.append(KeyGrant("ReplicationDecrypts", [replication_role.arn], ["kms:Decrypt"], cfg.region))
         self.key = self._key(name, cfg.names.key_alias, "Cognito snapshots", grants, region=None)
+        self.signing_key = aws.kms.Key(
+            f"{name}-signing-key",
+            description=f"Signs the snapshot manifests and checkpoints of {cfg.resource_prefix}",
+            key_usage="SIGN_VERIFY",
+            customer_master_key_spec=SIGNING_KEY_SPEC,
+            deletion_window_in_days=30,
+            policy=as_json(signing_key_policy, partition=args.partition, account_id=args.account_id,
+                           signer_role_arn=args.writer_role_arn, readers=readers),
+            tags=names.key_tags(cfg.stack),  # what the CI roles' KMS grants require
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
+        )
         self.log_bucket, log_block = self._log_bucket(names.access_log_bucket(name), region=None)
         primary = self._snapshot_bucket(
             name, key=self.key, log_bucket=self.log_bucket, log_block=log_block, region=None,
@@ -107,6 +120,7 @@ class SnapshotStorage(pulumi.ComponentResource):
             {
                 "bucket_name": self.bucket.bucket,
                 "kms_key_arn": self.key.arn,
+                "signing_key_arn": self.signing_key.arn,
                 "log_bucket_name": self.log_bucket.bucket,
                 "replica_bucket_name": self.replica_bucket.bucket if self.replica_bucket else None,
             }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from cognito_backup import signatures
 from cognito_backup.restore import overrides
 from cognito_backup.restore.decisions import AUTO_IMPORT_FROM
 from cognito_backup.restore.options import DEFAULT_RATE_FRACTION, DEFAULT_WORKERS, RestoreOptions, load_secrets
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of each Cognito quota the restore may use (default 0.5)")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="parallel requests (default 8)")
     parser.add_argument("--work-dir", help="where temporary files go (default: the temp dir)")
+    signatures.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides.collect(overrides.load_file(args.overrides), overrides.parse_command_line(args.override)),
         override_args=tuple(args.override), overrides_file=args.overrides,
         rate_fraction=args.rate_fraction, workers=args.workers, work_dir=args.work_dir, check=args.check,
+        trust=signatures.Trust.from_args(args),
     )
     s3 = make_client("s3") if args.snapshot.startswith("s3://") else None
     report = restore_snapshot(make_client("cognito-idp"), s3, options, progress=progress)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from backup_lambda.errors import BackupError, ConfigError
 from cognito_backup.restore.overrides import Override
+from cognito_backup.signatures import Trust
 
 DEFAULT_RATE_FRACTION = 0.5
 DEFAULT_WORKERS = 8
@@ -45,6 +46,9 @@ class RestoreOptions:
     placeholder_secret: str | None = None
     # Snapshot the restored pool (locally) and diff it with the snapshot when done.
     check: bool = False
+    # The signing keys the snapshot's manifest may be signed by, and whether an unsigned one is accepted
+    # (None: the environment's, signatures.Trust.from_args).
+    trust: Trust | None = None
 
     def validate(self) -> None:
         if bool(self.new_pool_name) == bool(self.target_pool_id):

@@ -10,6 +10,8 @@ import shlex
 from datetime import datetime, timezone
 from typing import Any
 
+from cognito_backup import json_limits
+from cognito_backup.private_files import open_private
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import DEFAULT_RATE_FRACTION, DEFAULT_WORKERS
 from cognito_backup.restore.references import text as reference_lines
@@ -155,7 +157,7 @@ def read_mapping_head(path: str) -> dict[str, Any]:
                 if line.startswith(' "users": ['):
                     break
                 lines.append(line)
-        return json.loads("".join(lines).rstrip().rstrip(",") + "\n}")
+        return json_limits.loads("".join(lines).rstrip().rstrip(",") + "\n}")
     except OSError as exc:
         from backup_lambda.errors import ConfigError
 
@@ -187,7 +189,7 @@ def write_mapping(run: RestoreRun, partial: bool = False, expected: list[str] | 
         "not_restored": state.not_restored,
     }
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with open_private(tmp) as f:  # it names users: owner-only (0600)
         f.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "users": [')
         for i, entry in enumerate(state.journal.mapping_rows()):
             f.write(("\n  " if i == 0 else ",\n  ") + json.dumps(entry, ensure_ascii=False))

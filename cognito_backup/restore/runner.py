@@ -100,7 +100,7 @@ class Restorer:
         o = self.options
         self.say(f"verifying {o.snapshot}")
         source = SnapshotSource(o.snapshot, s3=self.s3)
-        verified = require_verified(source, keep_config=True, progress=self.say)
+        verified = require_verified(source, keep_config=True, progress=self.say, trust=o.trust)
         original, counts = verified["config"], verified["counts"]
         origin = original.get("source") or {}
         self.say(f"snapshot OK: pool {origin.get('pool_name')} ({origin.get('user_pool_id')}) taken "
@@ -202,7 +202,7 @@ class Restorer:
         expected = self._expected(run)
         diff = check_restored_pool(self.aws.cognito, self.s3, str(run.snapshot.source), state.pool_id,
                                    excluded=excluded, expected=expected, renames=run.snapshot.renames,
-                                   work_dir=self.options.work_dir)
+                                   work_dir=self.options.work_dir, trust=self.options.trust)
         text = format_summary(diff)
         self.say(text)
         return {"identical": diff["summary"]["identical"], "summary": diff["summary"], "text": text,

@@ -30,6 +30,7 @@ SIDS = {
     "snapshots": "WriteSnapshots",
     "checkpoints": "ContinuationCheckpoints",
     "kms_key": "UseSnapshotKey",
+    "signing_key": "SignWithSigningKey",
     "self_function": "ContinueOwnSnapshot",
     "account": "CallsWithoutResourceType",
     "log_group": "WriteOwnLogs",
@@ -45,6 +46,7 @@ class BackupRoleResources:
     bucket_arn: str
     snapshot_prefix: str
     kms_key_arn: str
+    signing_key_arn: str
     function_arn: str
     log_group_arn: str  # arn:...:log-group:/aws/lambda/NAME (no ":*")
     failure_queue_arn: str
@@ -56,6 +58,7 @@ class BackupRoleResources:
             "snapshots": [f"{objects}*"],
             "checkpoints": [f"{objects}{CHECKPOINT_DIR}*"],
             "kms_key": [self.kms_key_arn],
+            "signing_key": [self.signing_key_arn],
             "self_function": [self.function_arn],
             # Actions IAM authorises on no resource type (e.g. cognito-idp:DescribeUserPoolDomain,
             # which names a domain, not a pool): "*" is the only resource they can be granted on.

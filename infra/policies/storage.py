@@ -203,7 +203,43 @@ def snapshot_bucket_policy(
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": writer_role_arn}},
             }
         )
+        statements.extend(writer_cannot_replace(bucket_arn, writer_role_arn, snapshot_prefix))
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def writer_cannot_replace(bucket_arn: str, writer_role_arn: str, snapshot_prefix: str) -> list[dict]:
+    """The backup role creates snapshots and manifests, never replaces or re-tags one (its checkpoints,
+    which it rewrites at every hand-over, excepted).
+
+    - An object is created (PutObject, CompleteMultipartUpload: ``s3:ObjectCreationOperation``) only
+      with ``If-None-Match`` (``s3:if-none-match``), so S3 refuses it where the key exists (412). The
+      multipart upload's CreateMultipartUpload and UploadPart take no such header and create nothing:
+      they are exempt, as S3's documentation on enforcing conditional writes requires.
+    - Tags are set only at creation: s3:PutObjectTagging on an object that already carries its
+      ``retention`` tag (``s3:ExistingObjectTag/retention``: every snapshot and manifest) is denied, so
+      the role cannot move a snapshot into a shorter retention class for the lifecycle rules to expire.
+    """
+    writer = {"ArnEquals": {"aws:PrincipalArn": writer_role_arn}}
+    checkpoints = f"{bucket_arn}/{snapshot_prefix}{CHECKPOINT_DIR}*"
+    return [
+        {
+            "Sid": "DenyWriterUnconditionalCreation",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "NotResource": checkpoints,
+            "Condition": {**writer, "Null": {"s3:if-none-match": "true"},
+                          "Bool": {"s3:ObjectCreationOperation": "true"}},
+        },
+        {
+            "Sid": "DenyWriterRetagging",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObjectTagging",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {**writer, "Null": {"s3:ExistingObjectTag/retention": "false"}},
+        },
+    ]
 
 
 def access_log_bucket_policy(*, log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> dict:

@@ -27,10 +27,11 @@ from tests.support.fault_injection import (
     params_have,
     small_parts,
 )
+from tests.support.signing import resign_checkpoint, signer_for
 
 
 @pytest.fixture
-def handed_over(cognito, s3, bucket, monkeypatch, tmp_path):
+def handed_over(cognito, s3, bucket, monkeypatch, tmp_path, signing_key):
     """A snapshot handed over half-way through a group's member chain: its checkpoint and spool in S3."""
     fast_retries_and_limits(monkeypatch)
     part_size = small_parts(monkeypatch, 4096)
@@ -40,9 +41,10 @@ def handed_over(cognito, s3, bucket, monkeypatch, tmp_path):
     gate = HandOverGate(cognito, "ListUsersInGroup", readers, nth=2,
                         match=lambda p: params_have('"everyone"')(p) and params_have('"NextToken"')(p))
     result = take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, now=NOW, request_budget=30,
-                           part_size=part_size, deadline=gate.deadline, workers=1)
+                           part_size=part_size, deadline=gate.deadline, workers=1, signer=signer_for(signing_key))
     assert result.status == "continued"
-    return {"key": result.checkpoint_key, "generation": result.generation, "pool": sample.pool_id, "dir": tmp_path}
+    return {"key": result.checkpoint_key, "generation": result.generation, "pool": sample.pool_id, "dir": tmp_path,
+            "signing_key": signing_key}
 
 
 def read(s3, bucket, key) -> bytes:
@@ -50,9 +52,11 @@ def read(s3, bucket, key) -> bytes:
 
 
 def rewrite_checkpoint(s3, bucket, handed_over, change) -> None:
+    """Change the checkpoint and sign it again, as someone who held the signing key would: what the
+    function checks beyond the signature (tests/engine/test_checkpoint_signature.py: without the key)."""
     data = json.loads(read(s3, bucket, handed_over["key"]))
     change(data)
-    s3.put_object(Bucket=bucket, Key=handed_over["key"], Body=json.dumps(data).encode())
+    resign_checkpoint(s3, bucket, handed_over["key"], handed_over["signing_key"], data)
 
 
 def rewrite_spool(s3, bucket, handed_over, sql: str, *, pin: bool = True) -> None:
@@ -75,6 +79,7 @@ def run_next(monkeypatch, bucket, handed_over, capsys):
     from backup_lambda import handler
 
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
+    monkeypatch.setenv("SIGNING_KEY_ID", handed_over["signing_key"])
     capsys.readouterr()
     with pytest.raises(SnapshotError) as raised:
         handler.lambda_handler({"checkpoint_key": handed_over["key"], "generation": handed_over["generation"]},

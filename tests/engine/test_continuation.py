@@ -17,6 +17,7 @@ from backup_lambda.snapshot import resume_snapshot, take_snapshot
 from demo.sample_pool import build_pool
 from tests.engine.test_snapshot import NOW
 from tests.support.fault_injection import ShortContext
+from tests.support.signing import make_signing_key, signer_for
 
 
 @pytest.fixture
@@ -56,7 +57,8 @@ def test_a_continued_snapshot_is_byte_for_byte_a_single_run_one(cognito, s3, buc
     while result.status == "continued":
         checkpoint = load_checkpoint(s3, bucket, result.checkpoint_key)
         assert checkpoint.generation == result.generation == runs
-        result = resume_snapshot(cognito, s3, checkpoint, deadline=short_run(2), workers=1)
+        result = resume_snapshot(cognito, s3, checkpoint, bucket=bucket, prefix="multi/", request_budget=30,
+                                 deadline=short_run(2), workers=1)
         runs += 1
 
     assert runs >= 4 and result.runs == runs
@@ -74,7 +76,7 @@ def test_parallel_listing_continues_exactly(cognito, s3, bucket, small_parts):
     result = take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, now=NOW, request_budget=30,
                            part_size=small_parts, deadline=short_run(3))
     while result.status == "continued":
-        result = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, result.checkpoint_key),
+        result = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, result.checkpoint_key), bucket=bucket,
                                  deadline=short_run(3))
 
     doc = json.loads(body(s3, bucket, result.key))
@@ -89,6 +91,7 @@ def test_the_lambda_invokes_itself_until_the_snapshot_is_complete(cognito, s3, b
 
     sample = build_pool(cognito, "selfinvoke", users=250, unconfirmed=0, with_config=False)
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
+    monkeypatch.setenv("SIGNING_KEY_ID", make_signing_key())
     monkeypatch.setenv("REQUEST_BUDGET", "30")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "cognito-backup-prod")  # what the runtime sets
     monkeypatch.setattr("backup_lambda.s3_upload.DEFAULT_PART_SIZE", small_parts)
@@ -151,13 +154,15 @@ def test_a_missing_checkpoint_is_a_clear_error(s3, bucket):
 def test_a_duplicate_continuation_event_is_ignored(cognito, s3, bucket, small_parts, monkeypatch):
     from backup_lambda import handler
 
+    key = make_signing_key()
     sample = build_pool(cognito, "dup", users=200, unconfirmed=0, with_config=False)
     first = take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, now=NOW, request_budget=30,
-                          part_size=small_parts, deadline=short_run(1))
-    second = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, first.checkpoint_key),
-                             deadline=short_run(1))
+                          part_size=small_parts, deadline=short_run(1), signer=signer_for(key))
+    second = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, first.checkpoint_key), bucket=bucket,
+                             request_budget=30, deadline=short_run(1), signer=signer_for(key))
     assert second.status == "continued" and second.generation == 2
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
+    monkeypatch.setenv("SIGNING_KEY_ID", key)
 
     stale = {"checkpoint_key": first.checkpoint_key, "generation": 1}
     assert handler.lambda_handler(stale, ShortContext(100)) == {"status": "ignored",
@@ -175,7 +180,7 @@ def test_a_failing_continuation_aborts_and_removes_its_checkpoint(cognito, s3, b
     fail_operation(cognito, "ListUsers", "AccessDeniedException")
 
     with pytest.raises(Exception, match="ListUsers"):
-        resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, first.checkpoint_key))
+        resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, first.checkpoint_key), bucket=bucket)
 
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

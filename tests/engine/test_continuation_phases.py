@@ -66,6 +66,12 @@ def body(s3, bucket, key) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def same_settings(world) -> dict:
+    """What the next run's environment gives it: the first run's bucket, prefix and budget."""
+    common = world["common"]
+    return {"bucket": common["bucket"], "prefix": "multi/", "request_budget": common["request_budget"]}
+
+
 def first_run_hands_over(cognito, s3, world, gate: HandOverGate):
     result = take_snapshot(cognito, s3, prefix="multi/", deadline=gate.deadline, **world["common"])
     assert result.status == "continued", "the run did not hand over at the gate"
@@ -77,7 +83,7 @@ def next_run_finishes(cognito, s3, world, continued, recorder: CallRecorder | No
     if recorder is not None:
         recorder.attach(cognito)
     checkpoint = load_checkpoint(s3, world["common"]["bucket"], continued.checkpoint_key)
-    result = resume_snapshot(cognito, s3, checkpoint, workers=1)
+    result = resume_snapshot(cognito, s3, checkpoint, **same_settings(world), workers=1)
     assert result.status == "ok" and result.runs == 2
     return result
 
@@ -207,7 +213,8 @@ def test_restarts_are_counted_across_runs(cognito, s3, world):
                         match=params_have('"GroupName": "everyone"'))
     checkpoint = load_checkpoint(s3, world["common"]["bucket"], continued.checkpoint_key)
 
-    second = resume_snapshot(cognito, s3, checkpoint, workers=1, deadline=gate.deadline)
+    second = resume_snapshot(cognito, s3, checkpoint, **same_settings(world),
+                             workers=1, deadline=gate.deadline)
 
     assert refused.fired == 1 and second.status == "continued"
     saved = load_checkpoint(s3, world["common"]["bucket"], second.checkpoint_key)

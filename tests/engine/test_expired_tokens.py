@@ -43,7 +43,7 @@ def test_tokens_that_expired_between_runs_are_read_again_and_nothing_is_lost_or_
     assert checkpoint.groups.chains, "the big group's chain was not handed over half-way"
 
     time.sleep(TTL + 0.2)  # the next run comes too late for the tokens
-    result = resume_snapshot(make_client("cognito-idp"), s3, checkpoint, workers=2)
+    result = resume_snapshot(make_client("cognito-idp"), s3, checkpoint, bucket=bucket, workers=2)
 
     assert result.status == "ok" and result.runs == 2
     expired = stand_in.stats()["expired_tokens"]

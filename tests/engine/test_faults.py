@@ -118,7 +118,7 @@ def normalised(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def comparable_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in manifest.items() if k not in ("completed_at", "sha256", "runs")}
+    return {k: v for k, v in manifest.items() if k not in ("completed_at", "sha256", "runs", "signature")}
 
 
 class World:
@@ -136,6 +136,9 @@ class World:
         cognito = make_client("cognito-idp")
         self.sample = build_pool(cognito, POOL_NAME, users=72, unconfirmed=3, big_group_members=65)
         self.pool_id = self.sample.pool_id
+        from tests.support.signing import make_signing_key
+
+        self.signing_key = make_signing_key()
         self._names = itertools.count()
         self.fault_free_calls = CallRecorder()
         cognito, s3, bucket = self.fresh(self.fault_free_calls)
@@ -310,11 +313,12 @@ def run_lambda(world: World, monkeypatch, cognito, s3, bucket: str):
     """The Lambda handler with these clients; returns the exception it raised (or its result)."""
     from backup_lambda import handler
 
-    clients = {"cognito-idp": cognito, "s3": s3}
+    clients = {"cognito-idp": cognito, "s3": s3, "kms": world.make_client("kms")}
     monkeypatch.setattr(handler, "make_client", lambda service, *a, **kw: clients[service])
     monkeypatch.setattr(handler, "take_snapshot", functools.partial(handler.take_snapshot, now=NOW,
                                                                     part_size=world.part_size))
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
+    monkeypatch.setenv("SIGNING_KEY_ID", world.signing_key)
     monkeypatch.setenv("REQUEST_BUDGET", "30")
     with CapturedLogs(logging.INFO, logging.INFO) as logs:
         try:
@@ -457,6 +461,7 @@ def continued_snapshot(world: World, monkeypatch, bucket: str, prepare=None, rec
     monkeypatch.setattr(handler, "take_snapshot", functools.partial(handler.take_snapshot, now=NOW,
                                                                     part_size=world.part_size))
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
+    monkeypatch.setenv("SIGNING_KEY_ID", world.signing_key)
     monkeypatch.setenv("REQUEST_BUDGET", "30")
     runs = LambdaRuns(monkeypatch, recorder or CallRecorder(), session=world.session, prepare=prepare)
     return runs, runs.until_done({"user_pool_id": world.pool_id, "pool_name": POOL_NAME}, pages=3)

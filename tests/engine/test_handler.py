@@ -14,8 +14,9 @@ from tests.support.fault_injection import FakeContext
 
 
 @pytest.fixture
-def handler_env(monkeypatch, bucket):
+def handler_env(monkeypatch, bucket, signing_key):
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
+    monkeypatch.setenv("SIGNING_KEY_ID", signing_key)
     monkeypatch.setenv("REQUEST_BUDGET", "30")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "cognito-backup")
     return bucket
@@ -73,6 +74,9 @@ def test_missing_bucket_variable_is_named(cognito, monkeypatch):
         lambda_handler({"user_pool_id": "us-east-1_abc"}, FakeContext())
 
 
+SIGNING = "arn:aws:kms:eu-west-1:123456789012:key/5190abcd-12ab-34cd-56ef-1234567890ab"
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -86,6 +90,13 @@ def test_missing_bucket_variable_is_named(cognito, monkeypatch):
 )
 def test_bad_environment_is_named(env, message):
     with pytest.raises(ConfigError, match=message):
+        load_settings({"SIGNING_KEY_ID": SIGNING, **env})
+
+
+@pytest.mark.parametrize("value", [None, "", "my key"])
+def test_the_signing_key_is_required_and_named(value):
+    env = {"BACKUP_BUCKET": "ok-bucket"} | ({} if value is None else {"SIGNING_KEY_ID": value})
+    with pytest.raises(ConfigError, match="SIGNING_KEY_ID (is required|must be a KMS key)"):
         load_settings(env)
 
 
@@ -93,8 +104,10 @@ def test_good_environment_is_parsed():
     settings_ = load_settings({
         "BACKUP_BUCKET": "acme-cognito-snapshots", "KMS_KEY_ID": "alias/cognito-backup",
         "SNAPSHOT_PREFIX": "prod", "EXCLUDE_ATTRIBUTES": "custom:ssn, phone_number", "REQUEST_BUDGET": "10",
+        "SIGNING_KEY_ID": SIGNING,
     })
     assert settings_.bucket == "acme-cognito-snapshots"
+    assert settings_.signing_key_id == SIGNING
     assert settings_.prefix == "prod/"
     assert settings_.exclude_attributes == {"custom:ssn", "phone_number"}
     assert settings_.request_budget == 10.0

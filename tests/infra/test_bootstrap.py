@@ -652,6 +652,7 @@ SCOPE_EXAMPLES = {  # a resource of each scope, as the drill meets it, and the r
     "snapshots": (SNAPSHOT_OBJECT, IN_ACCOUNT),
     "bucket": (SNAPSHOT_BUCKET, IN_ACCOUNT),
     "kms_key": (SNAPSHOT_KEY, {**PROGRAM_KEY, **VIA_S3}),
+    "signing_key": (SNAPSHOT_KEY.replace("key/", "key/5190"), PROGRAM_KEY),  # kms:Verify: not through S3
 }
 
 

@@ -26,6 +26,7 @@ ACCOUNT = "123456789012"
 BUCKET = "cognito-backup-snapshots-a1b2c3d"
 BUCKET_ARN = f"arn:aws:s3:::{BUCKET}"
 KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SIGNING_KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/5190abcd-12ab-34cd-56ef-1234567890ab"
 OTHER_KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/99999999-12ab-34cd-56ef-1234567890ab"
 FUNCTION_ARN = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:cognito-backup-prod"
 LOG_GROUP_ARN = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/cognito-backup-prod"
@@ -46,6 +47,7 @@ def resources(prefix: str = "cognito/") -> BackupRoleResources:
         bucket_arn=BUCKET_ARN,
         snapshot_prefix=prefix,
         kms_key_arn=KEY_ARN,
+        signing_key_arn=SIGNING_KEY_ARN,
         function_arn=FUNCTION_ARN,
         log_group_arn=LOG_GROUP_ARN,
         failure_queue_arn=QUEUE_ARN,
@@ -64,6 +66,7 @@ def resources_of_scope(scope: str, prefix: str) -> list[str]:
         "snapshots": [object_arn(snapshot), object_arn(manifest_key(snapshot))],
         "checkpoints": [object_arn(checkpoint_key(snapshot_key(prefix, "prod-users", TAKEN), prefix))],
         "kms_key": [KEY_ARN],
+        "signing_key": [SIGNING_KEY_ARN],
         "self_function": [FUNCTION_ARN],
         "account": ["*"],  # actions without a resource type are evaluated against "*"
     }[scope]

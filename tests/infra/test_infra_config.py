@@ -320,12 +320,14 @@ def test_the_function_accepts_the_environment_the_program_gives_it(prefix, budge
         raw(snapshotPrefix=prefix, requestBudget=budget, excludeAttributes=attributes), stack="prod"
     )
     key_arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    environment = function_environment(config, "cognito-backup-snapshots-a1b2c3d", key_arn)
+    signing_arn = "arn:aws:kms:eu-west-1:123456789012:key/5190abcd-12ab-34cd-56ef-1234567890ab"
+    environment = function_environment(config, "cognito-backup-snapshots-a1b2c3d", key_arn, signing_arn)
 
     settings_ = load_settings(environment)
 
     assert settings_.bucket == "cognito-backup-snapshots-a1b2c3d"
     assert settings_.kms_key_id == key_arn
+    assert settings_.signing_key_id == signing_arn
     assert settings_.prefix == config.snapshot_prefix
     assert settings_.request_budget == float(budget)
     assert settings_.exclude_attributes == frozenset(attributes)

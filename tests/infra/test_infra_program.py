@@ -258,6 +258,7 @@ def test_the_function_environment_follows_the_contract(program):
     assert variables == {
         "BACKUP_BUCKET": program.outputs["bucketName"],
         "KMS_KEY_ID": program.outputs["kmsKeyArn"],
+        "SIGNING_KEY_ID": program.outputs["signingKeyArn"],
         "SNAPSHOT_PREFIX": "cognito/",
         "EXCLUDE_ATTRIBUTES": "",
         "REQUEST_BUDGET": "15",
@@ -443,6 +444,7 @@ def test_keys_and_snapshot_buckets_are_protected_from_pulumi_destroy_unless_turn
 
     assert replicated.protected == {
         ("aws:kms/key:Key", "snapshots-key"),
+        ("aws:kms/key:Key", "snapshots-signing-key"),
         ("aws:s3/bucket:Bucket", "snapshots-bucket"),
         ("aws:kms/key:Key", "snapshots-replica-key"),
         ("aws:s3/bucket:Bucket", "snapshots-replica-bucket"),
@@ -502,7 +504,7 @@ def test_every_role_lives_under_the_programs_path_and_carries_the_boundary(varia
 def test_every_key_is_tagged_with_its_stack(variant, request):
     keys = request.getfixturevalue(variant).of_type("aws:kms/key:Key")
 
-    assert len(keys) == (3 if variant == "replicated" else 2)  # snapshots, alerts (and the replica's)
+    assert len(keys) == (4 if variant == "replicated" else 3)  # snapshots, signing, alerts (and the replica's)
     for key in keys:
         assert key.inputs["tags"] == {"cognito-backup:stack": "test"}, key.name
 

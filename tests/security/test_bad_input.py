@@ -11,6 +11,7 @@ misses of the valid forms.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -130,6 +131,7 @@ def lambda_env(monkeypatch):
     from backup_lambda import handler
 
     monkeypatch.setenv("BACKUP_BUCKET", "snapshots-test")
+    monkeypatch.setenv("SIGNING_KEY_ID", "alias/cognito-backup-signing")
     monkeypatch.setenv("REQUEST_BUDGET", "30")
     monkeypatch.setattr(handler, "make_client", lambda service, *a, **kw: NoAws(service))
     return handler
@@ -167,6 +169,9 @@ def test_the_first_problem_wins_and_names_the_event_not_the_environment(lambda_e
 
 # --- continuation checkpoints read back ------------------------------------------------------------
 
+# The portable SHA-256 state of 9 MiB hashed (a whole number of blocks: no unfinished bytes).
+SHA256_STATE_OF_9_MIB = base64.b64encode(bytes(32) + (9 << 20).to_bytes(8, "big")).decode()
+
 def a_checkpoint() -> dict[str, Any]:
     """A checkpoint as a run saves it (every kind of field filled in)."""
     from backup_lambda.checkpoint import Checkpoint, GroupsState, ListingState, SpoolRef
@@ -176,15 +181,15 @@ def a_checkpoint() -> dict[str, Any]:
     ranges = {p: None for p in "0123456789abcdef"} | {"0": "done", "1": "tok-1", "2": "tok-2"}
     return Checkpoint(
         generation=2, saved_at="2026-11-24T01:14:03Z", snapshot_key="2026/11/24/prod_20261124_010003.json",
-        user_pool_id="eu-west-1_AbC123", pool_name="prod", prefix="", kms_key_id=None, excluded=["custom:ssn"],
-        request_budget=15.0, taken_at="2026-11-24T01:00:03Z", retention="daily", estimated=5000,
+        user_pool_id="eu-west-1_AbC123", pool_name="prod", settings_sha256="cd" * 32,
+        taken_at="2026-11-24T01:00:03Z", retention="daily", estimated=5000,
         sections={"mfa_config": "present", "domain": "absent"},
         counts=Counts(users=900, groups=70, memberships=1234, federated_users=3, disabled_users=9),
         elapsed_s=840.5, throttles=2, calls=1200, listing=ListingState("parallel-sub-ranges", ranges),
         groups=GroupsState("tok-groups", 70, 60, {"everyone": "tok-everyone"}), restarts={"range 3": 1},
         seen_subs=900, spool=SpoolRef(123456, "ab" * 32),
         upload=UploadState(bucket="b", key="k", upload_id="u", parts=[{"PartNumber": 1, "ETag": "e"}],
-                           part_size=8 << 20, bytes=9 << 20, sha256_kind="openssl", sha256_state="AAAA",
+                           part_size=8 << 20, bytes=9 << 20, sha256_state=SHA256_STATE_OF_9_MIB,
                            tail_bytes=1 << 20),
     ).to_json()
 
@@ -241,7 +246,7 @@ def test_a_checkpoint_with_any_field_changed_is_refused_naming_it_or_read_exactl
     (lambda c: c.pop("spool"), "must have exactly the fields"),
     (lambda c: c.update(extra=1), "must have exactly the fields"),
     (lambda c: c["groups"].update(extra=1), "groups must have exactly the fields"),
-    (lambda c: c.update(checkpoint_version=1), "checkpoint_version 1 is not 2"),
+    (lambda c: c.update(checkpoint_version=1), "checkpoint_version 1 is not 3"),
     (lambda c: c["listing"]["ranges"].pop("f"), "the 16 or 256 sub prefixes"),
     (lambda c: c["listing"].update(user_listing="sequential"), "sequential listing"),
     (lambda c: c["groups"].update(done=71), "done <= listed"),

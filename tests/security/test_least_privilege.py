@@ -42,6 +42,7 @@ from tests.support.fault_injection import (
     params_have,
     small_parts,
 )
+from tests.support.signing import make_signing_key
 
 NOW = datetime(2026, 11, 24, 1, 0, 3, tzinfo=timezone.utc)
 ACCOUNT = "123456789012"
@@ -84,6 +85,8 @@ def needs_of(call: Call, key_arn: str) -> Need:
         name = p["FunctionName"]
         arn = name if name.startswith("arn:") else f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         return Need(call, ["lambda:InvokeFunction"], arn)
+    if call.service == "kms":  # the signing key's: Sign (manifests, checkpoints), Verify (checkpoints)
+        return Need(call, [f"kms:{call.operation}"], p["KeyId"])
     assert call.service == "s3", call
     resource = f"arn:aws:s3:::{p['Bucket']}/{p['Key']}"
     writes = {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "PutObject"}
@@ -103,6 +106,10 @@ def needs_of(call: Call, key_arn: str) -> Need:
         context["s3:x-amz-server-side-encryption"] = p["ServerSideEncryption"]
     if "SSEKMSKeyId" in p:
         context["s3:x-amz-server-side-encryption-aws-kms-key-id"] = p["SSEKMSKeyId"]
+    if call.operation in writes:  # what S3 documents for conditional writes
+        context["s3:ObjectCreationOperation"] = str(call.operation in ("PutObject", "CompleteMultipartUpload")).lower()
+    if "IfNoneMatch" in p:
+        context["s3:if-none-match"] = p["IfNoneMatch"]
     return Need(call, actions, resource, kms, context)
 
 
@@ -112,6 +119,7 @@ class Recording:
     pool_ids: list[str]
     key_arn: str
     endpoints: set[str]
+    signing_arn: str
 
     def needs(self) -> list[Need]:
         return [needs_of(c, self.key_arn) for c in self.calls]
@@ -137,6 +145,7 @@ def recording():
         s3, cognito = make_client("s3"), make_client("cognito-idp")
         s3.create_bucket(Bucket=BUCKET)
         key_arn = make_client("kms").create_key()["KeyMetadata"]["Arn"]
+        signing_arn = make_signing_key()
         rich = build_pool(cognito, "rich-pool", users=70, unconfirmed=2, big_group_members=62)
         plain = build_pool(cognito, "plain-pool", users=130, unconfirmed=0, with_config=False)
         config = parse_config({
@@ -147,7 +156,7 @@ def recording():
             "cognito-backup:snapshotPrefix": PREFIX,
             "cognito-backup:requestBudget": "30",
         }, stack="test")
-        for name, value in function_environment(config, BUCKET, key_arn).items():
+        for name, value in function_environment(config, BUCKET, key_arn, signing_arn).items():
             mp.setenv(name, value)
 
         from backup_lambda import handler
@@ -199,7 +208,7 @@ def recording():
         prepare.fail = True
         with pytest.raises(Exception, match="AccessDenied"):
             runs({"user_pool_id": rich.pool_id, "pool_name": "rich-pool"})
-        yield Recording(list(recorder.calls), [rich.pool_id, plain.pool_id], key_arn, endpoints)
+        yield Recording(list(recorder.calls), [rich.pool_id, plain.pool_id], key_arn, endpoints, signing_arn)
 
 
 def role_policy(recording: Recording) -> dict:
@@ -210,6 +219,7 @@ def role_policy(recording: Recording) -> dict:
         bucket_arn=f"arn:aws:s3:::{BUCKET}",
         snapshot_prefix=PREFIX,
         kms_key_arn=recording.key_arn,
+        signing_key_arn=recording.signing_arn,
         function_arn=FUNCTION_ARN,
         log_group_arn=LOG_GROUP_ARN,
         failure_queue_arn=QUEUE_ARN,
@@ -409,7 +419,8 @@ def restore_calls(recording, tmp_path_factory):
         snapshot = next(k for k in sorted(keys) if "/rich-pool_" in k and not k.endswith(".manifest.json"))
         secrets = work / "secrets.json"
         secrets.write_text(json.dumps({"CorpOIDC": {"client_secret": "a-secret-for-the-restore"}}))
-        common = [f"s3://{BUCKET}/{snapshot}", "--users-via", "admin-create", "--secrets", str(secrets), "--json"]
+        common = [f"s3://{BUCKET}/{snapshot}", "--users-via", "admin-create", "--secrets", str(secrets), "--json",
+                  "--signing-key", recording.signing_arn]
         assert main(["restore", *common, "--new-pool-name", "restored", "--domain-prefix", "restored-x1"]) == 0
         cognito = real("cognito-idp")
         restored = next(p["Id"] for p in cognito.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == "restored")

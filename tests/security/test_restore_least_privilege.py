@@ -20,6 +20,7 @@ from backup_lambda.snapshot import take_snapshot
 from cognito_backup.listing import list_snapshots
 from cognito_backup.permissions import DRILL_OPERATIONS, RESTORE_OPERATIONS, RESTORE_TRIGGER_CALLS
 from cognito_backup.restore import RestoreOptions, Restorer
+from cognito_backup.signatures import Trust
 from tests.restore.aws_fakes import AwsRules, RequestLog
 from tests.restore.test_restore_real_account import NEW, World
 from tests.support.fault_injection import RESPONSE_LOST, Injector
@@ -30,10 +31,11 @@ from tests.support.rich_pool import (
     build_rich_pool,
     fast_rate_limits,  # noqa: F401 - autouse fixture
 )
+from tests.support.signing import signer_for
 
 
 @pytest.fixture
-def made(cognito, s3, bucket, tmp_path, monkeypatch):
+def made(cognito, s3, bucket, tmp_path, monkeypatch, signing_key):
     """The (service, operation) pairs the scenarios made."""
     import botocore.retries.standard
 
@@ -56,24 +58,32 @@ def made(cognito, s3, bucket, tmp_path, monkeypatch):
     client = log.attach(make_client("cognito-idp"))
     AwsRules(make_client("cognito-idp")).attach(client)
     restore_s3 = log.attach(make_client("s3"))
+    from backup_lambda import aws
+
+    real = aws.make_client  # the signature's check (kms:Verify) makes its own client
+    monkeypatch.setattr(aws, "make_client",
+                        lambda service, *a, **kw: log.attach(real(service, *a, **kw)) if service == "kms"
+                        else real(service, *a, **kw))
     pool_id = build_rich_pool(cognito, "prod-users", lambda_config=TRIGGERS,
                               verification_template=BOTH_TEMPLATE_HALVES)
-    source = f"s3://{bucket}/" + take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket).key
+    source = f"s3://{bucket}/" + take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket,
+                                               signer=signer_for(signing_key)).key
+    trust = Trust((signing_key,))
     lost = Injector(client, "AdminCreateUser", RESPONSE_LOST)
     first = Restorer(client, restore_s3, RestoreOptions(
         snapshot=source, new_pool_name="restored", secrets=PROVIDER_SECRETS, mapping_file=str(tmp_path / "a.json"),
-        workers=1, check=True)).run()
+        workers=1, check=True, trust=trust)).run()
     assert lost.fired == 1 and first["status"] == "ok", first.get("failures")
     lost.remove()
     resumed = Restorer(client, restore_s3, RestoreOptions(
         snapshot=source, target_pool_id=first["target_user_pool_id"], resume=True, secrets=PROVIDER_SECRETS,
-        mapping_file=str(tmp_path / "b.json"), workers=1)).run()
+        mapping_file=str(tmp_path / "b.json"), workers=1, trust=trust)).run()
     assert resumed["status"] == "ok", resumed["failures"]
     prepared = cognito.create_user_pool(PoolName="prepared", AutoVerifiedAttributes=["email"],
                                         UserPoolTags={"owner": "iac"})["UserPool"]["Id"]
     into = Restorer(client, restore_s3, RestoreOptions(
         snapshot=source, target_pool_id=prepared, secrets=PROVIDER_SECRETS, mapping_file=str(tmp_path / "c.json"),
-        workers=1)).run()
+        workers=1, trust=trust)).run()
     assert into["status"] == "ok", into["failures"]
     list_snapshots(restore_s3, bucket)
     record(log)

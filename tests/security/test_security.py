@@ -42,10 +42,11 @@ def fast(monkeypatch):
 
 
 @pytest.fixture
-def lambda_env(monkeypatch, bucket, fast):
+def lambda_env(monkeypatch, bucket, fast, signing_key):
     from backup_lambda import handler
 
     monkeypatch.setenv("BACKUP_BUCKET", bucket)
+    monkeypatch.setenv("SIGNING_KEY_ID", signing_key)
     monkeypatch.setenv("REQUEST_BUDGET", "30")
     monkeypatch.setattr(handler, "take_snapshot", _with(handler.take_snapshot, part_size=fast, now=NOW))
     return bucket

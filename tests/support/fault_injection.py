@@ -152,7 +152,7 @@ def body_has(needle: bytes) -> Callable[[Any], bool]:
 
 RESOURCE_PARAMS = ("UserPoolId", "Domain", "ResourceArn", "ClientId", "Bucket", "Key", "FunctionName",
                    "Tagging", "SSEKMSKeyId", "ServerSideEncryption", "GroupName", "PaginationToken",
-                   "NextToken", "Filter")
+                   "NextToken", "Filter", "KeyId", "IfNoneMatch")
 
 
 @dataclass

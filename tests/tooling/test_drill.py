@@ -130,7 +130,8 @@ def test_drill_command_against_a_moto_server_writes_the_job_summary(aws_env, mon
 
 def outputs(pools, bucket="snaps", **extra):
     return json.dumps({"bucketName": bucket, "pools": pools, "snapshotPrefix": "cognito/",
-                       "importRoleArn": "arn:aws:iam::1:role/import", **extra})
+                       "importRoleArn": "arn:aws:iam::1:role/import",
+                       "signingKeyArn": "arn:aws:kms:eu-west-1:1:key/sign", **extra})
 
 
 def test_matrix_lists_every_pool_of_every_stack(tmp_path, capsys):
@@ -148,7 +149,8 @@ def test_matrix_lists_every_pool_of_every_stack(tmp_path, capsys):
     assert lines["count"] == "3"
     assert matrix["include"][0] == {"stack": "prod", "pool": "prod-customers", "region": "eu-west-1",
                                     "bucket": "prod-snaps",
-                                    "prefix": "cognito/", "import_role_arn": "arn:aws:iam::1:role/import"}
+                                    "prefix": "cognito/", "import_role_arn": "arn:aws:iam::1:role/import",
+                                    "signing_key_arn": "arn:aws:kms:eu-west-1:1:key/sign"}
     assert [(e["stack"], e["pool"]) for e in matrix["include"]] == [
         ("prod", "prod-customers"), ("prod", "prod-partners"), ("staging", "staging-users")]
     assert "3 pools to drill" in capsys.readouterr().out

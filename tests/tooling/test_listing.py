@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from cognito_backup.cli import main
 from cognito_backup.listing import list_snapshots, newest_complete
 from tests.support.snapshot_builder import make_snapshot, make_user, write_s3
@@ -52,9 +54,10 @@ def test_prefix_limits_the_listing(s3, bucket):
     assert [e["key"] for e in list_snapshots(s3, bucket, prefix="backups/")] == [key]
 
 
-def test_unreadable_manifest_is_reported_not_fatal(s3, bucket):
+@pytest.mark.parametrize("body", [b"{not json", b"[" * 100_000 + b"]" * 100_000, b'{"users": ' + b"9" * 5000 + b"}"])
+def test_unreadable_manifest_is_reported_not_fatal(s3, bucket, body):
     key = put(s3, bucket, "prod", T0)
-    s3.put_object(Bucket=bucket, Key=key.replace(".json", ".manifest.json"), Body=b"{not json")
+    s3.put_object(Bucket=bucket, Key=key.replace(".json", ".manifest.json"), Body=body)
     (entry,) = list_snapshots(s3, bucket)
     assert entry["complete"] and entry["manifest_error"] == "the manifest is not valid JSON"
     assert newest_complete(s3, bucket, "prod") is None

@@ -7,6 +7,7 @@ import pytest
 
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup import cli
+from cognito_backup.signatures import unsigned_warning
 from cognito_backup.snapshot_command import progress_line
 from tests.support.snapshot_builder import make_snapshot, write_local
 
@@ -53,7 +54,7 @@ def test_verify_announces_the_snapshot_once(tmp_path, capsys):
     path = write_local(tmp_path, make_snapshot())
     assert cli.main(["verify", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert err.splitlines() == [f"verifying {path}"]
+    assert err.splitlines() == [f"verifying {path}", unsigned_warning(str(path))]  # hand-built: not signed
     assert out.startswith(f"OK {path}: 3 users")
 
 
@@ -64,4 +65,4 @@ def test_diff_announces_each_snapshot_once(tmp_path, capsys):
     b = write_local(tmp_path / "b", make_snapshot())
     assert cli.main(["diff", str(a), str(b)]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"reading {a}", f"reading {b}"]
+    assert err == [unsigned_warning(str(a)), unsigned_warning(str(b)), f"reading {a}", f"reading {b}"]
