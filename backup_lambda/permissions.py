@@ -59,9 +59,19 @@ SNAPSHOT_COGNITO = scoped_operations(
             "GetLogDeliveryConfiguration",
             "ListTagsForResource",
             "DescribeManagedLoginBrandingByClient",
+            "GetUserPoolClientSessionConfiguration",
+            "GetUserPoolSessionConfiguration",
+            "ListTerms",
+            "DescribeTerms",
+            "ListCIMDPolicies",
+            "DescribeCIMDPolicy",
+            "ListUserPoolReplicas",
         ],
     ),
 )
+
+# Only with captureUserMfa (CAPTURE_USER_MFA=1): each user's MFA settings. The grant follows the stack key.
+USER_MFA_COGNITO = scoped_operations("cognito-idp", "pool", named_actions("cognito-idp", ["AdminGetUser"]))
 
 # IAM has no resource type for DescribeUserPoolDomain (a domain is looked up by name): it can only be
 # granted on "*" (scope "account", which the infrastructure allows for read verbs only).

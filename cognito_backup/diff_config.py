@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from backup_lambda.snapshot_format import CONFIG_SECTIONS
+from backup_lambda.snapshot_format import CONFIG_SECTIONS, NEW_IN_V3
 from cognito_backup.restore.requests import POOL_READ_ONLY, POOL_RETIRED
 from cognito_backup.restore.schema import normalize_schema
 from cognito_backup.restore.shapes import drop_none
@@ -193,11 +193,15 @@ def diff_config(config_a: dict[str, Any], config_b: dict[str, Any], *, restored:
         return {c.get("ClientId"): c.get("ClientName") for c in clients.get("items", ()) if isinstance(c, dict)}
 
     names_a, names_b = names(config_a), names(config_b)
-    for name in ("pool", *CONFIG_SECTIONS):
+    for name in ("pool", *CONFIG_SECTIONS):  # a section one snapshot's format lacks is not compared
         if restored and name in RESTORED_SKIPPED_SECTIONS:
             continue
         sa, sb = config_a.get(name), config_b.get(name)
         if name != "pool":
+            if name in NEW_IN_V3 and (sa is None or sb is None):  # a snapshot of format 1 or 2: not held there
+                if sa is not None or sb is not None:
+                    not_compared.append(name)
+                continue
             status_a = sa.get("status") if isinstance(sa, dict) else None
             status_b = sb.get("status") if isinstance(sb, dict) else None
             if "unavailable" in (status_a, status_b):
