@@ -3,8 +3,9 @@
 ``verify SNAPSHOT`` (``s3://bucket/key`` or a local path) checks, in one pass over the snapshot:
 the manifest exists and names this snapshot; the sha256 and byte count match; ``format_version``
 is one this tool reads (1 or 2: the same keys, written in another order; the order carries no meaning
-and no reader relies on it; 3 adds the newer sections, ``snapshot_format.NEW_IN_V3``); the document is well-formed (every documented key, sections with a valid
-status); and its users, groups and memberships match both the manifest and the document's summary.
+and no reader relies on it; 3 adds the newer sections, ``snapshot_format.NEW_IN_V3``); the document is
+well-formed (every key its version documents, sections with a valid status); and its users, groups and
+memberships match both the manifest and the document's summary.
 Exit code 0 only when all of that holds; 1 when the snapshot fails; 2 on a usage error.
 """
 

@@ -6,8 +6,9 @@ HTML page in server mode). ``install_cognito_gaps()`` adds them, answering as AW
 does not use those features (no customization, threat protection off, no log delivery, the pool's own
 tags, no branding, no replicas), holds the newer pool features in memory as AWS documents them (terms
 documents, client ID metadata document policies, session configuration of the pool and of each client:
-create, describe, list; none of them set until created), and corrects one answer moto gets wrong: DescribeUserPoolDomain's ``AWSAccountId``
-is a new random UUID on every call in moto (so two snapshots of an unchanged pool would differ), and
+create, describe, list; none of them set until created), and corrects one answer moto gets wrong:
+DescribeUserPoolDomain's ``AWSAccountId`` is a new random UUID on every call in moto (so two snapshots
+of an unchanged pool would differ), and
 the account's id on AWS. The snapshot code is not changed for this: it meets the same answers as on
 AWS. The cases where a pool does use these features are tested with botocore's Stubber.
 """

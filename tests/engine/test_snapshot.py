@@ -91,8 +91,10 @@ def test_document_follows_the_format(cognito, s3, bucket):
     web = sample.client_ids[0]
     assert [(t["TermsName"], t["ClientId"]) for t in doc["terms"]["items"]] == [("terms-of-use", web)]
     assert [(p["PolicyName"], p["ClientId"]) for p in doc["cimd_policies"]["items"]] == [("partners", web)]
-    assert doc["session_configuration"]["value"] == {"UserSessionTracking": "ENABLED", "TokenSession": {"MaxPerUser": 10}}
-    assert doc["client_session_configuration"]["items"] == [{"ClientId": web, "SSOSession": {"MaxValidityMinutes": 480}}]
+    assert doc["session_configuration"]["value"] == {"UserSessionTracking": "ENABLED",
+                                                     "TokenSession": {"MaxPerUser": 10}}
+    assert doc["client_session_configuration"]["items"] == [{"ClientId": web,
+                                                             "SSOSession": {"MaxValidityMinutes": 480}}]
     assert doc["replicas"] == {"status": "present", "items": []}
     # ISO datetimes, not repr()
     datetime.fromisoformat(doc["users"][0]["UserCreateDate"])
