@@ -19,6 +19,9 @@ from cognito_backup.restore.requests import POOL_READ_ONLY, POOL_RETIRED
 from cognito_backup.restore.schema import normalize_schema
 from cognito_backup.restore.shapes import drop_none
 
+# Sections whose items belong to an app client (``ClientId``): compared by the client's name, as ids change.
+CLIENT_KEYED = ("managed_login_branding", "terms", "cimd_policies", "client_ui_customization",
+                "client_risk_configuration", "client_session_configuration")
 NATURAL_KEYS = ("ClientName", "ProviderName", "Identifier", "ScopeName", "GroupName", "Name")
 
 
@@ -49,7 +52,12 @@ NON_RESTORABLE: tuple[NonRestorable, ...] = (
                      ("ui_customization", "ClientId"), ("risk_configuration", "UserPoolId"),
                      ("risk_configuration", "ClientId"), ("log_delivery", "UserPoolId"),
                      ("managed_login_branding", "ManagedLoginBrandingId"),
-                     ("managed_login_branding", "UserPoolId"), ("managed_login_branding", "ClientId"))),
+                     ("managed_login_branding", "UserPoolId"), ("managed_login_branding", "ClientId"),
+                     ("terms", "TermsId"), ("terms", "UserPoolId"), ("terms", "ClientId"),
+                     ("cimd_policies", "CIMDPolicyId"), ("cimd_policies", "UserPoolId"), ("cimd_policies", "ClientId"),
+                     ("client_ui_customization", "ClientId"), ("client_ui_customization", "UserPoolId"),
+                     ("client_risk_configuration", "ClientId"), ("client_risk_configuration", "UserPoolId"),
+                     ("client_session_configuration", "ClientId"))),
     NonRestorable("App-client secrets",
                   "New secrets are generated where the original had one; a secret kept in Secrets Manager is "
                   "published there again, under a new ARN (the mapping file's `new_secret_arn`).",
@@ -71,7 +79,11 @@ NON_RESTORABLE: tuple[NonRestorable, ...] = (
     NonRestorable("Hosted UI logo; branding assets the snapshot holds only as lossy text",
                   "Only the logo's URL is in the snapshot, and older snapshots hold binary branding assets as lossy "
                   "text: upload them again (the report names each asset; text assets such as SVG come back).",
-                  (("ui_customization", "ImageUrl"), ("ui_customization", "CSSVersion"))),
+                  (("ui_customization", "ImageUrl"), ("ui_customization", "CSSVersion"),
+                   ("client_ui_customization", "ImageUrl"), ("client_ui_customization", "CSSVersion"))),
+    NonRestorable("Multi-region replicas", "Not recreated (Cognito makes and syncs a replica): the report lists "
+                  "each region with the `aws cognito-idp create-user-pool-replica` command for the new pool.",
+                  (("replicas", "*"),)),
     NonRestorable("Pool fields AWS retired", "The retired verification messages (`EmailVerificationMessage`, "
                   "`EmailVerificationSubject`, `SmsVerificationMessage`) and `UnusedAccountValidityDays`: "
                   "AWS refuses them at creation; the verification message template carries the same text.",
@@ -167,7 +179,7 @@ def _section_value(name: str, section: Any, restored: bool, client_names: dict[s
         value: Any = pool
     else:
         value = section.get("items", section.get("value")) if isinstance(section, dict) else section
-    if name == "managed_login_branding" and isinstance(value, list):
+    if name in CLIENT_KEYED and isinstance(value, list):  # matched by the client's name, not its id
         value = [{**item, "ClientName": client_names.get(item.get("ClientId"), item.get("ClientId"))}
                  for item in value if isinstance(item, dict)]
     ignore = set(ALWAYS_IGNORED)
