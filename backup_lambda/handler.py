@@ -1,7 +1,8 @@
 """The Lambda entry point: one event, one pool, one snapshot.
 
 Event: ``{"user_pool_id": "<id>", "pool_name": "<name>"}`` (pool_name defaults to the pool's own).
-Environment: BACKUP_BUCKET (required), KMS_KEY_ID, SNAPSHOT_PREFIX, EXCLUDE_ATTRIBUTES, REQUEST_BUDGET.
+Environment: BACKUP_BUCKET (required), KMS_KEY_ID, SNAPSHOT_PREFIX, EXCLUDE_ATTRIBUTES, REQUEST_BUDGET,
+CAPTURE_USER_MFA.
 Returns ``{"status": "ok", "key", "users", "groups", "memberships", ...}``; any failure raises, so
 Lambda counts an error and the alarm fires.
 
@@ -108,6 +109,7 @@ def _run(event: Any, context: Any) -> SnapshotResult | ContinuedResult | Ignored
             kms_key_id=settings.kms_key_id,
             exclude_attributes=settings.exclude_attributes,
             request_budget=settings.request_budget,
+            capture_user_mfa=settings.capture_user_mfa,
             progress=_log_progress,
             deadline=_deadline(context),
         )

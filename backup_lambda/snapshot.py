@@ -63,6 +63,7 @@ def take_snapshot(
     deadline: Deadline | None = None,
     handover_s: float = DEFAULT_HANDOVER_S,
     spool_dir: str | None = None,
+    capture_user_mfa: bool = False,
 ) -> Result:
     """Snapshot one pool; returns the :class:`SnapshotResult`. Raises on any failure.
 
@@ -70,6 +71,8 @@ def take_snapshot(
     :class:`ContinuedResult`: ``resume_snapshot`` carries on from it (the Lambda invokes itself to do
     so). The object is the same either way. ``workers``: user ranges read at once (and as many group
     member chains). ``spool_dir``: where the spool goes (default: the system's temporary directory).
+    ``capture_user_mfa``: each user's MFA settings too (AdminGetUser per user: ``user_mfa``); the runs that
+    continue the snapshot keep the choice.
     """
     validate_user_pool_id(user_pool_id)
     if pool_name is not None:
@@ -85,6 +88,7 @@ def take_snapshot(
     run = SnapshotRun(reader, s3, bucket=bucket, prefix=prefix, kms_key_id=kms_key_id, excluded=excluded,
                       report=progress, deadline=deadline, handover_s=handover_s, spool_dir=spool_dir)
     try:
+        run.capture_user_mfa(capture_user_mfa)
         work = run.begin(pool_name, taken, part_size)
         return run.read_and_finish(work)
     finally:
