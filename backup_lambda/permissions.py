@@ -125,6 +125,11 @@ BACKUP_ROLE_OPERATIONS: list[Operation] = (
 )
 
 
+def role_operations(capture_user_mfa: bool) -> list[Operation]:
+    """What the backup role is granted: the snapshot's calls, and AdminGetUser only with captureUserMfa."""
+    return BACKUP_ROLE_OPERATIONS + (USER_MFA_COGNITO if capture_user_mfa else [])
+
+
 def actions_for(scope: str, operations: list[Operation] = BACKUP_ROLE_OPERATIONS) -> list[str]:
     """The sorted, de-duplicated IAM actions of one scope."""
     return sorted({op.action for op in operations if op.scope == scope})
