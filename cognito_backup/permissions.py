@@ -56,6 +56,7 @@ RESTORE_COGNITO = scoped_operations(
             "AdminGetUser",
             "AdminAddUserToGroup",
             "AdminDisableUser",
+            "AdminSetUserMFAPreference",
             "AdminLinkProviderForUser",
             "GetCSVHeader",
             "CreateUserImportJob",

@@ -103,3 +103,63 @@ def test_the_primary_is_not_a_replica_to_recreate():
     replicas = [{"RegionName": "eu-west-1", "Role": "PRIMARY"}, {"RegionName": "us-east-2", "Role": "SECONDARY"}]
 
     assert [r["region"] for r in replica_notes(replicas, "p")] == ["us-east-2"]
+
+
+def test_sms_and_email_mfa_come_back_and_totp_users_are_listed_to_enrol_again(cognito, s3, bucket, tmp_path):
+    world = World(s3, bucket)
+
+    report = world.restore(tmp_path)
+
+    assert report["status"] == "ok", report["failures"]
+    assert world.violations() == []
+    pool_id = report["target_user_pool_id"]
+    sent = {p["Username"]: p for p in world.log.of("AdminSetUserMFAPreference")}
+    assert sent["dan"] == {"UserPoolId": pool_id, "Username": "dan",
+                           "SMSMfaSettings": {"Enabled": True, "PreferredMfa": True}}
+    assert sent["alice"] == {"UserPoolId": pool_id, "Username": "alice",
+                             "EmailMfaSettings": {"Enabled": True, "PreferredMfa": True}}
+    assert set(sent) == {"dan", "alice"}
+    step = report["steps"]["user_mfa"]
+    assert step["restored"] == 2
+    assert step["reenrol"] == [{"user": "alice", "old_user": "alice", "factors": ["SOFTWARE_TOKEN_MFA"]}]
+    text = format_report(report)
+    assert "enrol again" in text and "passkeys" in text
+    # In moto: dan's SMS MFA is set (moto does not model email MFA).
+    assert world.reader.admin_get_user(UserPoolId=pool_id, Username="dan")["UserMFASettingList"] == ["SMS_MFA"]
+
+
+def test_a_snapshot_without_user_mfa_sets_no_preference(cognito, s3, bucket, tmp_path):
+    doc = real_account_snapshot()
+    for user in doc["users"]:
+        del user["MFA"]
+    world = World(s3, bucket, doc)
+
+    report = world.restore(tmp_path)
+
+    assert report["status"] == "ok", report["failures"]
+    assert "AdminSetUserMFAPreference" not in world.log.operations() and "user_mfa" not in report["steps"]
+
+
+def test_factors_that_cannot_be_set_back_are_split_from_those_that_can():
+    from cognito_backup.restore.user_mfa import preference_request
+
+    settings, lost = preference_request({"UserMFASettingList": ["SMS_MFA", "SOFTWARE_TOKEN_MFA"],
+                                         "PreferredMfaSetting": "SOFTWARE_TOKEN_MFA"})
+
+    assert settings == {"SMSMfaSettings": {"Enabled": True, "PreferredMfa": False}}
+    assert lost == ["SOFTWARE_TOKEN_MFA"]
+
+
+def test_a_preference_refused_until_the_first_sign_in_is_listed_not_failed(cognito, s3, bucket, tmp_path):
+    from tests.support.fault_injection import Fault, Injector
+
+    refused = Fault("password-reset-required", False, 400, ("PasswordResetRequiredException", ""))
+    world = World(s3, bucket)
+    Injector(world.cognito, "AdminSetUserMFAPreference", refused, times=None)
+
+    report = world.restore(tmp_path)
+
+    assert report["status"] == "ok", report["failures"]
+    listed = {e["user"]: e for e in report["steps"]["user_mfa"]["reenrol"]}
+    assert listed["dan"]["factors"] == ["SMS_MFA"] and "PasswordResetRequiredException" in listed["dan"]["why"]
+    assert report["steps"]["user_mfa"]["refused until sign-in"] == 2

@@ -182,6 +182,11 @@ NEWER_SECTIONS: dict[str, Any] = {
 }
 
 
+# Users' MFA (captureUserMfa): dan prefers SMS, alice has TOTP and email (email preferred).
+USER_MFA = {"dan": {"UserMFASettingList": ["SMS_MFA"], "PreferredMfaSetting": "SMS_MFA"},
+            "alice": {"UserMFASettingList": ["SOFTWARE_TOKEN_MFA", "EMAIL_OTP"], "PreferredMfaSetting": "EMAIL_OTP"}}
+
+
 def real_account_snapshot() -> dict[str, Any]:
     """A snapshot of a pool that uses what moto cannot hold: both verification message halves, triggers with
     custom senders and their KMS key, SMS with an ExternalId, SES in another account, DCR and Secrets-Manager
@@ -339,6 +344,8 @@ def real_account_snapshot() -> dict[str, Any]:
     groups = [make_group("admins", ["alice", "My IdP_partner-7"], precedence=1, description="Administrators",
                          role_arn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/prod-admins"),
               make_group("staff", ["alice", "bob", "carol", "dan", "Google_1234"], precedence=5)]
+    for user in users:  # taken with captureUserMfa: every user carries MFA
+        user["MFA"] = USER_MFA.get(user["Username"], {})
     doc = make_snapshot(users=users, groups=groups, pool=pool, sections=sections)
     doc["source"]["account"], doc["source"]["region"] = OLD_ACCOUNT, REGION
     return doc
