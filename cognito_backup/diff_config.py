@@ -39,7 +39,8 @@ NON_RESTORABLE: tuple[NonRestorable, ...] = (
     NonRestorable("Passwords", "Cognito never exposes them: users reset their password."),
     NonRestorable("MFA: TOTP secrets, passkeys, remembered devices, each user's MFA options",
                   "Never exposed (or not in a snapshot): users enrol again. The dry run counts the users who "
-                  "had MFA options.", (("users", "mfa_options"),)),
+                  "had MFA options. With `captureUserMfa`, SMS and email MFA come back and the report lists the "
+                  "users who had TOTP.", (("users", "mfa_options"),)),
     NonRestorable("`sub`", "A new pool gives new subs: the mapping file maps old to new.", (("users", "sub"),)),
     NonRestorable("Creation and modification dates", "Set by Cognito at creation."),
     NonRestorable("User status", "`FORCE_CHANGE_PASSWORD` (AdminCreateUser) or `RESET_REQUIRED` (import).",
