@@ -50,7 +50,7 @@ class UserMfa:
                 raise
             with self._lock:
                 self.gone += 1
-            logger.info("user %s was deleted while the snapshot read it: written without MFA", user["Username"])
+            logger.info("a user was deleted while the snapshot read it: written without MFA")  # no username: PII
             return user
         return {**user, "MFA": {name: resp[name] for name in MFA_FIELDS if resp.get(name)}}
 
