@@ -79,6 +79,9 @@ def _client_of(pool: Any, client_id: str | None) -> str:
 
 def _create_terms(self: CognitoIdpResponse) -> str:
     pool, store = _pool_state(self, "terms")
+    client_id, name = self._get_param("ClientId"), self._get_param("TermsName")
+    if any(t["ClientId"] == client_id and t["TermsName"] == name for t in store.values()):
+        raise JsonRESTError("TermsExistsException", f"Terms {name} already exist for client {client_id}")
     now = time.time()
     terms = {"TermsId": str(uuid.uuid4()), "UserPoolId": pool.id,
              "ClientId": _client_of(pool, self._get_param("ClientId")), "TermsName": self._get_param("TermsName"),

@@ -70,11 +70,6 @@ def build_rich_pool(cognito: Any, name: str = "prod-users", *, username_attribut
                                     AllowedOAuthFlows=["client_credentials"],
                                     AllowedOAuthScopes=["https://api.example.com/read"],
                                     AllowedOAuthFlowsUserPoolClient=True, RefreshTokenValidity=7)
-    # The newer pool features (held by demo/cognito_gaps.py): restored onto the new web client.
-    cognito.create_terms(UserPoolId=pool_id, ClientId=web["ClientId"], TermsName="terms-of-use", TermsSource="LINK",
-                         Enforcement="NONE", Links={"cognito:default": "https://app.example.com/terms"})
-    cognito.create_cimd_policy(UserPoolId=pool_id, ClientId=web["ClientId"], PolicyName="partners",
-                               URLPatterns=["https://*.partner.example.com/client.json"])
     cognito.create_group(UserPoolId=pool_id, GroupName="admins", Description="Administrators", Precedence=1,
                          RoleArn="arn:aws:iam::123456789012:role/admins")
     cognito.create_group(UserPoolId=pool_id, GroupName="staff", Precedence=10)
