@@ -12,7 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from backup_lambda.pool_reader import Absent, PoolReader, Unavailable
+from backup_lambda.client_settings import NOT_ENABLED, PER_CLIENT
+from backup_lambda.errors import SnapshotError
+from backup_lambda.pool_reader import Absent, PoolReader, Unavailable, error_code
 from backup_lambda.redact import redact_client, redact_identity_provider
 
 logger = logging.getLogger(__name__)
@@ -99,6 +101,52 @@ def tags(reader: PoolReader, pool: dict[str, Any]) -> dict[str, Any]:
     return {"value": resp.get("Tags", {})}
 
 
+def session_configuration(reader: PoolReader, pool: dict[str, Any]) -> dict[str, Any]:
+    resp = reader.call_or_absent(
+        "GetUserPoolSessionConfiguration", "get_user_pool_session_configuration",
+        {"ResourceNotFoundException": "the pool has no session configuration",
+         NOT_ENABLED: "session configuration is not enabled for this pool"},
+        UserPoolId=reader.pool_id,
+    )
+    return {"value": {k: v for k, v in _without_metadata(resp).items() if k != "UserPoolId"}}
+
+
+def terms(reader: PoolReader, pool: dict[str, Any]) -> dict[str, Any]:
+    """Terms documents: ListTerms gives their names, DescribeTerms each one's client, source and links."""
+    try:
+        summaries = list(reader.paginate("ListTerms", "list_terms", "Terms", "NextToken", "NextToken",
+                                         UserPoolId=reader.pool_id, MaxResults=60))
+    except SnapshotError as exc:
+        if error_code(exc) == NOT_ENABLED:
+            raise Absent("terms are not enabled for this pool") from None
+        raise
+    items = [reader.call("DescribeTerms", "describe_terms", UserPoolId=reader.pool_id,
+                         TermsId=summary["TermsId"])["Terms"] for summary in summaries]
+    return {"items": items}
+
+
+def cimd_policies(reader: PoolReader, pool: dict[str, Any]) -> dict[str, Any]:
+    """Client ID metadata document policies: ListCIMDPolicies, then DescribeCIMDPolicy for the URL patterns."""
+    items = [reader.call("DescribeCIMDPolicy", "describe_cimd_policy", UserPoolId=reader.pool_id,
+                         CIMDPolicyId=summary["CIMDPolicyId"])["CIMDPolicy"]
+             for summary in list(reader.paginate("ListCIMDPolicies", "list_cimd_policies", "CIMDPolicies",
+                                                 "NextToken", "NextToken", UserPoolId=reader.pool_id,
+                                                 MaxResults=60))]
+    return {"items": items}
+
+
+def replicas(reader: PoolReader, pool: dict[str, Any]) -> dict[str, Any]:
+    """Multi-region replicas of the pool (restore reports them with the command to recreate them)."""
+    try:
+        items = list(reader.paginate("ListUserPoolReplicas", "list_user_pool_replicas", "UserPoolReplicas",
+                                     "NextToken", "NextToken", UserPoolId=reader.pool_id))
+    except SnapshotError as exc:
+        if error_code(exc) == NOT_ENABLED:
+            raise Absent("replicas are not enabled for this pool") from None
+        raise
+    return {"items": items}
+
+
 def managed_login_branding(reader: PoolReader, pool: dict[str, Any], client_ids: list[str]) -> dict[str, Any]:
     items = []
     for client_id in client_ids:
@@ -122,7 +170,7 @@ def read_configuration(reader: PoolReader, pool: dict[str, Any], parallel: int =
     """Every configuration section, in the document's order, each with its status.
 
     With ``parallel`` > 1 the independent sections are read concurrently (each call still waits
-    for its category's limiter): the configuration costs a few round trips instead of ~13.
+    for its category's limiter): the configuration costs a few round trips instead of ~20.
     ``done``: sections read before (by an earlier run of the same snapshot), not read again.
     ``on_section(name, section)`` is called as each section is complete (from the thread that read it):
     a run that stops half-way (``pool_reader.Stopped`` out of a call) keeps the sections it has.
@@ -151,6 +199,10 @@ def read_configuration(reader: PoolReader, pool: dict[str, Any], parallel: int =
         ("risk_configuration", risk_configuration),
         ("log_delivery", log_delivery),
         ("tags", tags),
+        ("session_configuration", session_configuration),
+        ("terms", terms),
+        ("cimd_policies", cimd_policies),
+        ("replicas", replicas),
     ]
     todo = [(name, fn) for name, fn in independent if name not in sections]
     if parallel > 1 and len(todo) > 1:
@@ -160,8 +212,9 @@ def read_configuration(reader: PoolReader, pool: dict[str, Any], parallel: int =
     else:
         for name, fn in todo:
             read(name, lambda fn=fn: fn(reader, pool))
-    if "managed_login_branding" not in sections:
-        client_ids = [c["ClientId"] for c in sections["clients"].get("items", ())]
-        read("managed_login_branding", lambda: managed_login_branding(reader, pool, client_ids))
-    return {name: sections[name] for name, _ in independent} | {
-        "managed_login_branding": sections["managed_login_branding"]}
+    client_ids = [c["ClientId"] for c in sections["clients"].get("items", ())]
+    per_client = [("managed_login_branding", managed_login_branding), *PER_CLIENT]
+    for name, fn in per_client:
+        if name not in sections:
+            read(name, lambda fn=fn: fn(reader, pool, client_ids))
+    return {name: sections[name] for name, _ in [*independent, *per_client]}

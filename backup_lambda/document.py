@@ -1,10 +1,13 @@
 """The snapshot document as it is written: one JSON object, key by key, straight into the upload.
 
-Values are encoded compactly (no spaces), UTF-8, dates as ISO 8601 in UTC.
+Values are encoded compactly (no spaces), UTF-8, dates as ISO 8601 in UTC, bytes (botocore's blobs:
+managed login branding assets) as standard base64, losslessly (format 3; formats 1 and 2 held them as
+UTF-8 text with the undecodable bytes replaced).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import date, datetime, timezone
 from typing import Any
@@ -20,7 +23,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bytes | bytearray):
-        return value.decode("utf-8", "replace")
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 

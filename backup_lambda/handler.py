@@ -2,8 +2,9 @@
 
 Event: ``{"user_pool_id": "<id>", "pool_name": "<name>"}`` (pool_name defaults to the pool's own).
 Environment: BACKUP_BUCKET and SIGNING_KEY_ID (required), KMS_KEY_ID, SNAPSHOT_PREFIX, EXCLUDE_ATTRIBUTES,
-REQUEST_BUDGET. Every manifest and checkpoint is signed with SIGNING_KEY_ID; a continued run takes its
-settings from this environment, never from the checkpoint, and refuses a checkpoint it did not sign.
+REQUEST_BUDGET, CAPTURE_USER_MFA. Every manifest and checkpoint is signed with SIGNING_KEY_ID; a continued
+run takes its settings from this environment, never from the checkpoint, and refuses a checkpoint it did
+not sign (whether users' MFA settings are captured stays as the snapshot's first run chose).
 Returns ``{"status": "ok", "key", "users", "groups", "memberships", ...}``; any failure raises, so
 Lambda counts an error and the alarm fires.
 
@@ -131,6 +132,7 @@ def _run(event: Any, context: Any) -> SnapshotResult | ContinuedResult | Ignored
             kms_key_id=settings.kms_key_id,
             exclude_attributes=settings.exclude_attributes,
             request_budget=settings.request_budget,
+            capture_user_mfa=settings.capture_user_mfa,
             progress=_log_progress,
             deadline=_deadline(context),
             signer=signer,

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from backup_lambda.checkpoint import (
     DONE,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+OPTIONS = "options"  # the spool blob of the snapshot's options, kept by every run (captureUserMfa)
 LAND_WAIT_S = 20.0  # at most this long for the calls in flight to land; later pages are read again
 
 
@@ -61,6 +62,7 @@ def hand_over(run: SnapshotRun, scheduler: Scheduler | None) -> ContinuedResult:
     run.generation += 1
     spool.put_blob("seen", run.seen.save())
     spool.put_blob("tail", [upload.tail()])
+    spool.put_blob(OPTIONS, [json.dumps({"capture_user_mfa": run.user_mfa is not None}).encode()])
     spool.flush()
     ref = save_spool(run.s3, run.bucket, spool_key(run.checkpoint_key), spool.path, kms_key_id=run.kms_key_id,
                      pool=run.reader.pool_id)
@@ -122,6 +124,7 @@ def carry_on(run: SnapshotRun, checkpoint: Checkpoint) -> Work:
         raise SpoolError(str(exc)) from None
     if len(run.seen) != checkpoint.seen_subs:
         raise SpoolError(f"its set of subs holds {len(run.seen)} users, the checkpoint says {checkpoint.seen_subs}")
+    run.capture_user_mfa(_options(spool).get("capture_user_mfa") is True)
     spool.drop_blobs()
 
     run.user_listing = checkpoint.listing.user_listing
@@ -143,7 +146,18 @@ def carry_on(run: SnapshotRun, checkpoint: Checkpoint) -> Work:
     # Handed over before the first user call landed: that call still has to tell whether the filter works.
     probe = run.user_listing == "parallel-sub-ranges" and all(t is None for t in run.ranges.values())
     return Work([(p, t) for p, t in run.ranges.items() if t != DONE], probe=probe, groups_token=run.groups_token,
-                chains=chains, config=run.config_job(spool.pool(), done_sections))
+                chains=chains, config=run.config_job(spool.pool(), done_sections), user_mfa=run.complete_users)
+
+
+def _options(spool: Spool) -> dict[str, Any]:
+    """The options the first run of the snapshot chose (``OPTIONS``: captureUserMfa), that every run keeps."""
+    try:
+        options = json.loads(b"".join(spool.blob(OPTIONS)))
+    except ValueError as exc:
+        raise SpoolError(f"its {OPTIONS} are not JSON: {exc}") from None
+    if not isinstance(options, dict) or not isinstance(options.get("capture_user_mfa"), bool):
+        raise SpoolError(f"its {OPTIONS} do not say whether users' MFA is captured")
+    return options
 
 
 def _agrees(spool: Spool, checkpoint: Checkpoint) -> None:

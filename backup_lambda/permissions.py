@@ -60,9 +60,19 @@ SNAPSHOT_COGNITO = scoped_operations(
             "GetLogDeliveryConfiguration",
             "ListTagsForResource",
             "DescribeManagedLoginBrandingByClient",
+            "GetUserPoolClientSessionConfiguration",
+            "GetUserPoolSessionConfiguration",
+            "ListTerms",
+            "DescribeTerms",
+            "ListCIMDPolicies",
+            "DescribeCIMDPolicy",
+            "ListUserPoolReplicas",
         ],
     ),
 )
+
+# Only with captureUserMfa (CAPTURE_USER_MFA=1): each user's MFA settings. The grant follows the stack key.
+USER_MFA_COGNITO = scoped_operations("cognito-idp", "pool", named_actions("cognito-idp", ["AdminGetUser"]))
 
 # IAM has no resource type for DescribeUserPoolDomain (a domain is looked up by name): it can only be
 # granted on "*" (scope "account", which the infrastructure allows for read verbs only).
@@ -125,6 +135,11 @@ CONTINUATION_LAMBDA = scoped_operations("lambda", "self_function", [("Invoke", "
 BACKUP_ROLE_OPERATIONS: list[Operation] = (
     SNAPSHOT_COGNITO + SNAPSHOT_S3 + CHECKPOINT_S3 + SNAPSHOT_KMS + SIGNING_KMS + CONTINUATION_LAMBDA
 )
+
+
+def role_operations(capture_user_mfa: bool) -> list[Operation]:
+    """What the backup role is granted: the snapshot's calls, and AdminGetUser only with captureUserMfa."""
+    return BACKUP_ROLE_OPERATIONS + (USER_MFA_COGNITO if capture_user_mfa else [])
 
 
 def actions_for(scope: str, operations: list[Operation] = BACKUP_ROLE_OPERATIONS) -> list[str]:

@@ -78,12 +78,15 @@ def token_refused(exc: BaseException) -> bool:
 
 class PoolReader:
     def __init__(self, cognito, user_pool_id: str, *, request_budget: float = DEFAULT_REQUEST_BUDGET,
-                 workers: int = 16, usernames_only_in_groups: bool = False):
+                 workers: int = 16, usernames_only_in_groups: bool = False,
+                 user_mfa_budget: float = DEFAULT_SHARE["UserResourceRead"]):
         self.cognito = cognito
         self.pool_id = user_pool_id
         self.workers = workers
+        self.allowed = SNAPSHOT_COGNITO_CALLS
         rates = dict(DEFAULT_SHARE)
         rates["UserList"] = float(request_budget)
+        rates["UserResourceRead"] = float(user_mfa_budget)  # AdminGetUser (captureUserMfa): its own share
         self.limiters = RateLimiters(rates)
         self.stopping = threading.Event()
         self._release = govern(
@@ -114,11 +117,15 @@ class PoolReader:
 
     # -- calls ---------------------------------------------------------------------------------
 
+    def allow(self, operations: frozenset[str]) -> None:
+        """Calls granted besides the snapshot's own, by an option (``backup_lambda.permissions``)."""
+        self.allowed = self.allowed | operations
+
     def knows(self, operation: str) -> bool:
         return operation in self.cognito.meta.service_model.operation_names
 
     def call(self, operation: str, method: str, **kwargs: Any) -> dict[str, Any]:
-        if operation not in SNAPSHOT_COGNITO_CALLS:  # the role would be denied: a programming error
+        if operation not in self.allowed:  # the role would be denied: a programming error
             raise SnapshotError(f"{operation} is not a call the snapshot may make (backup_lambda/permissions.py)",
                                 pool=self.pool_id, operation=operation)
         if not self.knows(operation):

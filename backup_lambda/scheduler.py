@@ -98,13 +98,15 @@ class Work:
     listing whose first call also tells whether the range filter works; ``groups_token``: ListGroups'
     next token (DONE: all listed); ``chains``: (group index, name, token) whose members are not all
     read, chains in progress first; ``config``: reads the configuration sections not read yet, calling
-    its argument with each (None: all read)."""
+    its argument with each (None: all read); ``user_mfa``: completes a page of users before it is posted
+    (``user_mfa.UserMfa.add_to``, with captureUserMfa; None: the users as ListUsers returns them)."""
 
     ranges: list[tuple[str, str | None]]
     probe: bool = False
     groups_token: str | None = DONE
     chains: list[tuple[int, str, str | None]] | None = None
     config: Callable[[Callable[[str, dict[str, Any]], None]], None] | None = None
+    user_mfa: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
 
 
 class Scheduler:
@@ -272,7 +274,7 @@ class Scheduler:
                     self._range(SEQUENTIAL, None)
                     return
                 token = resp.get("PaginationToken")
-                self._post(UsersPage(prefix, resp.get("Users", []), token))
+                self._post(UsersPage(prefix, self._users(resp), token))
                 if token:
                     self._ranges.appendleft((prefix, token))
         finally:
@@ -300,9 +302,14 @@ class Scheduler:
                     continue
                 raise
             token = resp.get("PaginationToken")
-            self._post(UsersPage(prefix, resp.get("Users", []), token))
+            self._post(UsersPage(prefix, self._users(resp), token))
             if not token:
                 return
+
+    def _users(self, resp: dict[str, Any]) -> list[dict[str, Any]]:
+        """A ListUsers page's users, completed (MFA) before the page is posted: a page is whole or not at all."""
+        users = resp.get("Users", [])
+        return self.work.user_mfa(users) if self.work.user_mfa and users else users
 
 
 def fresh_ranges(reader: PoolReader, estimated_users: int | None) -> list[tuple[str, str | None]]:

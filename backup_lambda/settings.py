@@ -13,6 +13,7 @@ from typing import Any
 from backup_lambda.contract import (
     CONTINUATION_EVENT_KEYS,
     ENV_BUCKET,
+    ENV_CAPTURE_USER_MFA,
     ENV_EXCLUDE_ATTRIBUTES,
     ENV_KMS_KEY,
     ENV_PREFIX,
@@ -50,6 +51,7 @@ class Settings:
     prefix: str = ""
     exclude_attributes: frozenset[str] = frozenset()
     request_budget: float = DEFAULT_REQUEST_BUDGET
+    capture_user_mfa: bool = False
 
 
 def parse_event(event: Any, prefix: str = "") -> SnapshotRequest | ContinuationRequest:
@@ -106,4 +108,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         prefix=validate_prefix(environ.get(ENV_PREFIX, ""), ENV_PREFIX),
         exclude_attributes=validate_attributes(environ.get(ENV_EXCLUDE_ATTRIBUTES), ENV_EXCLUDE_ATTRIBUTES),
         request_budget=validate_budget(budget_raw, ENV_REQUEST_BUDGET),
+        capture_user_mfa=_switch(environ.get(ENV_CAPTURE_USER_MFA), ENV_CAPTURE_USER_MFA),
     )
+
+
+def _switch(value: str | None, name: str) -> bool:
+    """``1`` on, ``0`` or unset off; anything else is a mistake, named."""
+    if value in (None, "", "0"):
+        return False
+    if value == "1":
+        return True
+    raise ConfigError(f"environment variable {name} must be 1 or 0, got {value[:40]!r}")

@@ -65,6 +65,7 @@ def take_snapshot(
     handover_s: float = DEFAULT_HANDOVER_S,
     spool_dir: str | None = None,
     signer: Signer | None = None,
+    capture_user_mfa: bool = False,
 ) -> Result:
     """Snapshot one pool; returns the :class:`SnapshotResult`. Raises on any failure.
 
@@ -73,6 +74,8 @@ def take_snapshot(
     so). The object is the same either way. ``workers``: user ranges read at once (and as many group
     member chains). ``spool_dir``: where the spool goes (default: the system's temporary directory).
     ``signer``: signs the manifest and every checkpoint (the Lambda always passes one).
+    ``capture_user_mfa``: each user's MFA settings too (AdminGetUser per user: ``user_mfa``); the runs that
+    continue the snapshot keep the choice.
     """
     validate_user_pool_id(user_pool_id)
     if pool_name is not None:
@@ -89,6 +92,7 @@ def take_snapshot(
                       report=progress, deadline=deadline, handover_s=handover_s, spool_dir=spool_dir,
                       signer=signer)
     try:
+        run.capture_user_mfa(capture_user_mfa)
         work = run.begin(pool_name, taken, part_size)
         return run.read_and_finish(work)
     finally:

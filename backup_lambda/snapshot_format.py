@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-FORMAT_VERSION = 2
-SUPPORTED_FORMAT_VERSIONS = frozenset({1, 2})
+FORMAT_VERSION = 3
+SUPPORTED_FORMAT_VERSIONS = frozenset({1, 2, 3})
 
 SNAPSHOT_SUFFIX = ".json"
 MANIFEST_SUFFIX = ".manifest.json"
@@ -19,8 +19,9 @@ CHECKPOINT_DIR = ".checkpoints/"
 SPOOL_SUFFIX = ".spool"  # a continued snapshot's spool, next to its checkpoint (``<checkpoint key>.spool``)
 
 # Configuration sections, in the order they appear in the document. Each holds {"status": "present"|
-# "absent"|"unavailable", ...}.
-CONFIG_SECTIONS = (
+# "absent"|"unavailable", ...}. Formats 1 and 2 have the first ten; format 3 adds the newer pool features and
+# the per-client settings.
+CONFIG_SECTIONS_V2 = (
     "mfa_config",
     "clients",
     "identity_providers",
@@ -32,15 +33,39 @@ CONFIG_SECTIONS = (
     "tags",
     "managed_login_branding",
 )
+CONFIG_SECTIONS = (
+    *CONFIG_SECTIONS_V2,
+    "session_configuration",
+    "terms",
+    "cimd_policies",
+    "replicas",
+    "client_ui_customization",
+    "client_risk_configuration",
+    "client_session_configuration",
+)
+NEW_IN_V3 = CONFIG_SECTIONS[len(CONFIG_SECTIONS_V2):]
 
 HEADER_KEYS = ("format_version", "taken_at", "source", "pool")
 # The document's keys in the order each version writes them. Version 1 read the configuration and every
 # group's members before the first user; version 2 writes users first (the configuration and the groups,
-# read alongside them, wait in the spool): the same keys, in another order.
+# read alongside them, wait in the spool): the same keys, in another order. Version 3 (issue 13) adds the
+# sections of NEW_IN_V3, stores binary values (managed login branding assets' ``Bytes``) as base64 where
+# 1 and 2 held them as lossy UTF-8 text, and a user may carry ``MFA`` (captureUserMfa).
 DOCUMENT_KEYS = {
-    1: (*HEADER_KEYS, *CONFIG_SECTIONS, "groups", "users", "summary"),
-    2: (*HEADER_KEYS, "users", "groups", *CONFIG_SECTIONS, "summary"),
+    1: (*HEADER_KEYS, *CONFIG_SECTIONS_V2, "groups", "users", "summary"),
+    2: (*HEADER_KEYS, "users", "groups", *CONFIG_SECTIONS_V2, "summary"),
+    3: (*HEADER_KEYS, "users", "groups", *CONFIG_SECTIONS, "summary"),
 }
+
+
+def sections_of(format_version: object) -> tuple[str, ...]:
+    """The configuration sections a document of this version holds (an unknown version: the newest's)."""
+    return CONFIG_SECTIONS_V2 if format_version in (1, 2) else CONFIG_SECTIONS
+
+
+def binary_is_base64(format_version: object) -> bool:
+    """Whether the document stores bytes as base64 (format 3 on) or as UTF-8 text (1 and 2, lossy)."""
+    return format_version not in (1, 2)
 
 KEY_RE = re.compile(
     r"(?P<date>\d{4}/\d{2}/\d{2})/(?P<pool_name>.+)_(?P<stamp>\d{8}_\d{6})\.json$"

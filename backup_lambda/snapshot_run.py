@@ -46,6 +46,7 @@ from backup_lambda.snapshot_end import write_manifest, write_the_rest
 from backup_lambda.snapshot_format import CONFIG_SECTIONS, FORMAT_VERSION, retention_class, snapshot_key
 from backup_lambda.spool import Spool, SpoolError
 from backup_lambda.subs import SeenSubs
+from backup_lambda.user_mfa import UserMfa
 from backup_lambda.validation import validate_pool_name
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,16 @@ class SnapshotRun:
         self.retention = ""
         self.upload: StreamingUpload | None = None
         self.saved_upload: UploadState | None = None  # a continued run's upload, before it is resumed
+        self.user_mfa: UserMfa | None = None  # captureUserMfa: each page of users completed with AdminGetUser
+
+    def capture_user_mfa(self, on: bool) -> None:
+        """Whether each user's MFA settings are captured (``user_mfa``); a continued run does as the first did."""
+        self.user_mfa = UserMfa(self.reader) if on else None
+
+    @property
+    def complete_users(self):
+        """What the scheduler completes each page of users with (None: nothing)."""
+        return self.user_mfa.add_to if self.user_mfa is not None else None
 
     # -- the start -------------------------------------------------------------------------------
 
@@ -137,7 +148,8 @@ class SnapshotRun:
             doc.raw("[")
         ranges = fresh_ranges(reader, self.estimated)
         self.ranges = dict(ranges)
-        return Work(ranges, probe=True, groups_token=None, chains=[], config=self.config_job(pool, {}))
+        return Work(ranges, probe=True, groups_token=None, chains=[], config=self.config_job(pool, {}),
+                    user_mfa=self.complete_users)
 
     def config_job(self, pool: dict[str, Any], done: dict[str, dict[str, Any]]):
         """What the scheduler's configuration thread runs: the sections not in ``done``."""
@@ -328,6 +340,8 @@ class SnapshotRun:
             raise
 
     def close(self) -> None:
+        if self.user_mfa is not None:
+            self.user_mfa.close()
         try:
             if self.spool is not None:
                 self.spool.discard()

@@ -253,8 +253,7 @@ class StandInCognito:
         return b'{"DomainDescription":{}}'
 
     def op_GetUICustomization(self, body):  # noqa: N802
-        return json.dumps({"UICustomization": {"UserPoolId": self.pool.pool_id,
-                                               "ClientId": body.get("ClientId") or "ALL"}}).encode()
+        return json.dumps({"UICustomization": {"UserPoolId": self.pool.pool_id, "ClientId": "ALL"}}).encode()
 
     def op_DescribeRiskConfiguration(self, body):  # noqa: N802
         raise ServiceError("UserPoolAddOnNotEnabledException", "Threat protection is not enabled for this user pool.")
@@ -270,6 +269,25 @@ class StandInCognito:
 
     def op_DescribeManagedLoginBrandingByClient(self, body):  # noqa: N802
         raise ServiceError("ResourceNotFoundException", "No managed login branding for this client")
+
+    def op_GetUserPoolSessionConfiguration(self, body):  # noqa: N802
+        raise ServiceError("ResourceNotFoundException", "No session configuration for this user pool")
+
+    def op_GetUserPoolClientSessionConfiguration(self, body):  # noqa: N802
+        raise ServiceError("ResourceNotFoundException", "No session configuration for this app client")
+
+    def op_ListTerms(self, body):  # noqa: N802
+        return b'{"Terms":[]}'
+
+    def op_ListCIMDPolicies(self, body):  # noqa: N802
+        return b'{"CIMDPolicies":[]}'
+
+    def op_ListUserPoolReplicas(self, body):  # noqa: N802
+        return b'{"UserPoolReplicas":[]}'
+
+    def op_AdminGetUser(self, body):  # noqa: N802 - captureUserMfa: every user without MFA
+        return json.dumps({"Username": body.get("Username"), "UserAttributes": [], "Enabled": True,
+                           "UserStatus": "CONFIRMED", "UserMFASettingList": []}).encode()
 
 
 def _parse_filter(text: str) -> tuple[str, str, str]:

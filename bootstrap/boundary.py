@@ -21,7 +21,7 @@ boundary allows every grant they make and evaluates what it refuses.
 
 from __future__ import annotations
 
-from backup_lambda.permissions import actions_for
+from backup_lambda.permissions import actions_for, role_operations
 from backup_lambda.snapshot_format import CHECKPOINT_DIR
 from bootstrap import program_resources as program
 from bootstrap.account_settings import Settings
@@ -48,7 +48,9 @@ def boundary_policy(settings: Settings) -> dict:
     in_account = program.this_account(settings)
     statements = []
     if settings.stack_pool_ids:
-        statements.append(allow("ReadTheStacksPools", actions_for("pool"), program.pools(settings)))
+        # The ceiling of any stack's role: captureUserMfa's AdminGetUser included.
+        statements.append(allow("ReadTheStacksPools", actions_for("pool", role_operations(True)),
+                                program.pools(settings)))
     if actions_for("account"):
         statements.append(allow("CallsWithoutResourceType", actions_for("account"), "*"))
     statements += [

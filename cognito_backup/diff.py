@@ -327,7 +327,8 @@ def format_summary(result: dict[str, Any], detail_lines: int = 20) -> str:
     else:
         lines.append("configuration: no drift")
     if s["not_compared"]:
-        lines.append(f"not compared (unavailable in one snapshot): {', '.join(s['not_compared'])}")
+        lines.append("not compared (unavailable in, or not held by the format of, one snapshot): "
+                     + ", ".join(s["not_compared"]))
     if result.get("truncated"):
         lines.append(f"detail lists capped at --max-detail for: {', '.join(result['truncated'])}")
     lines.append("IDENTICAL" if s["identical"] else "DIFFERENT")

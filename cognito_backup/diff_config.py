@@ -14,11 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from backup_lambda.snapshot_format import CONFIG_SECTIONS
+from backup_lambda.snapshot_format import CONFIG_SECTIONS, NEW_IN_V3
 from cognito_backup.restore.requests import POOL_READ_ONLY, POOL_RETIRED
 from cognito_backup.restore.schema import normalize_schema
 from cognito_backup.restore.shapes import drop_none
 
+# Sections whose items belong to an app client (``ClientId``): compared by the client's name, as ids change.
+CLIENT_KEYED = ("managed_login_branding", "terms", "cimd_policies", "client_ui_customization",
+                "client_risk_configuration", "client_session_configuration")
 NATURAL_KEYS = ("ClientName", "ProviderName", "Identifier", "ScopeName", "GroupName", "Name")
 
 
@@ -36,7 +39,8 @@ NON_RESTORABLE: tuple[NonRestorable, ...] = (
     NonRestorable("Passwords", "Cognito never exposes them: users reset their password."),
     NonRestorable("MFA: TOTP secrets, passkeys, remembered devices, each user's MFA options",
                   "Never exposed (or not in a snapshot): users enrol again. The dry run counts the users who "
-                  "had MFA options.", (("users", "mfa_options"),)),
+                  "had MFA options. With `captureUserMfa`, SMS and email MFA come back and the report lists the "
+                  "users who had TOTP.", (("users", "mfa_options"),)),
     NonRestorable("`sub`", "A new pool gives new subs: the mapping file maps old to new.", (("users", "sub"),)),
     NonRestorable("Creation and modification dates", "Set by Cognito at creation."),
     NonRestorable("User status", "`FORCE_CHANGE_PASSWORD` (AdminCreateUser) or `RESET_REQUIRED` (import).",
@@ -49,7 +53,12 @@ NON_RESTORABLE: tuple[NonRestorable, ...] = (
                      ("ui_customization", "ClientId"), ("risk_configuration", "UserPoolId"),
                      ("risk_configuration", "ClientId"), ("log_delivery", "UserPoolId"),
                      ("managed_login_branding", "ManagedLoginBrandingId"),
-                     ("managed_login_branding", "UserPoolId"), ("managed_login_branding", "ClientId"))),
+                     ("managed_login_branding", "UserPoolId"), ("managed_login_branding", "ClientId"),
+                     ("terms", "TermsId"), ("terms", "UserPoolId"), ("terms", "ClientId"),
+                     ("cimd_policies", "CIMDPolicyId"), ("cimd_policies", "UserPoolId"), ("cimd_policies", "ClientId"),
+                     ("client_ui_customization", "ClientId"), ("client_ui_customization", "UserPoolId"),
+                     ("client_risk_configuration", "ClientId"), ("client_risk_configuration", "UserPoolId"),
+                     ("client_session_configuration", "ClientId"))),
     NonRestorable("App-client secrets",
                   "New secrets are generated where the original had one; a secret kept in Secrets Manager is "
                   "published there again, under a new ARN (the mapping file's `new_secret_arn`).",
@@ -71,7 +80,11 @@ NON_RESTORABLE: tuple[NonRestorable, ...] = (
     NonRestorable("Hosted UI logo; branding assets the snapshot holds only as lossy text",
                   "Only the logo's URL is in the snapshot, and older snapshots hold binary branding assets as lossy "
                   "text: upload them again (the report names each asset; text assets such as SVG come back).",
-                  (("ui_customization", "ImageUrl"), ("ui_customization", "CSSVersion"))),
+                  (("ui_customization", "ImageUrl"), ("ui_customization", "CSSVersion"),
+                   ("client_ui_customization", "ImageUrl"), ("client_ui_customization", "CSSVersion"))),
+    NonRestorable("Multi-region replicas", "Not recreated (Cognito makes and syncs a replica): the report lists "
+                  "each region with the `aws cognito-idp create-user-pool-replica` command for the new pool.",
+                  (("replicas", "*"),)),
     NonRestorable("Pool fields AWS retired", "The retired verification messages (`EmailVerificationMessage`, "
                   "`EmailVerificationSubject`, `SmsVerificationMessage`) and `UnusedAccountValidityDays`: "
                   "AWS refuses them at creation; the verification message template carries the same text.",
@@ -167,7 +180,7 @@ def _section_value(name: str, section: Any, restored: bool, client_names: dict[s
         value: Any = pool
     else:
         value = section.get("items", section.get("value")) if isinstance(section, dict) else section
-    if name == "managed_login_branding" and isinstance(value, list):
+    if name in CLIENT_KEYED and isinstance(value, list):  # matched by the client's name, not its id
         value = [{**item, "ClientName": client_names.get(item.get("ClientId"), item.get("ClientId"))}
                  for item in value if isinstance(item, dict)]
     ignore = set(ALWAYS_IGNORED)
@@ -193,11 +206,15 @@ def diff_config(config_a: dict[str, Any], config_b: dict[str, Any], *, restored:
         return {c.get("ClientId"): c.get("ClientName") for c in clients.get("items", ()) if isinstance(c, dict)}
 
     names_a, names_b = names(config_a), names(config_b)
-    for name in ("pool", *CONFIG_SECTIONS):
+    for name in ("pool", *CONFIG_SECTIONS):  # a section one snapshot's format lacks is not compared
         if restored and name in RESTORED_SKIPPED_SECTIONS:
             continue
         sa, sb = config_a.get(name), config_b.get(name)
         if name != "pool":
+            if name in NEW_IN_V3 and (sa is None or sb is None):  # a snapshot of format 1 or 2: not held there
+                if sa is not None or sb is not None:
+                    not_compared.append(name)
+                continue
             status_a = sa.get("status") if isinstance(sa, dict) else None
             status_b = sb.get("status") if isinstance(sb, dict) else None
             if "unavailable" in (status_a, status_b):

@@ -5,8 +5,9 @@ the manifest exists and names this snapshot; it carries the signature of a trust
 exactly its content (``signatures.py``: unsigned only with ``--allow-unsigned``); the sha256 and byte
 count match; ``format_version``
 is one this tool reads (1 or 2: the same keys, written in another order; the order carries no meaning
-and no reader relies on it); the document is well-formed (every documented key, sections with a valid
-status); and its users, groups and memberships match both the manifest and the document's summary.
+and no reader relies on it; 3 adds the newer sections, ``snapshot_format.NEW_IN_V3``); the document is
+well-formed (every key its version documents, sections with a valid status); and its users, groups and
+memberships match both the manifest and the document's summary.
 Exit code 0 only when all of that holds; 1 when the snapshot fails; 2 on a usage error.
 """
 
@@ -24,7 +25,8 @@ from cognito_backup.file_kind import NotASnapshotError
 from cognito_backup.signatures import Trust
 from cognito_backup.snapshot_file import SnapshotSource, SnapshotStream
 
-# Every version holds the same keys (tests/tooling/test_format_versions.py), in another order.
+# The keys a document of each version must hold (1 and 2: the same keys in another order; 3: more sections).
+# A document of an unknown version is held to the newest's (its version is a problem of its own).
 REQUIRED_KEYS = DOCUMENT_KEYS[max(SUPPORTED_FORMAT_VERSIONS)]
 SECTION_STATUSES = frozenset({"present", "absent", "unavailable"})
 PROGRESS_EVERY = 2.0  # seconds
@@ -96,10 +98,11 @@ def check_document(stream: SnapshotStream, *, keep_config: bool = False,
     except SnapshotFileError as exc:
         problems.append(str(exc))
         return counts, problems, config
-    missing = [key for key in REQUIRED_KEYS if key not in seen]
+    version = config.get("format_version")
+    required = DOCUMENT_KEYS.get(version, REQUIRED_KEYS) if isinstance(version, int) else REQUIRED_KEYS
+    missing = [key for key in required if key not in seen]
     if missing:
         problems.append(f"the document lacks {', '.join(missing)}")
-    version = config.get("format_version")
     if "format_version" in config and version not in SUPPORTED_FORMAT_VERSIONS:
         problems.append(f"format_version {version!r} is not one this tool reads "
                         f"({', '.join(map(str, sorted(SUPPORTED_FORMAT_VERSIONS)))}): upgrade cognito-backup")

@@ -87,6 +87,16 @@ def build_pool(cognito, name: str = "demo-users", *, users: int = 2000, seed: in
         sample.client_ids = [web["UserPoolClient"]["ClientId"], backend["ClientId"]]
         sample.client_secrets = [backend["ClientSecret"]]
         cognito.create_user_pool_domain(UserPoolId=pid, Domain=f"{name}-{seed}-auth")
+        # The newer pool features (held by demo/cognito_gaps.py where moto lacks them).
+        web_id = sample.client_ids[0]
+        cognito.create_terms(UserPoolId=pid, ClientId=web_id, TermsName="terms-of-use", TermsSource="LINK",
+                             Enforcement="NONE", Links={"cognito:default": "https://example.com/terms"})
+        cognito.create_cimd_policy(UserPoolId=pid, ClientId=web_id, PolicyName="partners",
+                                   URLPatterns=["https://*.partner.example.com/client.json"], CacheDuration=86400)
+        cognito.set_user_pool_session_configuration(UserPoolId=pid, UserSessionTracking="ENABLED",
+                                                    TokenSession={"MaxPerUser": 10})
+        cognito.set_user_pool_client_session_configuration(UserPoolId=pid, ClientId=web_id,
+                                                           SSOSession={"MaxValidityMinutes": 480})
 
     group_names = [g[0] for g in GROUPS] + [f"team-{i:03d}" for i in range(extra_groups)]
     for gname, desc, precedence in GROUPS:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from backup_lambda.permissions import role_operations
 from infra import names
 from infra.config import BackupConfig
 from infra.documents import as_json
@@ -105,7 +106,7 @@ class BackupFunction(pulumi.ComponentResource):
 
         def role_policy_of(pool_arns: list[str], **arns: str) -> dict:
             resources = BackupRoleResources(pool_arns=tuple(pool_arns), snapshot_prefix=cfg.snapshot_prefix, **arns)
-            return backup_role_policy(resources)
+            return backup_role_policy(resources, role_operations(cfg.capture_user_mfa))
 
         policy = as_json(
             role_policy_of,

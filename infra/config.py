@@ -55,6 +55,7 @@ class BackupConfig:
     log_retention_days: int = default("logRetentionDays")
     access_log_retention_days: int = default("accessLogRetentionDays")
     protect: bool = default("protect")
+    capture_user_mfa: bool = default("captureUserMfa")
 
     @property
     def resource_prefix(self) -> str:
@@ -110,6 +111,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
     object_lock = rules.read_object_lock(r, retention.daily_days)
     replica = rules.read_replica_region(r, region)
     protect = r.boolean(KEYS["protect"])
+    capture_user_mfa = r.boolean(KEYS["captureUserMfa"])
 
     if r.problems:
         raise StackConfigError(r.problems)
@@ -133,6 +135,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
         log_retention_days=integers["logRetentionDays"],
         access_log_retention_days=integers["accessLogRetentionDays"],
         protect=protect,
+        capture_user_mfa=capture_user_mfa,
     )
 
 

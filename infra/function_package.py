@@ -79,6 +79,7 @@ def sdk_layer_archive(layer: SdkLayer) -> pulumi.FileArchive:
 def function_environment(cfg: BackupConfig, bucket_name: str, kms_key_arn: str,
                          signing_key_arn: str) -> dict[str, str]:
     """The snapshot Lambda's environment (its contract with the engine: ``backup_lambda.contract``)."""
+    mfa = {contract.ENV_CAPTURE_USER_MFA: "1"} if cfg.capture_user_mfa else {}
     return {
         contract.ENV_BUCKET: bucket_name,
         contract.ENV_KMS_KEY: kms_key_arn,
@@ -89,4 +90,5 @@ def function_environment(cfg: BackupConfig, bucket_name: str, kms_key_arn: str,
         contract.ENV_SERVICE: contract.SERVICE_NAME,
         contract.ENV_NAMESPACE: contract.METRICS_NAMESPACE,
         "LOG_LEVEL": "INFO",
+        **mfa,
     }

@@ -144,6 +144,12 @@ _KEYS = (
         "key of that region.",
         values="a commercial AWS region other than `aws:region`",
     ),
+    StackKey(
+        "captureUserMfa", "boolean", False,
+        "Capture each user's MFA settings (which factors are enrolled, which is preferred) with one AdminGetUser "
+        "per user, so that a restore gives SMS and email MFA back and names the users who must enrol TOTP or "
+        "a passkey again. Costs one call per user (UserResourceRead quota): see docs/performance.md.",
+    ),
     StackKey("lambdaTimeout", "integer", 900, "Function timeout in seconds.", low=60, high=900),
     StackKey("lambdaMemory", "integer", 512, "Function memory in MB; more memory also means more CPU.",
              low=128, high=10240),

@@ -29,6 +29,11 @@ CATEGORY = {
     "GetCSVHeader": "UserPoolRead",
     "DescribeUserImportJob": "UserPoolRead",
     "CreateManagedLoginBranding": "UserPoolResourceUpdate",
+    "SetUserPoolSessionConfiguration": "UserPoolUpdate",
+    "SetUserPoolClientSessionConfiguration": "UserPoolClientUpdate",
+    "CreateTerms": "UserPoolResourceUpdate",
+    "CreateCIMDPolicy": "UserPoolResourceUpdate",
+    "AdminSetUserMFAPreference": "UserUpdate",
     "DeleteUserPoolDomain": "UserPoolResourceUpdate",
 }
 

@@ -2,7 +2,8 @@
 custom attributes, MFA, resource servers, identity providers (secrets from --secrets; renamed where
 CreateIdentityProvider refuses the snapshot's name), and, once the users are in and disabled where the snapshot
 says so, app clients (new secrets where the originals had one; the old -> new id map), the domain, and the other
-settings (hosted UI CSS, threat protection, log delivery, tags, managed login branding).
+settings (hosted UI CSS, threat protection, log delivery, tags, managed login branding, and format 3's newer
+pool features and per-client settings: newer_settings.py).
 
 Each ``*_decisions`` function reads what its step is decided on (the snapshot's items, what the target
 holds, what the run has restored so far) and returns the decisions; the dry run (plan.py) shows them, the
@@ -20,6 +21,7 @@ from botocore.exceptions import ClientError
 from cognito_backup.restore import decisions, target
 from cognito_backup.restore.calls import error_code, error_text
 from cognito_backup.restore.decisions import ALREADY, Decision, Setting
+from cognito_backup.restore.newer_settings import newer_settings, replica_notes
 from cognito_backup.restore.options import RestoreError
 from cognito_backup.restore.report import resume_command
 from cognito_backup.restore.requests import without_inactive_half
@@ -328,6 +330,13 @@ def other_settings_decisions(run: RestoreRun, client_ids: dict[str, str], create
     settings, notes = decisions.other_settings(sections, client_ids=client_ids, pool_id=run.state.pool_id,
                                                created_pool=creates_pool, target_pool=run.state.target_pool,
                                                has_domain=has_domain(run))
+    newer: dict[str, Any] = {"session_configuration": run.section_value("session_configuration")}
+    newer.update({name: run.section_items(name) for name in ("terms", "cimd_policies", "client_ui_customization",
+                                                               "client_risk_configuration",
+                                                               "client_session_configuration")})
+    more, more_notes = newer_settings(newer, client_ids=client_ids, pool_id=run.state.pool_id,
+                                      has_domain=has_domain(run), existing_cimd=target.cimd_policies(run))
+    settings, notes = settings + more, notes + more_notes
     for note in notes:
         run.state.note(note)
     return settings
@@ -345,3 +354,9 @@ def apply_other_settings(run: RestoreRun) -> None:
             if setting.exists_code is None or error_code(exc) != setting.exists_code:
                 state.fail(setting.failure, exc)
     state.steps["other_settings"] = {"applied": done}
+    replicas = replica_notes(run.section_items("replicas"), state.pool_id)
+    if replicas:
+        state.steps["replicas_to_recreate"] = replicas
+        for replica in replicas:
+            state.note(f"the snapshot's pool had a replica in {replica['region']}: not recreated by a restore; "
+                       f"recreate it with: {replica['command']}")

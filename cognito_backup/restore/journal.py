@@ -140,6 +140,18 @@ class Journal:
                                "WHERE identities IS NOT NULL AND rowid > ? ORDER BY rowid LIMIT ?"):
             yield row[0], row[1], row[2], json.loads(row[3])
 
+    def users_named(self, old_usernames: list[str]) -> dict[str, tuple[str | None, str]]:
+        """Old username -> (new username, state), of those of ``old_usernames`` that the journal holds."""
+        found: dict[str, tuple[str | None, str]] = {}
+        for start in range(0, len(old_usernames), 500):
+            names = old_usernames[start:start + 500]
+            marks = ", ".join("?" * len(names))
+            for old, new, state in self.db.execute(
+                    f"SELECT old_username, new_username, state FROM users WHERE old_username IN ({marks})",  # noqa: S608
+                    names):
+                found[old] = (new, state)
+        return found
+
     def _pages(self, query: str) -> Iterator[tuple]:
         """The rows of ``query`` (its first column a rowid, its parameters the last rowid and the page size),
         without their rowid, fetched a page at a time."""

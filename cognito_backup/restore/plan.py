@@ -17,6 +17,7 @@ from typing import Any
 
 from cognito_backup.restore import configuration, decisions, overrides, target, triggers, users
 from cognito_backup.restore.decisions import Decision, UserAction
+from cognito_backup.restore.newer_settings import SECTION_OF as NEWER_SECTION_OF
 from cognito_backup.restore.references import grouped, walk
 from cognito_backup.restore.report import STATE_AFTER, user_outcomes
 from cognito_backup.restore.requests import plan_group
@@ -116,7 +117,7 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
 
 SECTION_OF = {"set_ui_customization": "ui_customization", "set_risk_configuration": "risk_configuration",
               "set_log_delivery_configuration": "log_delivery", "tag_resource": "tags",
-              "create_managed_login_branding": "managed_login_branding"}
+              "create_managed_login_branding": "managed_login_branding", **NEWER_SECTION_OF}
 
 
 def _totp(mfa: dict[str, Any] | None) -> str | None:

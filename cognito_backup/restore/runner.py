@@ -40,7 +40,7 @@ from typing import Any
 
 from backup_lambda.ratelimit import RateLimiters
 from cognito_backup.recover import native_recovery_advice
-from cognito_backup.restore import configuration, decisions, import_jobs, overrides, triggers, users
+from cognito_backup.restore import configuration, decisions, import_jobs, overrides, triggers, user_mfa, users
 from cognito_backup.restore.calls import Calls, error_text
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import RestoreOptions
@@ -176,6 +176,7 @@ class Restorer:
             import_jobs.map_imported_users(run)
         users.add_memberships(run)
         users.disable_users(run)
+        user_mfa.restore_user_mfa(run)
         if run.options.link_federated:
             users.link_federated(run)
         configuration.restore_clients(run)

@@ -98,6 +98,15 @@ def clients_by_name(run: RestoreRun) -> dict[str, list[str]]:
     return {name: sorted(ids) for name, ids in existing.items()}
 
 
+def cimd_policies(run: RestoreRun) -> set[tuple[str, str]]:
+    """(client id, policy name) of the target's CIMD policies; asked only when the snapshot has some to restore."""
+    section = run.snapshot.config.get("cimd_policies") or {}
+    if section.get("status") != "present" or not section.get("items"):
+        return set()
+    return {(p.get("ClientId"), p.get("PolicyName"))
+            for p in _listed(run, "list_cimd_policies", "CIMDPolicies", MaxResults=60)}
+
+
 def domain_holder(run: RestoreRun, prefix: str) -> str | None:
     """The pool that holds the domain ``prefix`` now, if any."""
     try:

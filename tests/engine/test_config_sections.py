@@ -64,11 +64,61 @@ def expect_full_configuration(stub, skip=()):
             "UserPoolId": POOL_ID, "LogConfigurations": [{"LogLevel": "ERROR", "EventSource": "userNotification"}]}},
             p)
     stub.add_response("list_tags_for_resource", {"Tags": {"team": "identity"}}, {"ResourceArn": ARN})
+    expect_newer_pool_features(stub)
     stub.add_client_error("describe_managed_login_branding_by_client", "ResourceNotFoundException",
                           expected_params={**p, "ClientId": "c1"})
     stub.add_response("describe_managed_login_branding_by_client", {"ManagedLoginBranding": {
-        "ManagedLoginBrandingId": "b-1", "UserPoolId": POOL_ID, "UseCognitoProvidedValues": True}},
+        "ManagedLoginBrandingId": "b-1", "UserPoolId": POOL_ID, "UseCognitoProvidedValues": False,
+        "Settings": {"components": {}}, "Assets": [
+            {"Category": "PAGE_HEADER_LOGO", "ColorMode": "LIGHT", "Extension": "PNG", "Bytes": PNG}]}},
         {**p, "ClientId": "c2"})
+    expect_per_client_settings(stub)
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\xff\xfe\x80"  # not UTF-8: the old text encoding lost these bytes
+DATE = datetime(2026, 3, 4, tzinfo=timezone.utc)
+
+
+def expect_newer_pool_features(stub):
+    """GetUserPoolSessionConfiguration, terms (ListTerms + DescribeTerms), CIMD policies, replicas."""
+    p = {"UserPoolId": POOL_ID}
+    stub.add_response("get_user_pool_session_configuration", {
+        "UserPoolId": POOL_ID, "UserSessionTracking": "ENABLED", "TokenSession": {"MaxPerUser": 5}}, p)
+    stub.add_response("list_terms", {"Terms": [{"TermsId": "t-1", "TermsName": "terms-of-use", "Enforcement": "NONE",
+                                                "CreationDate": DATE, "LastModifiedDate": DATE}]},
+                      {**p, "MaxResults": 60})
+    stub.add_response("describe_terms", {"Terms": {
+        "TermsId": "t-1", "UserPoolId": POOL_ID, "ClientId": "c1", "TermsName": "terms-of-use", "TermsSource": "LINK",
+        "Enforcement": "NONE", "Links": {"cognito:default": "https://example.com/terms"},
+        "CreationDate": DATE, "LastModifiedDate": DATE}}, {**p, "TermsId": "t-1"})
+    stub.add_response("list_cimd_policies", {"CIMDPolicies": [{"CIMDPolicyId": "cp-1", "PolicyName": "partners",
+                                                               "ClientId": "c2"}]}, {**p, "MaxResults": 60})
+    stub.add_response("describe_cimd_policy", {"CIMDPolicy": {
+        "UserPoolId": POOL_ID, "CIMDPolicyId": "cp-1", "ClientId": "c2", "PolicyName": "partners",
+        "CacheDuration": 86400, "URLPatterns": ["https://*.partner.example.com/client.json"]}},
+        {**p, "CIMDPolicyId": "cp-1"})
+    stub.add_response("list_user_pool_replicas", {"UserPoolReplicas": [
+        {"RegionName": "eu-central-1", "Status": "ACTIVE", "Role": "SECONDARY",
+         "UserPoolArn": ARN.replace("eu-west-1", "eu-central-1")}]}, p)
+
+
+def expect_per_client_settings(stub):
+    """Every client is asked; c1 has its own CSS and session, c2 its own threat protection: the pool's answers
+    (ClientId ALL) for the others are not recorded again."""
+    p = {"UserPoolId": POOL_ID}
+    stub.add_response("get_ui_customization", {"UICustomization": {
+        "UserPoolId": POOL_ID, "ClientId": "c1", "CSS": ".c1{color:blue}"}}, {**p, "ClientId": "c1"})
+    stub.add_response("get_ui_customization", {"UICustomization": {
+        "UserPoolId": POOL_ID, "ClientId": "ALL", "CSS": ".banner{color:red}"}}, {**p, "ClientId": "c2"})
+    stub.add_response("describe_risk_configuration", {"RiskConfiguration": {"UserPoolId": POOL_ID, "ClientId": "ALL"}},
+                      {**p, "ClientId": "c1"})
+    stub.add_response("describe_risk_configuration", {"RiskConfiguration": {
+        "UserPoolId": POOL_ID, "ClientId": "c2",
+        "CompromisedCredentialsRiskConfiguration": {"Actions": {"EventAction": "NO_ACTION"}}}}, {**p, "ClientId": "c2"})
+    stub.add_response("get_user_pool_client_session_configuration", {
+        "UserPoolId": POOL_ID, "ClientId": "c1", "SSOSession": {"MaxValidityMinutes": 480}}, {**p, "ClientId": "c1"})
+    stub.add_client_error("get_user_pool_client_session_configuration", "ResourceNotFoundException",
+                          expected_params={**p, "ClientId": "c2"})
 
 
 def test_every_section_in_use_is_captured(stubbed):
@@ -90,10 +140,31 @@ def test_every_section_in_use_is_captured(stubbed):
     assert "CompromisedCredentialsRiskConfiguration" in sections["risk_configuration"]["value"]
     assert sections["log_delivery"]["value"]["LogConfigurations"][0]["LogLevel"] == "ERROR"
     assert sections["tags"]["value"] == {"team": "identity"}
-    assert sections["managed_login_branding"]["items"] == [
-        {"ClientId": "c2", "ManagedLoginBranding": {"ManagedLoginBrandingId": "b-1", "UserPoolId": POOL_ID,
-                                                    "UseCognitoProvidedValues": True}}]
+    [branding] = sections["managed_login_branding"]["items"]
+    assert branding["ClientId"] == "c2" and branding["ManagedLoginBranding"]["Assets"][0]["Bytes"] == PNG
+    assert sections["session_configuration"]["value"] == {"UserSessionTracking": "ENABLED",
+                                                         "TokenSession": {"MaxPerUser": 5}}
+    assert [(t["TermsId"], t["ClientId"], t["Links"]) for t in sections["terms"]["items"]] == [
+        ("t-1", "c1", {"cognito:default": "https://example.com/terms"})]
+    assert sections["cimd_policies"]["items"][0]["URLPatterns"] == ["https://*.partner.example.com/client.json"]
+    assert sections["replicas"]["items"][0]["RegionName"] == "eu-central-1"
+    assert sections["client_ui_customization"]["items"] == [
+        {"ClientId": "c1", "UICustomization": {"UserPoolId": POOL_ID, "ClientId": "c1", "CSS": ".c1{color:blue}"}}]
+    assert [i["ClientId"] for i in sections["client_risk_configuration"]["items"]] == ["c2"]
+    assert sections["client_session_configuration"]["items"] == [
+        {"ClientId": "c1", "SSOSession": {"MaxValidityMinutes": 480}}]
     assert SECRET not in repr(sections)
+
+
+def test_branding_assets_that_are_not_utf8_are_written_as_base64_losslessly():
+    import base64
+    import json
+
+    from backup_lambda.document import dumps
+
+    written = json.loads(dumps({"Assets": [{"Bytes": PNG}]}))
+
+    assert base64.b64decode(written["Assets"][0]["Bytes"], validate=True) == PNG
 
 
 def test_an_api_this_botocore_does_not_know_marks_the_section_unavailable(stubbed, monkeypatch):
@@ -140,13 +211,32 @@ def test_pool_without_domain_or_branding_records_them_absent(stubbed):
     stub.add_client_error("describe_risk_configuration", "UserPoolAddOnNotEnabledException")
     stub.add_client_error("get_log_delivery_configuration", "ResourceNotFoundException")
     stub.add_response("list_tags_for_resource", {"Tags": {}}, {"ResourceArn": ARN})
+    stub.add_client_error("get_user_pool_session_configuration", "ResourceNotFoundException")
+    stub.add_client_error("list_terms", "OperationNotEnabledException")
+    stub.add_response("list_cimd_policies", {"CIMDPolicies": []}, {**p, "MaxResults": 60})
+    stub.add_response("list_user_pool_replicas", {"UserPoolReplicas": []}, p)
 
     sections = read_configuration(PoolReader(client, POOL_ID), {**POOL, "Domain": None, "CustomDomain": None})
 
     stub.assert_no_pending_responses()
     assert {k for k, v in sections.items() if v["status"] == "absent"} == {
-        "domain", "ui_customization", "risk_configuration", "log_delivery", "managed_login_branding"}
+        "domain", "ui_customization", "risk_configuration", "log_delivery", "managed_login_branding",
+        "session_configuration", "terms", "client_ui_customization", "client_risk_configuration",
+        "client_session_configuration"}
     assert sections["clients"] == {"status": "present", "items": []}
+    assert sections["cimd_policies"] == sections["replicas"] == {"status": "present", "items": []}
+
+
+def test_a_pool_without_threat_protection_asks_each_client_only_until_told_so(stubbed):
+    from backup_lambda.client_settings import client_risk_configuration
+
+    client, stub = stubbed
+    stub.add_client_error("describe_risk_configuration", "UserPoolAddOnNotEnabledException",
+                          expected_params={"UserPoolId": POOL_ID, "ClientId": "c1"})
+
+    with pytest.raises(Exception, match="threat protection is off"):
+        client_risk_configuration(PoolReader(client, POOL_ID), POOL, ["c1", "c2", "c3"])
+    stub.assert_no_pending_responses()
 
 
 def test_sections_read_in_parallel_are_the_same_and_in_order(cognito):

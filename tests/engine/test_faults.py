@@ -78,7 +78,9 @@ COGNITO_SITES = [
         "DescribeUserPool", "GetUserPoolMfaConfig", "ListUserPoolClients", "DescribeUserPoolClient",
         "ListIdentityProviders", "DescribeIdentityProvider", "ListResourceServers", "DescribeUserPoolDomain",
         "GetUICustomization", "DescribeRiskConfiguration", "GetLogDeliveryConfiguration", "ListTagsForResource",
-        "DescribeManagedLoginBrandingByClient", "ListGroups", "ListUsersInGroup", "ListUsers",
+        "DescribeManagedLoginBrandingByClient", "GetUserPoolSessionConfiguration", "ListTerms", "DescribeTerms",
+        "ListCIMDPolicies", "DescribeCIMDPolicy", "ListUserPoolReplicas", "GetUserPoolClientSessionConfiguration",
+        "ListGroups", "ListUsersInGroup", "ListUsers",
     )
 ] + [
     Site("cognito-idp", "DescribeUserPoolClient", "last"),
@@ -98,7 +100,9 @@ S3_WRITES = [s for s in S3_SITES if s.operation != "CreateMultipartUpload"]
 
 # ResourceNotFound from these means "the pool does not use this": the section is written as absent.
 ABSENT_WHEN_NOT_FOUND = {"GetUICustomization": "ui_customization", "GetLogDeliveryConfiguration": "log_delivery",
-                         "DescribeManagedLoginBrandingByClient": "managed_login_branding"}
+                         "DescribeManagedLoginBrandingByClient": "managed_login_branding",
+                         "GetUserPoolSessionConfiguration": "session_configuration",
+                         "GetUserPoolClientSessionConfiguration": "client_session_configuration"}
 # The S3 calls made while the object is being written (their errors are wrapped by the run, which names
 # the pool and the object): checked through the Lambda above and directly below.
 WHILE_WRITING = {("s3", "UploadPart"), ("s3", "CompleteMultipartUpload")}

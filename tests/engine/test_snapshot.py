@@ -76,7 +76,7 @@ def test_document_follows_the_format(cognito, s3, bucket):
     assert doc["source"]["region"] == "us-east-1"
     assert doc["source"]["account"] == "123456789012"
     assert doc["pool"]["Id"] == sample.pool_id
-    assert list(doc) == list(DOCUMENT_KEYS[2])
+    assert list(doc) == list(DOCUMENT_KEYS[3])
     assert list(doc)[:4] == ["format_version", "taken_at", "source", "pool"]
     assert list(doc)[4:6] == ["users", "groups"], "format 2: users first, then the groups"
     assert list(doc)[6:-1] == list(CONFIG_SECTIONS)
@@ -88,6 +88,14 @@ def test_document_follows_the_format(cognito, s3, bucket):
     assert doc["domain"]["value"]["Domain"]["Domain"] == "shop-users-7-auth"
     assert doc["tags"]["value"] == {"team": "identity", "env": "demo"}
     assert [s["Identifier"] for s in doc["resource_servers"]["items"]] == ["https://api.example.com"]
+    web = sample.client_ids[0]
+    assert [(t["TermsName"], t["ClientId"]) for t in doc["terms"]["items"]] == [("terms-of-use", web)]
+    assert [(p["PolicyName"], p["ClientId"]) for p in doc["cimd_policies"]["items"]] == [("partners", web)]
+    assert doc["session_configuration"]["value"] == {"UserSessionTracking": "ENABLED",
+                                                     "TokenSession": {"MaxPerUser": 10}}
+    assert doc["client_session_configuration"]["items"] == [{"ClientId": web,
+                                                             "SSOSession": {"MaxValidityMinutes": 480}}]
+    assert doc["replicas"] == {"status": "present", "items": []}
     # ISO datetimes, not repr()
     datetime.fromisoformat(doc["users"][0]["UserCreateDate"])
     datetime.fromisoformat(doc["groups"][0]["CreationDate"])

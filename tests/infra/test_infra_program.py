@@ -579,3 +579,17 @@ def test_the_replication_role_is_for_s3_replicating_the_snapshot_bucket_only(rep
     assert verdict(bucket) == "Allow"
     assert verdict("arn:aws:s3:::someone-elses-bucket") == "ImplicitDeny"
     assert verdict(bucket, account="999999999999") == "ImplicitDeny"
+
+
+def test_capture_user_mfa_sets_the_switch_and_grants_admin_get_user_on_the_pools_only_then(program):
+    with_mfa = run(base_config(captureUserMfa="true"))
+
+    def pool_actions(run_: ProgramRun) -> list[str]:
+        statements = run_.policy("aws:iam/rolePolicy:RolePolicy", "backup-permissions")["Statement"]
+        return next(s["Action"] for s in statements if s["Sid"] == "ReadListedUserPools")
+
+    variables = with_mfa.one("aws:lambda/function:Function")["environment"]["variables"]
+    assert variables["CAPTURE_USER_MFA"] == "1"
+    assert "CAPTURE_USER_MFA" not in program.one("aws:lambda/function:Function")["environment"]["variables"]
+    assert set(pool_actions(with_mfa)) - set(pool_actions(program)) == {"cognito-idp:AdminGetUser"}
+    assert "cognito-idp:AdminGetUser" not in pool_actions(program)

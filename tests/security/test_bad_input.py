@@ -486,6 +486,7 @@ BAD_CONFIG: dict[str, st.SearchStrategy] = {
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)),
     "accessLogRetentionDays": _int_text(1, 36500),
     "protect": nonempty.filter(lambda s: s.strip().lower() not in ("true", "false")),
+    "captureUserMfa": nonempty.filter(lambda s: s.strip().lower() not in ("true", "false")),
 }
 
 
@@ -595,7 +596,7 @@ def bad_files(good: bytes, manifest: dict) -> list[BadFile]:
         BadFile("tampered-one-byte", good.replace(b"example.com", b"examp1e.com", 1), manifest, ("sha256",)),
         BadFile("tampered-manifest-sha256", good, {**manifest, "sha256": "0" * 64}, ("sha256",)),
         BadFile("appended", good + b'{"extra": 1}\n', manifest, ("byte count", "sha256", "after the end")),
-        BadFile("format-version-3", *_reencoded(doc, manifest, format_version=3), ("format_version",)),
+        BadFile("format-version-4", *_reencoded(doc, manifest, format_version=4), ("format_version",)),
         BadFile("format-version-string", *_reencoded(doc, manifest, format_version="1"), ("format_version",)),
         BadFile("format-version-missing", *_reencoded(doc, manifest, format_version=None), ("format_version",)),
         BadFile("manifest-format-version-9", good, {**manifest, "format_version": 9}, ("format_version",)),
@@ -682,7 +683,7 @@ def all_bad(good_snapshot) -> list[BadFile]:
 
 BAD_NAMES = ["truncated-0.0", "truncated-0.01", "truncated-0.25", "truncated-0.5", "truncated-0.9",
              "truncated-in-users", "truncated-last-brace", "truncated-manifest-updated", "tampered-one-byte",
-             "tampered-manifest-sha256", "appended", "format-version-3", "format-version-string",
+             "tampered-manifest-sha256", "appended", "format-version-4", "format-version-string",
              "format-version-missing", "manifest-format-version-9", "not-json-text", "not-json-binary",
              "not-json-array", "utf16", "empty", "no-manifest", "manifest-not-json"]
 

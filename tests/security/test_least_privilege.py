@@ -451,3 +451,36 @@ def test_a_restore_writes_nothing_to_the_snapshot_bucket(restore_calls):
     for recorder in restore_calls.values():
         assert not [c for c in recorder.calls if c.service == "s3"
                     and c.operation not in ("GetObject", "HeadObject", "ListObjectsV2")]
+
+
+def test_capture_user_mfa_makes_exactly_one_more_call_and_its_role_is_granted_exactly_it(cognito, s3, bucket):
+    """captureUserMfa: the calls a snapshot makes grow by AdminGetUser, which the role gets only with the key."""
+    from backup_lambda.permissions import USER_MFA_COGNITO, role_operations
+    from backup_lambda.snapshot import take_snapshot
+    from demo.sample_pool import build_pool
+    from infra.policies.backup_role import BackupRoleResources, backup_role_policy
+
+    sample = build_pool(cognito, "mfa-iam", users=5, unconfirmed=0, with_config=False)
+    made: dict[bool, set[str]] = {}
+    for on in (False, True):
+        calls: set[str] = set()
+        handler = lambda model, calls=calls, **_: calls.add(model.name)  # noqa: E731
+        cognito.meta.events.register("before-call.cognito-identity-provider", handler)
+        take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, request_budget=30,
+                      capture_user_mfa=on, prefix=f"mfa-{on}/")
+        cognito.meta.events.unregister("before-call.cognito-identity-provider", handler)
+        made[on] = calls
+    pool_arn = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{sample.pool_id}"
+
+    def policy(on: bool) -> dict:
+        return backup_role_policy(BackupRoleResources(
+            pool_arns=(pool_arn,), bucket_arn=f"arn:aws:s3:::{BUCKET}", snapshot_prefix=PREFIX,
+            kms_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k", function_arn=FUNCTION_ARN,
+            log_group_arn=LOG_GROUP_ARN, failure_queue_arn=QUEUE_ARN), role_operations(on))
+
+    assert made[True] - made[False] == {op.api for op in USER_MFA_COGNITO} == {"AdminGetUser"}
+    assert {("cognito-idp", c) for c in made[True]} <= direct_calls(role_operations(True))
+    assert decision(policy(True), "cognito-idp:AdminGetUser", pool_arn) == "Allow"
+    assert decision(policy(False), "cognito-idp:AdminGetUser", pool_arn) != "Allow"
+    other_pool = pool_arn.replace(sample.pool_id, "us-east-1_Other1234")
+    assert decision(policy(True), "cognito-idp:AdminGetUser", other_pool) != "Allow"

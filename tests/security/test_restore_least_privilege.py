@@ -66,6 +66,14 @@ def made(cognito, s3, bucket, tmp_path, monkeypatch, signing_key):
                         else real(service, *a, **kw))
     pool_id = build_rich_pool(cognito, "prod-users", lambda_config=TRIGGERS,
                               verification_template=BOTH_TEMPLATE_HALVES)
+    # The newer pool features (held by demo/cognito_gaps.py): the check's snapshot of the restored pool then
+    # describes its terms and CIMD policies too.
+    web = next(c["ClientId"] for c in cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)[
+        "UserPoolClients"] if c["ClientName"] == "web")
+    cognito.create_terms(UserPoolId=pool_id, ClientId=web, TermsName="terms-of-use", TermsSource="LINK",
+                         Enforcement="NONE", Links={"cognito:default": "https://app.example.com/terms"})
+    cognito.create_cimd_policy(UserPoolId=pool_id, ClientId=web, PolicyName="partners",
+                               URLPatterns=["https://*.partner.example.com/client.json"])
     source = f"s3://{bucket}/" + take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket,
                                                signer=signer_for(signing_key)).key
     trust = Trust((signing_key,))

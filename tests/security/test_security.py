@@ -138,7 +138,11 @@ def assert_no_pii_in_logs(evidence: Evidence, values: set[str]) -> None:
 
 # --- the Lambda -----------------------------------------------------------------------------------
 
-def test_a_lambda_snapshot_leaks_no_secret_and_logs_no_attribute_value(cognito, s3, lambda_env, monkeypatch, capsys):
+@pytest.mark.parametrize("capture_user_mfa", [False, True], ids=["users", "users-with-mfa"])
+def test_a_lambda_snapshot_leaks_no_secret_and_logs_no_attribute_value(cognito, s3, lambda_env, monkeypatch, capsys,
+                                                                      capture_user_mfa):
+    if capture_user_mfa:
+        monkeypatch.setenv("CAPTURE_USER_MFA", "1")
     sample = build_pool(cognito, "secure-pool", users=40, unconfirmed=2)
     values = attribute_values(cognito, sample.pool_id)
     recorder = CallRecorder()
@@ -150,6 +154,7 @@ def test_a_lambda_snapshot_leaks_no_secret_and_logs_no_attribute_value(cognito, 
 
     evidence = Evidence(s3, lambda_env, recorder, logs, capsys.readouterr(), result)
     assert result["status"] == "ok" and result["users"] == 42
+    assert (recorder.count("cognito-idp", "AdminGetUser") == 42) is capture_user_mfa
     assert "snapshot complete" in evidence.logs and "SnapshotSucceeded" in evidence.out
     assert leaks(values["email"], evidence.written()), "the scan would not see a value that is there"
     assert_no_secret(evidence, secrets_of(sample))

@@ -154,6 +154,39 @@ PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAW
 SVG = "<svg xmlns='http://www.w3.org/2000/svg' width='8' height='8'/>"
 
 
+# Format 3's sections as a real account holds them (the web client has terms, a CIMD policy, its own CSS and SSO
+# session; the backend its own threat protection; the pool one replica).
+NEWER_SECTIONS: dict[str, Any] = {
+    "session_configuration": {"status": "present", "value": {"UserSessionTracking": "ENABLED",
+                                                             "TokenSession": {"MaxPerUser": 20}}},
+    "terms": {"status": "present", "items": [
+        {"TermsId": "old-terms-1", "UserPoolId": OLD_POOL, "ClientId": "oldweb01", "TermsName": "privacy-policy",
+         "TermsSource": "LINK", "Enforcement": "NONE", "Links": {"cognito:default": "https://example.com/privacy",
+                                                                 "cognito:french": "https://example.com/fr/privacy"},
+         "CreationDate": "2026-01-02T00:00:00+00:00", "LastModifiedDate": "2026-01-02T00:00:00+00:00"}]},
+    "cimd_policies": {"status": "present", "items": [
+        {"UserPoolId": OLD_POOL, "CIMDPolicyId": "old-cimd-1", "ClientId": "oldweb01", "PolicyName": "partners",
+         "CacheDuration": 86400, "URLPatterns": ["https://*.partner.example.com/client.json"]}]},
+    "replicas": {"status": "present", "items": [
+        {"RegionName": "eu-central-1", "Status": "ACTIVE", "Role": "SECONDARY",
+         "UserPoolArn": f"arn:aws:cognito-idp:eu-central-1:{OLD_ACCOUNT}:userpool/{OLD_POOL}"}]},
+    "client_ui_customization": {"status": "present", "items": [
+        {"ClientId": "oldweb01", "UICustomization": {"UserPoolId": OLD_POOL, "ClientId": "oldweb01",
+                                                     "CSS": ".banner-customizable {background-color: navy}"}}]},
+    "client_risk_configuration": {"status": "present", "items": [
+        {"ClientId": "oldback01", "RiskConfiguration": {
+            "UserPoolId": OLD_POOL, "ClientId": "oldback01",
+            "CompromisedCredentialsRiskConfiguration": {"Actions": {"EventAction": "NO_ACTION"}}}}]},
+    "client_session_configuration": {"status": "present", "items": [
+        {"ClientId": "oldweb01", "SSOSession": {"MaxValidityMinutes": 720}}]},
+}
+
+
+# Users' MFA (captureUserMfa): dan prefers SMS, alice has TOTP and email (email preferred).
+USER_MFA = {"dan": {"UserMFASettingList": ["SMS_MFA"], "PreferredMfaSetting": "SMS_MFA"},
+            "alice": {"UserMFASettingList": ["SOFTWARE_TOKEN_MFA", "EMAIL_OTP"], "PreferredMfaSetting": "EMAIL_OTP"}}
+
+
 def real_account_snapshot() -> dict[str, Any]:
     """A snapshot of a pool that uses what moto cannot hold: both verification message halves, triggers with
     custom senders and their KMS key, SMS with an ExternalId, SES in another account, DCR and Secrets-Manager
@@ -287,6 +320,7 @@ def real_account_snapshot() -> dict[str, Any]:
         "managed_login_branding": present(items=[
             {"ClientId": "oldweb01", "ManagedLoginBranding": old_web_branding},
             {"ClientId": "oldback01", "ManagedLoginBranding": {"UseCognitoProvidedValues": True, "Settings": {}}}]),
+        **NEWER_SECTIONS,
     }
 
     def identities(provider: str, user_id: str) -> dict[str, str]:
@@ -310,6 +344,8 @@ def real_account_snapshot() -> dict[str, Any]:
     groups = [make_group("admins", ["alice", "My IdP_partner-7"], precedence=1, description="Administrators",
                          role_arn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/prod-admins"),
               make_group("staff", ["alice", "bob", "carol", "dan", "Google_1234"], precedence=5)]
+    for user in users:  # taken with captureUserMfa: every user carries MFA
+        user["MFA"] = USER_MFA.get(user["Username"], {})
     doc = make_snapshot(users=users, groups=groups, pool=pool, sections=sections)
     doc["source"]["account"], doc["source"]["region"] = OLD_ACCOUNT, REGION
     return doc

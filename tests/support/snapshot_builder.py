@@ -114,6 +114,13 @@ def default_sections() -> dict[str, Any]:
         "log_delivery": absent("none"),
         "tags": present({}),
         "managed_login_branding": present(items=[]),
+        "session_configuration": absent("the pool has no session configuration"),
+        "terms": present(items=[]),
+        "cimd_policies": present(items=[]),
+        "replicas": present(items=[]),
+        "client_ui_customization": absent("no app client has a hosted UI customization of its own"),
+        "client_risk_configuration": absent("threat protection is off for this pool"),
+        "client_session_configuration": absent("no app client has an SSO session configuration"),
     }
 
 

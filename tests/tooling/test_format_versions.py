@@ -1,6 +1,7 @@
-"""Both snapshot formats are read by every command: snapshots taken before format 2 keep verifying,
-diffing and listing; format 2 is what the engine writes now. The two hold the same keys in another order,
-and no reader relies on the order."""
+"""Every snapshot format is read by every command: snapshots taken before format 2 (or 3) keep verifying,
+diffing and listing; format 3 is what the engine writes now. Formats 1 and 2 hold the same keys in another
+order, and no reader relies on the order; format 3 adds the sections of ``NEW_IN_V3`` and stores bytes as
+base64."""
 
 from __future__ import annotations
 
@@ -9,23 +10,25 @@ import json
 import pytest
 
 from backup_lambda.snapshot import take_snapshot
-from backup_lambda.snapshot_format import DOCUMENT_KEYS, FORMAT_VERSION, SUPPORTED_FORMAT_VERSIONS
+from backup_lambda.snapshot_format import DOCUMENT_KEYS, FORMAT_VERSION, NEW_IN_V3, SUPPORTED_FORMAT_VERSIONS
 from cognito_backup.diff import diff_snapshots
 from cognito_backup.listing import list_snapshots
 from cognito_backup.verify import verify_snapshot
 from tests.support.snapshot_builder import make_group, make_snapshot, make_user, write_local, write_s3
 
 
-def test_the_engine_writes_format_2_and_every_version_has_the_same_keys():
-    assert FORMAT_VERSION == 2
-    assert set(SUPPORTED_FORMAT_VERSIONS) == {1, 2}
+def test_the_engine_writes_format_3_which_adds_sections_to_the_keys_of_1_and_2():
+    assert FORMAT_VERSION == 3
+    assert set(SUPPORTED_FORMAT_VERSIONS) == {1, 2, 3}
     assert set(DOCUMENT_KEYS[1]) == set(DOCUMENT_KEYS[2])
+    assert set(DOCUMENT_KEYS[3]) - set(DOCUMENT_KEYS[2]) == set(NEW_IN_V3)
+    assert list(DOCUMENT_KEYS[3][:len(DOCUMENT_KEYS[2]) - 1]) == list(DOCUMENT_KEYS[2][:-1])
     assert DOCUMENT_KEYS[2].index("users") < DOCUMENT_KEYS[2].index("groups") < DOCUMENT_KEYS[2].index("mfa_config")
     assert DOCUMENT_KEYS[1].index("mfa_config") < DOCUMENT_KEYS[1].index("groups") < DOCUMENT_KEYS[1].index("users")
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_a_snapshot_of_either_version_verifies_with_its_counts(tmp_path, version):
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_a_snapshot_of_any_version_verifies_with_its_counts(tmp_path, version):
     result = verify_snapshot(str(write_local(tmp_path, make_snapshot(format_version=version))))
 
     assert result["ok"], result["problems"]
@@ -52,13 +55,14 @@ def written(tmp_path, name: str, doc: dict) -> str:
     return str(write_local(tmp_path / name, doc))
 
 
-def test_a_snapshot_taken_before_format_2_and_one_after_diff_as_identical(tmp_path):
+@pytest.mark.parametrize("new_version", [2, 3])
+def test_a_snapshot_taken_before_format_2_and_one_after_diff_as_identical(tmp_path, new_version):
     users = [make_user(n, email=f"{n}@example.com") for n in ("ann", "ben", "cy")]
     groups = [make_group("g1", ["ann", "cy"]), make_group("g2", [])]
     old = written(tmp_path, "old", make_snapshot(users=users, groups=groups, format_version=1))
-    new = written(tmp_path, "new", make_snapshot(users=users, groups=groups, format_version=2))
+    new = written(tmp_path, "new", make_snapshot(users=users, groups=groups, format_version=new_version))
     changed = written(tmp_path, "changed", make_snapshot(
-        users=users, groups=[make_group("g1", ["ann"]), make_group("g2", [])], format_version=2))
+        users=users, groups=[make_group("g1", ["ann"]), make_group("g2", [])], format_version=new_version))
 
     same, other = diff_snapshots(old, new), diff_snapshots(old, changed)
 
@@ -75,7 +79,18 @@ def test_the_list_shows_each_snapshots_format(s3, bucket):
     assert versions == {"old-pool": 1, "new-pool": 2}
 
 
-def test_a_real_snapshot_is_format_2_and_its_bytes_are_laid_out_users_first(cognito, s3, bucket):
+def test_a_format_3_snapshot_without_a_new_section_fails_and_a_format_2_one_needs_none(tmp_path):
+    new = make_snapshot(format_version=3)
+    del new["terms"]
+    result = verify_snapshot(written(tmp_path, "v3", new))
+    assert not result["ok"] and any("lacks terms" in p for p in result["problems"]), result["problems"]
+
+    old = make_snapshot(format_version=2)
+    assert not set(NEW_IN_V3) & set(old)
+    assert verify_snapshot(written(tmp_path, "v2", old))["ok"]
+
+
+def test_a_real_snapshot_is_format_3_and_its_bytes_are_laid_out_users_first(cognito, s3, bucket):
     from demo.sample_pool import build_pool
 
     sample = build_pool(cognito, "layout", users=20, unconfirmed=0, with_config=False)
@@ -85,4 +100,4 @@ def test_a_real_snapshot_is_format_2_and_its_bytes_are_laid_out_users_first(cogn
     assert data.index(b'"users":[') < data.index(b'"groups":[') < data.index(b'"mfa_config":')
     verdict = verify_snapshot(f"s3://{bucket}/{result.key}", s3=s3)
     assert verdict["ok"], verdict["problems"]
-    assert verdict["manifest"]["format_version"] == 2 == json.loads(data)["format_version"]
+    assert verdict["manifest"]["format_version"] == 3 == json.loads(data)["format_version"]

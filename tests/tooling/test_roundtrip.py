@@ -11,12 +11,15 @@ import pytest
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.cli import main
 from cognito_backup.diff import diff_snapshots
+from cognito_backup.diff_config import CLIENT_KEYED
 from cognito_backup.restore import RestoreOptions, restore_snapshot
 from tests.support.rich_pool import PROVIDER_SECRETS, build_rich_pool, fast_rate_limits  # noqa: F401 - autouse fixture
 
 # What a restore cannot bring back, as the plain diff (without --restored) names it.
 NON_RESTORABLE_POOL = {"Id", "Arn", "Name", "CreationDate", "LastModifiedDate"}
 NON_RESTORABLE_CLIENT = re.compile(r"^[^.]+\.(ClientId|UserPoolId)$")  # clients are keyed by name
+# Items of an app client (terms, CIMD policies, a client's session...) are keyed by its name: new ids of their own.
+NEW_ITEM_IDS = re.compile(r"^[^.]+\.(ClientId|UserPoolId|TermsId|CIMDPolicyId)$")
 NON_RESTORABLE_SECTION_FIELD = re.compile(r"^(.+\.)?UserPoolId$")  # resource servers by identifier (dots)
 RESTORE_STATUSES = {"FORCE_CHANGE_PASSWORD", "RESET_REQUIRED"}
 
@@ -64,6 +67,8 @@ def test_round_trip_differs_only_in_documented_non_restorables(cognito, s3, buck
             assert path in NON_RESTORABLE_POOL, change
         elif section == "clients":
             assert NON_RESTORABLE_CLIENT.match(path), change
+        elif section in CLIENT_KEYED:
+            assert NEW_ITEM_IDS.match(path), change
         else:
             assert NON_RESTORABLE_SECTION_FIELD.match(path), change
 
