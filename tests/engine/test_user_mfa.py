@@ -89,9 +89,10 @@ def test_mfa_capture_carries_over_hand_overs_and_no_user_is_split(cognito, s3, b
     result = take_snapshot(cognito, s3, prefix="multi/", deadline=short_run(2), capture_user_mfa=True, **common)
     runs = 1
     while result.status == "continued":
-        # The later runs are not told: the choice travels with the snapshot.
-        result = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, result.checkpoint_key),
-                                 deadline=short_run(2), workers=1)
+        # The later runs are given the settings (from their environment) but not the MFA choice: it travels
+        # with the snapshot.
+        result = resume_snapshot(cognito, s3, load_checkpoint(s3, bucket, result.checkpoint_key), bucket=bucket,
+                                 prefix="multi/", request_budget=30, deadline=short_run(2), workers=1)
         runs += 1
 
     assert runs >= 3
@@ -138,12 +139,16 @@ def test_mfa_reads_have_their_own_category_and_budget_share():
     assert reader_rates == pytest.approx(50 / 3)
 
 
+SIGNING_KEY = "arn:aws:kms:eu-west-1:123456789012:key/0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b"
+
+
 @pytest.mark.parametrize(("value", "expected"), [(None, False), ("", False), ("0", False), ("1", True)])
 def test_the_environment_switch(value, expected):
-    env = {"BACKUP_BUCKET": "snapshots-bucket"} | ({"CAPTURE_USER_MFA": value} if value is not None else {})
+    env = {"BACKUP_BUCKET": "snapshots-bucket", "SIGNING_KEY_ID": SIGNING_KEY} | (
+        {"CAPTURE_USER_MFA": value} if value is not None else {})
     assert load_settings(env).capture_user_mfa is expected
 
 
 def test_a_bad_switch_names_the_variable():
     with pytest.raises(ConfigError, match="CAPTURE_USER_MFA must be 1 or 0"):
-        load_settings({"BACKUP_BUCKET": "snapshots-bucket", "CAPTURE_USER_MFA": "yes"})
+        load_settings({"BACKUP_BUCKET": "snapshots-bucket", "SIGNING_KEY_ID": SIGNING_KEY, "CAPTURE_USER_MFA": "yes"})
