@@ -1,7 +1,8 @@
 """cognito-backup: deploys the snapshot Lambda for every user pool listed in the stack's config.
 
-Reads top to bottom: validated config -> the role -> storage (key, buckets) -> the function and its
-schedule -> alerts -> dashboard -> the user-import logs role -> outputs. `pulumi up` per stack.
+Reads top to bottom: validated config and the function's SDK layer (built from requirements/lambda.txt)
+-> the role -> storage (key, buckets) -> the function, its layer and its schedule -> alerts -> dashboard
+-> the user-import logs role -> outputs. `pulumi up` per stack.
 """
 
 from pathlib import Path
@@ -16,13 +17,15 @@ from infra.backup_role import BackupRole, BackupRoleArgs
 from infra.config import StackConfigError, load_config
 from infra.dashboard import BackupDashboard, BackupDashboardArgs
 from infra.import_role import UserImportLogsRole, UserImportLogsRoleArgs
+from infra.sdk_layer import LayerBuildError, build_sdk_layer
 from infra.storage import SnapshotStorage, SnapshotStorageArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
     config = load_config()
-except StackConfigError as error:
+    sdk_layer = build_sdk_layer(PROJECT_DIR)  # cached under build/: rebuilt only when the lock changes
+except (StackConfigError, LayerBuildError) as error:
     raise pulumi.RunError(str(error)) from None
 
 account_id = aws.get_caller_identity_output().account_id
@@ -61,6 +64,7 @@ backup = BackupFunction(
         bucket_arn=storage.bucket.arn,
         kms_key_arn=storage.key.arn,
         project_dir=PROJECT_DIR,
+        sdk_layer=sdk_layer,
     ),
 )
 

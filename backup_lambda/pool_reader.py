@@ -7,21 +7,24 @@ the operation. botocore's adaptive retry mode retries throttling and transient e
 
 Users are listed in parallel over disjoint ranges of ``sub`` (``sub ^= "0"`` .. ``sub ^= "f"``, or
 256 two-digit ranges for large pools read by more than 16 workers), all sharing the UserList budget.
-A user is kept only from the range its sub belongs to and only once (``SeenSubs``), so the union is
-exact even if a filter were ignored or a page repeated. If the service refuses the range filter, one
-unfiltered scan is used.
+A user is kept only from the range its sub belongs to and only once (``keep_users`` with a
+``SeenSubs``), so the union is exact even if a filter were ignored or a page repeated. If the service
+refuses the range filter, one unfiltered scan is used.
+
+With ``usernames_only_in_groups``, ListUsersInGroup pages are cut down to their usernames before
+botocore parses them (``before-parse``): a group's members are one chain of calls bound by their
+round trips, and botocore spends ~6 ms a page turning 120 dates nobody reads into datetimes.
+
+A run that must hand over sets ``stopping``: from then on no new call starts (a ``Stopped`` is raised
+instead), while the calls already made land.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
-import tempfile
 import threading
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backup_lambda.errors import SnapshotError, aws_error_text
 from backup_lambda.permissions import SNAPSHOT_COGNITO_CALLS
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET, DEFAULT_SHARE, OPERATION_CATEGORY
-from backup_lambda.ratelimit import RateLimiters, govern
+from backup_lambda.ratelimit import RateLimiters, Stopped, govern
 from backup_lambda.subs import SeenSubs
 
 logger = logging.getLogger(__name__)
@@ -42,9 +45,10 @@ HEX = "0123456789abcdef"
 # for 256 ranges is ~128 calls, 7% of a 100,000-user pool. Fewer do not leave a tail: the limiter
 # serves workers in turn, so ranges of equal size (subs are random) end within a round of each other.
 MANY_RANGES_FROM = 100_000
-DONE = "done"  # a range's state once it is drained (otherwise: its next token, or None: not started)
-SEQUENTIAL = "*"  # the one "range" of an unfiltered scan
-GROUP_LOOKAHEAD = 8  # groups whose members are read at once
+# A call made with a pagination token that fails with this: the token expired (they live about an
+# hour) or is otherwise refused. The chain starts again from its beginning (``scheduler``). Not verified
+# on AWS: the code is the one Cognito uses for a malformed token ("Paging marker ... is invalid").
+TOKEN_REFUSED_CODES = frozenset({"InvalidParameterException"})
 
 
 def sub_of(user: dict[str, Any]) -> str | None:
@@ -62,26 +66,47 @@ class Unavailable(Exception):
     """This runtime cannot read this part (its botocore does not know the API)."""
 
 
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code behind a ``SnapshotError`` from ``PoolReader.call`` (None: not an AWS error)."""
+    cause = exc.__cause__
+    return cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+
+
+def token_refused(exc: BaseException) -> bool:
+    return error_code(exc) in TOKEN_REFUSED_CODES
+
+
 class PoolReader:
     def __init__(self, cognito, user_pool_id: str, *, request_budget: float = DEFAULT_REQUEST_BUDGET,
-                 workers: int = 16):
+                 workers: int = 16, usernames_only_in_groups: bool = False):
         self.cognito = cognito
         self.pool_id = user_pool_id
         self.workers = workers
         rates = dict(DEFAULT_SHARE)
         rates["UserList"] = float(request_budget)
         self.limiters = RateLimiters(rates)
+        self.stopping = threading.Event()
         self._release = govern(
             cognito,
             lambda op: self.limiters[OPERATION_CATEGORY[op]] if op in OPERATION_CATEGORY else None,
+            abandon=self.stopping,
         )
         self.stats = {"calls": 0, "ignored_out_of_range": 0, "duplicates_skipped": 0}
-        self.user_listing = "parallel-sub-ranges"
-        self.ranges = 0
-        self.listing_state: dict[str, str | None] = {}
+        service = cognito.meta.service_model.service_id.hyphenize()
+        self._hooks = [(f"before-call.{service}", self._refuse_once_stopping)]
+        if usernames_only_in_groups:
+            self._hooks.append((f"before-parse.{service}.ListUsersInGroup", _usernames_only))
+        for event, hook in self._hooks:
+            cognito.meta.events.register_first(event, hook)
 
     def close(self) -> None:
         self._release()
+        for event, hook in self._hooks:
+            self.cognito.meta.events.unregister(event, hook)
+
+    def _refuse_once_stopping(self, model=None, **kwargs) -> None:
+        if self.stopping.is_set():
+            raise Stopped(f"the run is handing over: {getattr(model, 'name', 'a call')} not made")
 
     @property
     def throttles(self) -> int:
@@ -121,8 +146,7 @@ class PoolReader:
         try:
             return self.call(operation, method, **kwargs)
         except SnapshotError as exc:
-            cause = exc.__cause__
-            code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+            code = error_code(exc)
             if code in absent_codes:
                 raise Absent(absent_codes[code]) from None
             raise
@@ -143,30 +167,27 @@ class PoolReader:
     def describe_pool(self) -> dict[str, Any]:
         return self.call("DescribeUserPool", "describe_user_pool", UserPoolId=self.pool_id)["UserPool"]
 
-    # -- groups ----------------------------------------------------------------------------------
+    # -- pages ---------------------------------------------------------------------------------
 
-    def iter_groups(self) -> Iterator[dict[str, Any]]:
-        for group in self.paginate("ListGroups", "list_groups", "Groups", "NextToken", "NextToken",
-                                   UserPoolId=self.pool_id, Limit=PAGE):
-            yield {k: v for k, v in group.items() if k != "UserPoolId"}
+    def list_groups_page(self, token: str | None) -> dict[str, Any]:
+        args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
+        if token:
+            args["NextToken"] = token
+        return self.call("ListGroups", "list_groups", **args)
 
-    def spool_members(self, group_name: str) -> tuple[int, tempfile.SpooledTemporaryFile]:
-        """The group's usernames as comma-separated JSON strings in a spooled file (memory-bounded)."""
-        spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - the caller closes it
-        count = 0
-        try:
-            for user in self.paginate("ListUsersInGroup", "list_users_in_group", "Users", "NextToken",
-                                      "NextToken", UserPoolId=self.pool_id, GroupName=group_name,
-                                      Limit=PAGE):
-                if count:
-                    spool.write(b",")
-                spool.write(json.dumps(user["Username"], ensure_ascii=False).encode())
-                count += 1
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)
-        return count, spool
+    def list_members_page(self, group_name: str, token: str | None) -> dict[str, Any]:
+        args: dict[str, Any] = {"UserPoolId": self.pool_id, "GroupName": group_name, "Limit": PAGE}
+        if token:
+            args["NextToken"] = token
+        return self.call("ListUsersInGroup", "list_users_in_group", **args)
+
+    def list_users_page(self, filter_: str | None, token: str | None) -> dict[str, Any]:
+        args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
+        if filter_:
+            args["Filter"] = filter_
+        if token:
+            args["PaginationToken"] = token
+        return self.call("ListUsers", "list_users", **args)
 
     # -- users -----------------------------------------------------------------------------------
 
@@ -175,155 +196,37 @@ class PoolReader:
             return [a + b for a in HEX for b in HEX]
         return list(HEX)
 
-    def _list_users(self, filter_: str | None, token: str | None) -> dict[str, Any]:
-        args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
-        if filter_:
-            args["Filter"] = filter_
-        if token:
-            args["PaginationToken"] = token
-        return self.call("ListUsers", "list_users", **args)
+    def iter_user_pages(self, estimated_users: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Every user of the pool exactly once, in pages (lists), as fast as the budget allows (the
+        scheduler's user ranges alone: what the restore uses to list a target pool)."""
+        from backup_lambda.scheduler import user_pages
 
-    def iter_user_pages(self, estimated_users: int | None = None,
-                        resume: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Every user of the pool exactly once, in pages (lists), as fast as the budget allows.
-
-        ``self.listing_state`` always describes what has been handed out so far: each range's next
-        token (``None``: not started, ``DONE``: finished). When the consumer stops after any page,
-        ``listing_state`` is where another run carries on (``resume=``, within the hour that
-        pagination tokens live).
-        """
-        seen = SeenSubs()
-        if resume is not None:
-            self.user_listing = resume["user_listing"]
-            self.listing_state = dict(resume["ranges"])
-            self.ranges = len(self.listing_state) if self.user_listing != "sequential" else 1
-            if self.user_listing == "sequential":
-                yield from self._sequential_pages(seen, self.listing_state[SEQUENTIAL])
-            else:
-                yield from self._ranged_pages(seen)
-            return
-        prefixes = self.range_prefixes(estimated_users)
-        first_prefix = prefixes[0]
-        try:
-            first = self._list_users(f'sub ^= "{first_prefix}"', None)
-        except SnapshotError as exc:
-            cause = exc.__cause__
-            code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
-            if code != "InvalidParameterException":
-                raise
-            logger.warning("the sub range filter was refused (%s): listing users in one scan", code)
-            self.user_listing, self.ranges = "sequential", 1
-            self.listing_state = {SEQUENTIAL: None}
-            yield from self._sequential_pages(seen, None)
-            return
-        self.ranges = len(prefixes)
-        self.listing_state = {p: None for p in prefixes}
-        self.listing_state[first_prefix] = first.get("PaginationToken") or DONE
-        yield self._keep(first.get("Users", ()), first_prefix, seen)
-        yield from self._ranged_pages(seen)
-
-    def _ranged_pages(self, seen: SeenSubs) -> Iterator[list[dict[str, Any]]]:
-        starts = [(p, token) for p, token in self.listing_state.items() if token != DONE]
-        for prefix, users, next_token in self._parallel_pages(starts):
-            kept = self._keep(users, prefix, seen)
-            self.listing_state[prefix] = next_token or DONE  # before the yield: the page is handed out
-            if kept:
-                yield kept
-
-    def _keep(self, users, prefix: str | None, seen: SeenSubs) -> list[dict[str, Any]]:
-        kept = []
-        for user in users:
-            sub = sub_of(user)
-            if prefix is not None and not (sub or "").startswith(prefix):
-                self.stats["ignored_out_of_range"] += 1
-                continue
-            if not seen.add(sub if sub else "username:" + user["Username"]):
-                self.stats["duplicates_skipped"] += 1
-                continue
-            kept.append(user)
-        return kept
-
-    def _sequential_pages(self, seen: SeenSubs, token: str | None) -> Iterator[list[dict[str, Any]]]:
-        while True:
-            resp = self._list_users(None, token)
-            token = resp.get("PaginationToken")
-            self.listing_state[SEQUENTIAL] = token or DONE
-            yield self._keep(resp.get("Users", ()), None, seen)
-            if not token:
-                return
-
-    def _parallel_pages(self, starts: list[tuple[str, str | None]]) -> Iterator[tuple[str, list, str | None]]:
-        """Drain each range in a worker thread; pages come back through a bounded queue."""
-        if not starts:
-            return
-        work: queue.Queue = queue.Queue()
-        for item in starts:
-            work.put(item)
-        pages: queue.Queue = queue.Queue(maxsize=self.workers * 4)
-        stop = threading.Event()
-        done = object()
-
-        def put(item) -> bool:
-            while not stop.is_set():
-                try:
-                    pages.put(item, timeout=0.2)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def worker() -> None:
-            try:
-                while not stop.is_set():
-                    try:
-                        prefix, token = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    while not stop.is_set():
-                        resp = self._list_users(f'sub ^= "{prefix}"', token)
-                        token = resp.get("PaginationToken")
-                        if not put((prefix, resp.get("Users", []), token)):
-                            return
-                        if not token:
-                            break
-            except BaseException as exc:  # handed to the consumer, which re-raises it
-                put(exc)
-            finally:
-                put(done)
-
-        n = min(self.workers, len(starts))
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="list-users") as pool:
-            for _ in range(n):
-                pool.submit(worker)
-            finished = 0
-            try:
-                while finished < n:
-                    item = pages.get()
-                    if item is done:
-                        finished += 1
-                    elif isinstance(item, BaseException):
-                        raise item
-                    else:
-                        yield item
-            finally:
-                stop.set()
+        return user_pages(self, estimated_users)
 
 
-def groups_with_members(reader: PoolReader) -> Iterator[tuple[dict[str, Any], int, Any]]:
-    """(group, member count, spooled member list), in listing order, fetched a few groups ahead."""
-    with ThreadPoolExecutor(max_workers=GROUP_LOOKAHEAD, thread_name_prefix="group-members") as pool:
-        pending: deque = deque()
-        try:
-            for group in reader.iter_groups():
-                pending.append((group, pool.submit(reader.spool_members, group["GroupName"])))
-                if len(pending) >= GROUP_LOOKAHEAD:
-                    group_, future = pending.popleft()
-                    yield (group_, *future.result())
-            while pending:
-                group_, future = pending.popleft()
-                yield (group_, *future.result())
-        finally:
-            for _, future in pending:
-                future.cancel()
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    future.result()[1].close()
+def _usernames_only(response_dict=None, **kwargs) -> None:
+    """Cut a ListUsersInGroup answer down to its usernames (and token) before botocore parses it."""
+    if not response_dict or response_dict.get("status_code") != 200:
+        return
+    try:
+        data = json.loads(response_dict["body"])
+    except (ValueError, TypeError):
+        return  # botocore's parser says what is wrong with it
+    if isinstance(data, dict) and isinstance(data.get("Users"), list):
+        data["Users"] = [{"Username": u.get("Username")} if isinstance(u, dict) else u for u in data["Users"]]
+        response_dict["body"] = json.dumps(data).encode()
+
+
+def keep_users(users, prefix: str | None, seen: SeenSubs, stats: dict[str, int]) -> list[dict[str, Any]]:
+    """The users of a page that belong to its range (``prefix``; None: any) and were not kept before."""
+    kept = []
+    for user in users:
+        sub = sub_of(user)
+        if prefix is not None and not (sub or "").startswith(prefix):
+            stats["ignored_out_of_range"] += 1
+            continue
+        if not seen.add(sub if sub else "username:" + user["Username"]):
+            stats["duplicates_skipped"] += 1
+            continue
+        kept.append(user)
+    return kept

@@ -31,7 +31,7 @@ class UploadState:
     bytes: int
     sha256_kind: str
     sha256_state: str  # base64
-    tail: str  # base64: the bytes written since the last part was sent
+    tail_bytes: int  # how many bytes were written since the last part was sent (they travel apart: ``tail``)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,10 +41,10 @@ class UploadState:
         """``ValueError`` naming the field that does not fit (a checkpoint is read back from S3)."""
         if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
             raise ValueError(f"upload must have exactly the fields {sorted(cls.__dataclass_fields__)}")
-        for name in ("bucket", "key", "upload_id", "sha256_kind", "sha256_state", "tail"):
+        for name in ("bucket", "key", "upload_id", "sha256_kind", "sha256_state"):
             if not isinstance(data[name], str):
                 raise ValueError(f"upload.{name} is not a string")
-        for name in ("part_size", "bytes"):
+        for name in ("part_size", "bytes", "tail_bytes"):
             if not isinstance(data[name], int) or isinstance(data[name], bool) or data[name] < 0:
                 raise ValueError(f"upload.{name} is not a whole number >= 0")
         parts = data["parts"]
@@ -52,11 +52,12 @@ class UploadState:
                 isinstance(p, dict) and set(p) == {"PartNumber", "ETag"} and p["PartNumber"] == i
                 and isinstance(p["ETag"], str) for i, p in enumerate(parts, 1)):
             raise ValueError("upload.parts is not the list of parts 1..n with their ETags")
-        for name in ("sha256_state", "tail"):
-            try:
-                base64.b64decode(data[name], validate=True)
-            except (binascii.Error, ValueError):
-                raise ValueError(f"upload.{name} is not base64") from None
+        try:
+            base64.b64decode(data["sha256_state"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("upload.sha256_state is not base64") from None
+        if data["tail_bytes"] > data["bytes"] or data["tail_bytes"] >= max(data["part_size"], 1):
+            raise ValueError("upload.tail_bytes is not less than a part and than the bytes written")
         return cls(**data)
 
 
@@ -120,24 +121,34 @@ class StreamingUpload:
         return self._sha.hexdigest()
 
     def save_state(self) -> UploadState:
-        """What another process needs to carry on writing this object (see ``resume``)."""
+        """What another process needs to carry on writing this object, besides ``tail()`` (see ``resume``)."""
         assert self.upload_id is not None, "the upload has not started"
         return UploadState(
             bucket=self.bucket, key=self.key, upload_id=self.upload_id, parts=list(self.parts),
             part_size=self.part_size, bytes=self.bytes, sha256_kind=self._sha.kind,
-            sha256_state=base64.b64encode(self._sha.state()).decode(),
-            tail=base64.b64encode(bytes(self._buffer)).decode(),
+            sha256_state=base64.b64encode(self._sha.state()).decode(), tail_bytes=len(self._buffer),
         )
 
+    def tail(self) -> bytes:
+        """The bytes written since the last part was sent (up to a part: megabytes, kept apart from the state)."""
+        return bytes(self._buffer)
+
     @classmethod
-    def resume(cls, s3, state: UploadState) -> StreamingUpload:
+    def resume(cls, s3, state: UploadState, tail: bytes) -> StreamingUpload:
+        if len(tail) != state.tail_bytes:
+            raise ValueError(f"the upload's saved tail holds {len(tail)} bytes, not {state.tail_bytes}")
         upload = cls(s3, state.bucket, state.key, part_size=state.part_size)
         upload.upload_id = state.upload_id
         upload.parts = list(state.parts)
         upload.bytes = state.bytes
         upload._sha = sha256_state.new(base64.b64decode(state.sha256_state), kind=state.sha256_kind)
-        upload._buffer = bytearray(base64.b64decode(state.tail))
+        upload._buffer = bytearray(tail)
         return upload
+
+    @staticmethod
+    def abort_saved(s3, state: UploadState) -> None:
+        """Abort the upload a saved state describes (its parts are deleted)."""
+        s3.abort_multipart_upload(Bucket=state.bucket, Key=state.key, UploadId=state.upload_id)
 
     def abort(self) -> None:
         """Abort the upload (its parts are deleted). Safe to call at any point, even twice."""

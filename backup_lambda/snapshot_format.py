@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = frozenset({1})
+FORMAT_VERSION = 2
+SUPPORTED_FORMAT_VERSIONS = frozenset({1, 2})
 
 SNAPSHOT_SUFFIX = ".json"
 MANIFEST_SUFFIX = ".manifest.json"
 CHECKPOINT_DIR = ".checkpoints/"
+SPOOL_SUFFIX = ".spool"  # a continued snapshot's spool, next to its checkpoint (``<checkpoint key>.spool``)
 
-# Configuration sections, in the order they appear in the document (after format_version, taken_at,
-# source and pool; before groups and users). Each holds {"status": "present"|"absent"|"unavailable", ...}.
+# Configuration sections, in the order they appear in the document. Each holds {"status": "present"|
+# "absent"|"unavailable", ...}.
 CONFIG_SECTIONS = (
     "mfa_config",
     "clients",
@@ -31,6 +32,15 @@ CONFIG_SECTIONS = (
     "tags",
     "managed_login_branding",
 )
+
+HEADER_KEYS = ("format_version", "taken_at", "source", "pool")
+# The document's keys in the order each version writes them. Version 1 read the configuration and every
+# group's members before the first user; version 2 writes users first (the configuration and the groups,
+# read alongside them, wait in the spool): the same keys, in another order.
+DOCUMENT_KEYS = {
+    1: (*HEADER_KEYS, *CONFIG_SECTIONS, "groups", "users", "summary"),
+    2: (*HEADER_KEYS, "users", "groups", *CONFIG_SECTIONS, "summary"),
+}
 
 KEY_RE = re.compile(
     r"(?P<date>\d{4}/\d{2}/\d{2})/(?P<pool_name>.+)_(?P<stamp>\d{8}_\d{6})\.json$"

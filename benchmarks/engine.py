@@ -6,6 +6,11 @@ environment (``AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER``, ``AWS_ENDPOINT_URL_
 engines build their clients exactly as they do in Lambda: ``make_client`` for ours (adaptive
 retries), plain ``boto3.client`` for the original.
 
+``--lambda-s L`` makes the run a Lambda run of L seconds (its ``deadline``; ``--handover-s`` is kept for the
+hand-over): a snapshot that does not fit hands over and prints ``{"status": "continued",
+"checkpoint_key"}``; the next run is this command again with ``--checkpoint-key``, a new process as a new
+Lambda run is (``harness.run_engine`` does that until the snapshot is complete).
+
 ``--rate-scale K`` runs a faster clock: every rate limit of the snapshot (the request budget and the
 other categories' shares) is multiplied by K, to match a stand-in whose quota is K times higher and
 whose latency is K times lower. The engine's check that the budget stays <= 30 calls/s is lifted for
@@ -45,7 +50,8 @@ def lift_rate_limits(scale: float) -> None:
 
 def run_snapshot(args: argparse.Namespace, marks: dict[str, float]) -> dict[str, Any]:
     from backup_lambda.aws import make_client
-    from backup_lambda.snapshot import take_snapshot
+    from backup_lambda.checkpoint import load_checkpoint
+    from backup_lambda.snapshot import resume_snapshot, take_snapshot
 
     if args.rate_scale != 1:
         lift_rate_limits(args.rate_scale)
@@ -53,12 +59,23 @@ def run_snapshot(args: argparse.Namespace, marks: dict[str, float]) -> dict[str,
     def progress(event: dict[str, Any]) -> None:
         marks.setdefault(event.get("phase", "?"), time.perf_counter())
 
+    def deadline() -> float:
+        return args.lambda_s - (time.perf_counter() - marks["start"])
+
     cognito, s3 = make_client("cognito-idp"), make_client("s3")
+    common: dict[str, Any] = {"workers": args.workers, "progress": progress,
+                              "deadline": deadline if args.lambda_s else None, "handover_s": args.handover_s}
     marks["start"] = time.perf_counter()
-    result = take_snapshot(cognito, s3, user_pool_id=args.pool_id, bucket=args.bucket,
-                           request_budget=args.budget, workers=args.workers, progress=progress)
-    return {k: getattr(result, k) for k in ("key", "manifest_key", "users", "groups", "memberships", "bytes",
-                                            "throttles", "calls", "sha256")}
+    if args.checkpoint_key:
+        result = resume_snapshot(cognito, s3, load_checkpoint(s3, args.bucket, args.checkpoint_key), **common)
+    else:
+        result = take_snapshot(cognito, s3, user_pool_id=args.pool_id, bucket=args.bucket,
+                               request_budget=args.budget, **common)
+    if result.status == "continued":
+        return {"status": "continued", "checkpoint_key": result.checkpoint_key, "key": result.key,
+                "users": result.users}
+    return {"status": "ok", **{k: getattr(result, k) for k in (
+        "key", "manifest_key", "users", "groups", "memberships", "bytes", "throttles", "calls", "sha256", "runs")}}
 
 
 def run_original(args: argparse.Namespace, marks: dict[str, float]) -> dict[str, Any]:
@@ -70,7 +87,7 @@ def run_original(args: argparse.Namespace, marks: dict[str, float]) -> dict[str,
     marks["start"] = time.perf_counter()
     result = original_design.lambda_handler({}, None, cognito=cognito, s3=s3, user_pool_id=args.pool_id,
                                             bucket=args.bucket)
-    return {"key": result["key"]}
+    return {"status": "ok", "key": result["key"], "runs": 1}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=15.0, help="the snapshot's request budget (calls/s)")
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--rate-scale", type=float, default=1.0)
+    p.add_argument("--lambda-s", type=float, default=0.0, help="this run's Lambda time (s, its clock; 0: no limit)")
+    p.add_argument("--handover-s", type=float, default=60.0, help="hand over when less than this is left")
+    p.add_argument("--checkpoint-key", help="carry on the snapshot this checkpoint describes")
     args = p.parse_args(argv)
 
     import boto3  # noqa: F401 - imported before the first RSS reading: it is not the backup's memory
@@ -97,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     out.update({
         "engine": args.engine,
         "wall_s": end - marks["start"],
+        "ended_at": time.time(),
+        "started_at": time.time() - (end - marks["start"]),
         "cpu_s": (usage.ru_utime - cpu_before.ru_utime) + (usage.ru_stime - cpu_before.ru_stime),
         "rss_before_mib": rss_before,
         "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux reports KiB

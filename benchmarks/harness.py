@@ -3,7 +3,9 @@ that a snapshot is exact.
 
 - ``stand_in(...)``: the stand-in Cognito (``stand_in_cognito.py``) in a process of its own.
 - ``s3_server()``: a moto server (S3) in a process of its own (``python -m benchmarks.harness s3``).
-- ``run_engine(...)``: one backup in a child process (``engine.py``), its measurements as a dict.
+- ``run_engine(...)``: one backup in a child process (``engine.py``), its measurements as a dict;
+  ``run_lambda_runs(...)``: a snapshot as Lambda runs it, one process per run of ``lambda_s`` seconds,
+  each carrying on from the checkpoint the one before saved, until it is complete.
 - ``verify(...)``: reads the snapshot back as a stream and checks every user is there exactly once,
   as the synthetic pool defines it, and every group with exactly its members (when captured).
 """
@@ -68,9 +70,10 @@ def backup_env(cognito_url: str, s3_url: str) -> dict[str, str]:
 
 
 def stand_in(users: int, *, latency_ms: float = 0, jitter: float = 0, quota: float = 0,
-             burst: float = 0) -> Server:
+             burst: float = 0, groups: str = "default", token_ttl: float = 0) -> Server:
     return Server(["-m", "benchmarks.stand_in_cognito", "--users", str(users), "--latency-ms", str(latency_ms),
-                   "--jitter", str(jitter), "--quota", str(quota), "--burst", str(burst)])
+                   "--jitter", str(jitter), "--quota", str(quota), "--burst", str(burst), "--groups", groups,
+                   "--token-ttl", str(token_ttl)])
 
 
 def s3_server() -> Server:
@@ -83,13 +86,42 @@ def stand_in_stats(endpoint_url: str) -> dict[str, Any]:
 
 
 def run_engine(engine: str, env: dict[str, str], *, pool_id: str, bucket: str, budget: float = 15.0,
-               rate_scale: float = 1.0, workers: int = 16, timeout: float = 7200) -> dict[str, Any]:
+               rate_scale: float = 1.0, workers: int = 16, timeout: float = 7200, lambda_s: float = 0,
+               handover_s: float = 60, checkpoint_key: str | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.engine", engine, "--pool-id", pool_id, "--bucket", bucket,
-           "--budget", str(budget), "--rate-scale", str(rate_scale), "--workers", str(workers)]
+           "--budget", str(budget), "--rate-scale", str(rate_scale), "--workers", str(workers),
+           "--lambda-s", str(lambda_s), "--handover-s", str(handover_s)]
+    if checkpoint_key:
+        cmd += ["--checkpoint-key", checkpoint_key]
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"{engine} failed (exit code {done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_lambda_runs(engine: str, env: dict[str, str], *, lambda_s: float, handover_s: float, max_runs: int = 100,
+                    **kwargs: Any) -> dict[str, Any]:
+    """A snapshot over as many runs as it takes (``lambda_s`` each, on the run's clock): the last run's
+    measurements, plus ``runs`` (each run's wall time, peak RSS, CPU) and ``gaps_s`` (between runs:
+    a new process, as a new Lambda run is)."""
+    runs: list[dict[str, Any]] = []
+    checkpoint = None
+    while True:
+        measured = run_engine(engine, env, lambda_s=lambda_s if engine == "snapshot" else 0, handover_s=handover_s,
+                              checkpoint_key=checkpoint, **kwargs)
+        runs.append(measured)
+        if measured.get("status") != "continued":
+            break
+        if len(runs) >= max_runs:
+            raise RuntimeError(f"the snapshot was not complete after {max_runs} runs")
+        checkpoint = measured["checkpoint_key"]
+    last = dict(runs[-1])
+    last["runs"] = [{k: r[k] for k in ("wall_s", "peak_rss_mib", "cpu_s", "phases_s")} for r in runs]
+    last["gaps_s"] = [b["started_at"] - a["ended_at"] for a, b in zip(runs, runs[1:], strict=False)]
+    last["wall_s"] = sum(r["wall_s"] for r in runs)
+    last["cpu_s"] = sum(r["cpu_s"] for r in runs)
+    last["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+    return last
 
 
 # -- reading a snapshot back -------------------------------------------------------------------------
@@ -107,7 +139,7 @@ def verify(s3, bucket: str, key: str, pool: SyntheticPool) -> dict[str, Any]:
     seen = bytearray(pool.users)
     problems: list[str] = []
     count = duplicates = 0
-    groups: list[dict[str, Any]] = []
+    groups = GroupCheck(pool)
     summary: dict[str, Any] = {}
     for event in stream.events():
         if event.kind == "item" and event.key == "users":
@@ -126,7 +158,7 @@ def verify(s3, bucket: str, key: str, pool: SyntheticPool) -> dict[str, Any]:
             duplicates += seen[i]
             seen[i] = 1
         elif event.kind == "item" and event.key == "groups":
-            groups.append(event.value)
+            groups.add(event.value)
         elif event.kind == "value" and event.key == "summary":
             summary = event.value
     missing = pool.users - sum(seen)
@@ -135,22 +167,36 @@ def verify(s3, bucket: str, key: str, pool: SyntheticPool) -> dict[str, Any]:
     if duplicates:
         problems.append(f"{duplicates} users written more than once")
     return {"users": count, "exact": not problems and count == pool.users,
-            "memberships": _check_groups(groups, pool), "problems": problems, "bytes": stream.bytes,
+            "memberships": groups.verdict(), "problems": problems, "bytes": stream.bytes,
             "sha256": stream.sha256, "summary": summary}
 
 
-def _check_groups(groups: list[dict[str, Any]], pool: SyntheticPool) -> str:
-    names = [g.get("GroupName") for g in groups]
-    if sorted(names) != sorted(pool.groups):
-        return f"wrong groups: {names}"
-    if not any("Members" in g for g in groups):
-        return "not captured"
-    for g in groups:
-        expected = pool.members(g["GroupName"])
-        got = [pool.index_of_username(u) for u in g.get("Members", ())]
-        if len(got) != len(expected) or sorted(got) != list(expected):
-            return f"wrong members in {g['GroupName']}: {len(got)} of {len(expected)}"
-    return "exact"
+class GroupCheck:
+    """Each group as it streams by, against the pool: exactly its members (one group in memory at a time)."""
+
+    def __init__(self, pool: SyntheticPool):
+        self.pool = pool
+        self.names: list[str] = []
+        self.captured = False
+        self.wrong: str | None = None
+
+    def add(self, group: dict[str, Any]) -> None:
+        name = group.get("GroupName")
+        self.names.append(name)
+        if "Members" not in group or self.wrong or name not in self.pool.groups:
+            return
+        self.captured = True
+        expected = self.pool.members(name)
+        got = sorted(self.pool.index_of_username(u) for u in group["Members"])
+        if len(got) != len(expected) or got != list(expected):
+            self.wrong = f"wrong members in {name}: {len(got)} of {len(expected)}"
+
+    def verdict(self) -> str:
+        if sorted(self.names) != sorted(self.pool.groups):
+            return f"wrong groups: {len(self.names)} named, {len(self.pool.groups)} in the pool"
+        if not self.captured and self.names:
+            return "not captured"
+        return self.wrong or "exact"
 
 
 def verify_manifest(s3, bucket: str, manifest_key: str, checked: dict[str, Any]) -> list[str]:

@@ -5,7 +5,10 @@ AWSCognitoIdentityProviderService.<Op>``) for the read calls a snapshot makes, a
 synthetic pool of N users generated on the fly (``synthetic_pool.py``): each call costs O(page),
 never O(pool).
 
-- Pagination tokens encode the listing and the next position.
+- Pagination tokens encode the listing, the next position and when they were issued; a token older
+  than ``token_ttl`` seconds (AWS: about an hour) is refused as AWS refuses an expired or otherwise
+  invalid one: HTTP 400 ``InvalidParameterException`` (the message is made up: AWS's was not
+  observed for an expired token).
 - UserList quota: ListUsers and ListUsersInGroup share one token bucket (``quota`` calls/s,
   ``burst`` tokens), shared by all connections. An empty bucket answers HTTP 400
   ``{"__type": "TooManyRequestsException", "message": "Rate exceeded"}`` as AWS does.
@@ -34,7 +37,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from benchmarks.synthetic_pool import SyntheticPool
+from benchmarks.synthetic_pool import SyntheticPool, group_shape
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 USER_LIST_OPS = frozenset({"ListUsers", "ListUsersInGroup"})
@@ -66,17 +69,19 @@ class TokenBucket:
             return False
 
 
-def _token(*parts: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+def _token(kind: str, key: str, position: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([kind, key, position, time.monotonic()]).encode()).decode()
 
 
-def _untoken(token: str, kind: str, key: str) -> int:
+def _untoken(token: str, kind: str, key: str, ttl: float | None = None) -> int:
     try:
-        got_kind, got_key, position = json.loads(base64.urlsafe_b64decode(token.encode()))
+        got_kind, got_key, position, issued = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, TypeError):
         raise ServiceError("InvalidParameterException", "Invalid pagination token") from None
     if got_kind != kind or got_key != key or not isinstance(position, int) or position < 0:
         raise ServiceError("InvalidParameterException", "Pagination token does not match the request")
+    if ttl is not None and time.monotonic() - issued > ttl:
+        raise ServiceError("InvalidParameterException", f"Paging marker {token[:12]}... has expired")
     return position
 
 
@@ -93,8 +98,10 @@ class StandInCognito:
     """The request handling: one pool, a UserList quota, a latency per call, and counters."""
 
     def __init__(self, pool: SyntheticPool, *, latency: float = 0.0, jitter: float = 0.0,
-                 quota: float | None = None, burst: float | None = None, seed: int = 1):
+                 quota: float | None = None, burst: float | None = None, seed: int = 1,
+                 token_ttl: float | None = None):
         self.pool = pool
+        self.token_ttl = token_ttl
         self.latency = latency
         self.jitter = jitter
         self.bucket = TokenBucket(quota, burst) if quota else None
@@ -102,6 +109,7 @@ class StandInCognito:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
+        self.expired: Counter[str] = Counter()
         self.in_flight = 0
         self.peak_in_flight = 0
         self.windows: dict[str, list[float]] = {}  # operation -> [first, last] arrival (monotonic)
@@ -112,6 +120,7 @@ class StandInCognito:
             user_list = sum(self.calls[op] for op in USER_LIST_OPS)
             return {"calls": dict(self.calls), "throttled": dict(self.throttled),
                     "throttles": sum(self.throttled.values()), "user_list_calls": user_list,
+                    "expired_tokens": dict(self.expired),
                     "peak_in_flight": self.peak_in_flight,
                     "windows_s": {op: [round(a, 4), round(b, 4)] for op, (a, b) in self.windows.items()}}
 
@@ -147,6 +156,9 @@ class StandInCognito:
             out = method(body)
             status = 200
         except ServiceError as exc:
+            if "expired" in exc.message:
+                with self._lock:
+                    self.expired[op] += 1
             status = exc.status
             out = json.dumps({"__type": exc.code, "message": exc.message}).encode()
             headers = {"x-amzn-ErrorType": f"{exc.code}:"}
@@ -177,7 +189,7 @@ class StandInCognito:
             indices = self.pool.sub_prefix(value) if op == "^=" else [
                 i for i in self.pool.sub_prefix(value) if self.pool.sub(i) == value]
         token = body.get("PaginationToken")
-        start = _untoken(token, "users", filter_) if token else 0
+        start = _untoken(token, "users", filter_, self.token_ttl) if token else 0
         page = indices[start:start + limit]
         text = '{"Users":[' + ",".join(self.pool.user_json(i) for i in page) + "]"
         if start + limit < len(indices):
@@ -191,7 +203,7 @@ class StandInCognito:
             raise ServiceError("ResourceNotFoundException", "Group not found.")
         members = self.pool.members(group)
         token = body.get("NextToken")
-        start = _untoken(token, "members", group) if token else 0
+        start = _untoken(token, "members", group, self.token_ttl) if token else 0
         page = members[start:start + limit]
         text = '{"Users":[' + ",".join(self.pool.user_json(i) for i in page) + "]"
         if start + limit < len(members):
@@ -201,7 +213,7 @@ class StandInCognito:
     def op_ListGroups(self, body):  # noqa: N802
         limit = _limit(body)
         token = body.get("NextToken")
-        start = _untoken(token, "groups", "") if token else 0
+        start = _untoken(token, "groups", "", self.token_ttl) if token else 0
         names = self.pool.group_order[start:start + limit]
         out: dict[str, Any] = {"Groups": [self.pool.group_type(n) for n in names]}
         if start + limit < len(self.pool.group_order):
@@ -340,11 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jitter", type=float, default=0.0, help="latency varies by +- this fraction (uniform)")
     p.add_argument("--quota", type=float, default=0.0, help="UserList calls/s (0: no quota)")
     p.add_argument("--burst", type=float, default=0.0, help="token bucket size (default: one second's worth)")
+    p.add_argument("--groups", default="default", help="the pool's groups: default, five, tenants:N, everyone:K")
+    p.add_argument("--token-ttl", type=float, default=0.0, help="pagination tokens expire after this (s; 0: never)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     args = p.parse_args(argv)
-    app = StandInCognito(SyntheticPool(args.users), latency=args.latency_ms / 1000, jitter=args.jitter,
-                         quota=args.quota or None, burst=args.burst or None)
+    app = StandInCognito(SyntheticPool(args.users, groups=group_shape(args.groups)), latency=args.latency_ms / 1000,
+                         jitter=args.jitter, quota=args.quota or None, burst=args.burst or None,
+                         token_ttl=args.token_ttl or None)
     server = _Server((args.host, args.port), app)
     host, port = server.server_address[:2]
     print(json.dumps({"endpoint": f"http://{host}:{port}"}), flush=True)

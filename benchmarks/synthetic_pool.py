@@ -5,7 +5,11 @@
   selects ``i = r, r + 16**L, r + 2 * 16**L, ...`` (r = the prefix read backwards): an arithmetic
   progression, sliced directly. The ranges are as balanced as random UUIDs would make them. The rest
   of the sub is a hash of ``i``, so the sub looks like a UUID v4.
-- Group ``g`` holds the users ``i`` with ``i % period == residue``.
+- Group ``g`` holds the users ``i`` with ``i % period`` in its ``residues``: its ``k``-th member is
+  ``(k // r) * period + residues[k % r]`` (``r`` residues, sorted), so a page of members costs O(page)
+  too. Shapes (``group_shape``): ``default`` (six groups, 1.4% of the users in all), ``five`` (its five
+  groups with members), ``tenants:N`` (N tenant groups, every user in 1 to 3 of them, 2 on average),
+  ``everyone:K`` (one group holding every user, plus K groups of 1 in 5,000).
 
 Served by the stand-in Cognito (``stand_in_cognito.py``) and checked against by the benchmarks.
 """
@@ -34,20 +38,76 @@ TIERS = ["free", "pro", "enterprise"]
 class Group:
     name: str
     description: str
-    precedence: int
-    period: int  # members: the users i with i % period == residue (period 0: no members)
-    residue: int = 0
+    precedence: int | None
+    period: int  # members: the users i with i % period in residues (period 0: no members)
+    residues: tuple[int, ...] = (0,)
+
+
+class Members:
+    """The members of one group in a pool of ``users``, in listing order, as a sequence (sliceable)."""
+
+    def __init__(self, group: Group, users: int):
+        self.period, self.residues = group.period, tuple(sorted(group.residues))
+        r = len(self.residues)
+        if not self.period:
+            self.n = 0
+        else:
+            whole, rest = divmod(users, self.period)
+            self.n = whole * r + sum(1 for x in self.residues if x < rest)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self.n))]
+        if not 0 <= k < self.n:
+            raise IndexError(k)
+        q, j = divmod(k, len(self.residues))
+        return q * self.period + self.residues[j]
+
+    def __iter__(self):
+        return (self[i] for i in range(self.n))
 
 
 # About 1.4% of the users are in a group: memberships cost UserList calls that list no new user.
 DEFAULT_GROUPS = (
-    Group("admins", "Administrators", 1, 10_000, 1),
-    Group("support", "Customer support staff", 15, 2_000, 5),
-    Group("editors", "Can edit content", 5, 500, 9),
-    Group("early-adopters", "Joined in the first month", 30, 1_000, 17),
-    Group("beta-testers", "Early access", 20, 100, 13),
+    Group("admins", "Administrators", 1, 10_000, (1,)),
+    Group("support", "Customer support staff", 15, 2_000, (5,)),
+    Group("editors", "Can edit content", 5, 500, (9,)),
+    Group("early-adopters", "Joined in the first month", 30, 1_000, (17,)),
+    Group("beta-testers", "Early access", 20, 100, (13,)),
     Group("archived", "No members any more", 99, 0),
 )
+TENANT_STEP = 3_331  # a user's 2nd and 3rd tenant groups are this far (mod N) from its first
+
+
+def tenant_groups(n: int) -> tuple[Group, ...]:
+    """N tenant groups over a period of 3N residues: the users of residue ``x`` (``b = x % N``) are in
+    groups ``b``, ``b + STEP``, ``b + 2 STEP`` (mod N), the first ``x % 3 + 1`` of them: each user in 1,
+    2 or 3 groups, 2 on average, each group holding 6 residues (1 in N/2 users)."""
+    step = TENANT_STEP % n if n > 3 else 1
+    groups = []
+    for g in range(n):
+        residues = {b + m * n for j in range(3) for b in [(g - j * step) % n] for m in range(3)
+                    if (b + m * n) % 3 >= j}
+        groups.append(Group(f"tenant-{g:05d}", f"Tenant {g:05d}", None, 3 * n, tuple(sorted(residues))))
+    return tuple(groups)
+
+
+def group_shape(name: str) -> tuple[Group, ...]:
+    """The groups of a named shape (see the module docstring)."""
+    kind, _, arg = name.partition(":")
+    if kind == "default" and not arg:
+        return DEFAULT_GROUPS
+    if kind == "five" and not arg:
+        return DEFAULT_GROUPS[:5]
+    if kind == "tenants" and arg.isdigit() and int(arg) > 0:
+        return tenant_groups(int(arg))
+    if kind == "everyone" and arg.isdigit():
+        return (Group("customers", "Every customer", 50, 1, (0,)),
+                *(Group(f"team-{k:02d}", f"Team {k:02d}", k + 1, 5_000, (k,)) for k in range(int(arg))))
+    raise ValueError(f"unknown group shape {name!r}: default, five, tenants:N or everyone:K")
 
 
 def _json_str(value: str) -> str:
@@ -145,9 +205,8 @@ class SyntheticPool:
         i = self.index_of_sub(prefix)
         return [i] if i < self.users and self.sub(i).startswith(prefix) else []
 
-    def members(self, group: str) -> range:
-        g = self.groups[group]
-        return range(g.residue, self.users, g.period) if g.period else range(0)
+    def members(self, group: str) -> Members:
+        return Members(self.groups[group], self.users)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -188,9 +247,10 @@ class SyntheticPool:
 
     def group_type(self, name: str) -> dict[str, Any]:
         g = self.groups[name]
-        return {"GroupName": g.name, "UserPoolId": self.pool_id, "Description": g.description,
-                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/cognito-{g.name}", "Precedence": g.precedence,
-                "LastModifiedDate": CREATED, "CreationDate": CREATED}
+        out = {"GroupName": g.name, "UserPoolId": self.pool_id, "Description": g.description,
+               "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/cognito-{g.name}", "Precedence": g.precedence,
+               "LastModifiedDate": CREATED, "CreationDate": CREATED}
+        return {k: v for k, v in out.items() if v is not None}
 
     def client(self, client_id: str) -> dict[str, Any]:
         c = self.clients[client_id]

@@ -1,7 +1,9 @@
 """The deploy role (``_deploy-stack.yml``, the stacks' GitHub environments): manages the resources the
 main program declares and uses the state; nothing else.
 
-- Resources by the program's exact names (``program_resources.py``); KMS keys by the program's tag:
+- Resources by the program's exact names (``program_resources.py``), the stacks' SDK layers among
+  them (publish a version, read and delete versions; an allow on the program's layer names that the
+  guardrails narrow to the stacks' own); KMS keys by the program's tag:
   created only tagged as a stack's (``aws:RequestTag``), administered only while they carry it
   (``aws:ResourceTag``); it cannot tag any other key into reach.
 - Roles only under the program's path and only with the bootstrap's permissions boundary
@@ -73,6 +75,10 @@ MANAGE_ACTIONS: dict[str, list[str]] = {
     "topics": ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetSubscriptionAttributes", "sns:SetTopicAttributes",
                "sns:Subscribe", "sns:TagResource", "sns:Unsubscribe", "sns:UntagResource"],
 }
+# The function's SDK layer (LayerVersion): publish a version when the lock changes (on the layer), read
+# it and delete the version it replaced (on the version). Never AddLayerVersionPermission: the layer is
+# shared with no one.
+SDK_LAYER_ACTIONS = ["lambda:DeleteLayerVersion", "lambda:GetLayerVersion", "lambda:PublishLayerVersion"]
 # What would reach the snapshots' contents: denied outright.
 OBJECT_READS = ["s3:GetObject", "s3:GetObjectAttributes", "s3:GetObjectTorrent", "s3:GetObjectVersion",
                 "s3:GetObjectVersionAttributes", "s3:GetObjectVersionForReplication",
@@ -112,6 +118,10 @@ def deploy_permissions(settings: Settings) -> dict:
         allow("ManageKeyAliases", ALIAS_ACTIONS, resources["key_aliases"]),
         allow("ManageBoundedRoles", BOUNDED_ROLE_ACTIONS, resources["roles"], boundary),
         allow("ManageRoles", READS["roles"] + ROLE_ACTIONS, resources["roles"]),
+        # The stacks' SDK layers and their versions. Allowed here on the program's layer names (one
+        # pattern, whatever the number of stacks: this policy is near IAM's limit) and denied by the
+        # guardrails on any layer but the stacks' own, exactly (DenyOtherLayers).
+        allow("ManageSdkLayers", SDK_LAYER_ACTIONS, program.any_program_layer(settings)),
         allow("PassTheFunctionRole", ["iam:PassRole"], program.role(settings, names.role(names.BACKUP_ROLE)),
               {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}),
         allow("PassTheReplicationRole", ["iam:PassRole"],
@@ -153,6 +163,8 @@ def _denies(settings: Settings) -> list[dict]:
               {"StringNotEquals": {"iam:PermissionsBoundary": boundary}}),
         _deny("DenyRemovingBoundaries", "iam:DeleteRolePermissionsBoundary", "*"),
         _deny("DenyRolesOutsideTheProgramsPath", ANY_ROLE_CHANGE, program.roles(settings), not_resource=True),
+        _deny("DenyOtherLayers", SDK_LAYER_ACTIONS,
+              program.sdk_layers(settings) + program.sdk_layer_versions(settings), not_resource=True),
         _deny("DenyReadingSnapshots", OBJECT_READS, program.objects(program.all_buckets(settings))),
         _deny("DenyUsingKeys", KEY_USE, state_key or "*", not_resource=state_key is not None),
         _deny("DenyUserData", "cognito-idp:*", "*"),

@@ -16,7 +16,6 @@ from bootstrap import program_resources as program
 from bootstrap.account_settings import Settings
 from bootstrap.state_backend import state_statements
 from bootstrap.statements import allow
-from infra.names import POWERTOOLS_LAYER, POWERTOOLS_LAYER_ACCOUNT
 
 # Reads of configuration, by the kind of resource the program declares. Deliberately absent:
 # s3:GetObject*, s3:ListBucket (object names), cognito-idp:* (user data), logs:GetLogEvents and
@@ -37,6 +36,8 @@ READS: dict[str, list[str]] = {
         "lambda:GetFunctionConfiguration", "lambda:GetFunctionEventInvokeConfig", "lambda:GetFunctionRecursionConfig",
         "lambda:GetPolicy", "lambda:GetRuntimeManagementConfig", "lambda:ListTags", "lambda:ListVersionsByFunction",
     ],
+    # The function's SDK layer: a version's configuration and a link to its code (the SDK, public).
+    "sdk_layers": ["lambda:GetLayerVersion"],
     "log_groups": ["logs:ListTagsForResource", "logs:ListTagsLogGroup"],
     "queues": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"],
     "rules": ["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"],
@@ -56,6 +57,7 @@ def kind_resources(settings: Settings) -> dict[str, list[str]]:
         "keys": program.keys(settings),
         "roles": program.roles(settings),
         "functions": program.functions(settings),
+        "sdk_layers": program.sdk_layer_versions(settings),
         "log_groups": program.log_groups(settings),
         "queues": program.queues(settings),
         "rules": program.rules(settings),
@@ -78,12 +80,7 @@ def metadata_statements(settings: Settings) -> list[dict]:
 
 
 def unscoped_reads(settings: Settings) -> list[dict]:
-    return [
-        allow("ReadWithoutResourceType", UNSCOPED_READS, "*"),
-        # The function's layer: AWS Lambda Powertools, in AWS's account (any version, any region).
-        allow("ReadPowertoolsLayer", ["lambda:GetLayerVersion"],
-              f"arn:{settings.partition}:lambda:*:{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER}:*"),
-    ]
+    return [allow("ReadWithoutResourceType", UNSCOPED_READS, "*")]
 
 
 def preview_policy(settings: Settings) -> dict:

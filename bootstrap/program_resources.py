@@ -2,7 +2,8 @@
 patterns and conditions, built from the program's own names (``infra/names.py``) and the stacks.
 
 - Names the program sets: ``cognito-backup-<stack>`` for each stack of the account, exactly (the
-  function, its log group, the alarms, the dashboard, the key aliases).
+  function, its SDK layer ``cognito-backup-<stack>-sdk``, its log group, the alarms, the dashboard,
+  the key aliases).
 - Names Pulumi makes: ``<logical name>-`` and seven characters, exactly (``?`` is one character), so
   that ``snapshots-bucket-archive`` or ``backup-failures-legacy`` of another project are not matched.
 - Roles: the program's path (``role/cognito-backup/...``), which no reader or CI role shares.
@@ -65,6 +66,22 @@ def functions(settings: Settings) -> list[str]:
     """Each stack's function, and its qualified ARNs (versions)."""
     arns = [settings.arn("lambda", f"function:{stack.function}") for stack in _stacks(settings)]
     return arns + [f"{arn}:*" for arn in arns]
+
+
+def sdk_layers(settings: Settings) -> list[str]:
+    """Each stack's SDK layer, unversioned: what ``lambda:PublishLayerVersion`` is authorised on."""
+    return [settings.arn("lambda", f"layer:{stack.sdk_layer}") for stack in _stacks(settings)]
+
+
+def sdk_layer_versions(settings: Settings) -> list[str]:
+    """Every version of each stack's SDK layer (``<layer ARN>:<n>``; a layer's name holds no ``:``)."""
+    return [f"{arn}:*" for arn in sdk_layers(settings)]
+
+
+def any_program_layer(settings: Settings) -> str:
+    """Every layer named like the program's, and its versions: pair with a deny outside ``sdk_layers``
+    and ``sdk_layer_versions``."""
+    return settings.arn("lambda", f"layer:{names.NAMESPACE}-*")
 
 
 def log_groups(settings: Settings) -> list[str]:

@@ -1,7 +1,8 @@
 """List the snapshots in a bucket, newest first, with their counts and whether each is complete.
 
 A snapshot is complete when its manifest exists; the counts (users, groups, memberships, bytes)
-come from the manifest. Keys under a hidden folder (``.checkpoints/``, ``.drills/``) are not
+and the format version (1: written before format 2, users after the groups; 2: users first) come from
+the manifest: both are read by every command. Keys under a hidden folder (``.checkpoints/``, ``.drills/``) are not
 snapshots and are skipped.
 """
 
@@ -42,7 +43,7 @@ def list_snapshots(s3: Any, bucket: str, prefix: str = "", pool_name: str | None
     """Every snapshot under ``prefix``, newest first (by the time in its key, then by key).
 
     Each entry: ``key, pool_name, taken_at`` (ISO), ``complete`` (manifest exists), ``users``,
-    ``groups``, ``memberships``, ``bytes`` (from the manifest when complete, else None),
+    ``groups``, ``memberships``, ``bytes``, ``format_version`` (from the manifest when complete, else None),
     ``size`` (the object's size), ``manifest_key``, and ``manifest_error`` when a manifest exists but
     cannot be read; ``imported`` (from the manifest) for a snapshot made by ``import-cbr``.
     """
@@ -81,13 +82,13 @@ def list_snapshots(s3: Any, bucket: str, prefix: str = "", pool_name: str | None
 
     for entry in entries:
         entry.update(complete=entry["manifest_key"] in manifests, users=None, groups=None, memberships=None,
-                     bytes=None)
+                     bytes=None, format_version=None)
     with ThreadPoolExecutor(max_workers=MANIFEST_READERS) as pool:
         for entry, (manifest, error) in pool.map(load, complete):
             if manifest is None:
                 entry["manifest_error"] = error
                 continue
-            for name in ("users", "groups", "memberships", "bytes"):
+            for name in ("users", "groups", "memberships", "bytes", "format_version"):
                 entry[name] = manifest.get(name)
             if manifest.get("imported"):
                 entry["imported"] = manifest["imported"]
@@ -104,7 +105,7 @@ def newest_complete(s3: Any, bucket: str, pool_name: str, prefix: str = "") -> d
 def format_table(entries: list[dict[str, Any]]) -> str:
     if not entries:
         return "no snapshots"
-    rows = [("taken at (UTC)", "pool", "complete", "users", "groups", "memberships", "bytes", "key")]
+    rows = [("taken at (UTC)", "pool", "complete", "users", "groups", "memberships", "bytes", "format", "key")]
     for e in entries:
         def num(v: Any) -> str:
             return f"{v:,}" if isinstance(v, int) else "-"
@@ -113,7 +114,7 @@ def format_table(entries: list[dict[str, Any]]) -> str:
         if e.get("imported"):
             complete += " (imported)"
         rows.append((e["taken_at"], e["pool_name"], complete, num(e["users"]), num(e["groups"]),
-                     num(e["memberships"]), num(e["bytes"]), e["key"]))
+                     num(e["memberships"]), num(e["bytes"]), num(e["format_version"]), e["key"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1]
                      for r in rows)

@@ -39,10 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # What the snapshot is doing, by the phase an event names; the counts say what has been read so far. Keyed
-# off each event's own fields, whatever order the engine reports phases in (groups may be read alongside users).
+# off each event's own fields, whatever order the engine reports phases in. Users, groups with their members
+# and the configuration are read at once (format 2), then the groups and the configuration are written.
 ACTIVITIES = {
-    "groups": "reading groups and their members",
-    "users": "listing users",
+    "users": "reading users, groups and their members",
+    "writing": "writing the groups and the configuration",
     "uploading": "completing the upload",
     "continued": "handing over to the next run (checkpoint saved)",
 }

@@ -2,7 +2,8 @@
 
 ``verify SNAPSHOT`` (``s3://bucket/key`` or a local path) checks, in one pass over the snapshot:
 the manifest exists and names this snapshot; the sha256 and byte count match; ``format_version``
-is one this tool reads; the document is well-formed (every documented key, sections with a valid
+is one this tool reads (1 or 2: the same keys, written in another order; the order carries no meaning
+and no reader relies on it); the document is well-formed (every documented key, sections with a valid
 status); and its users, groups and memberships match both the manifest and the document's summary.
 Exit code 0 only when all of that holds; 1 when the snapshot fails; 2 on a usage error.
 """
@@ -15,11 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from backup_lambda.errors import SnapshotFileError
-from backup_lambda.snapshot_format import CONFIG_SECTIONS, SUPPORTED_FORMAT_VERSIONS
+from backup_lambda.snapshot_format import CONFIG_SECTIONS, DOCUMENT_KEYS, SUPPORTED_FORMAT_VERSIONS
 from cognito_backup.file_kind import NotASnapshotError
 from cognito_backup.snapshot_file import SnapshotSource, SnapshotStream
 
-REQUIRED_KEYS = ("format_version", "taken_at", "source", "pool", *CONFIG_SECTIONS, "groups", "users", "summary")
+# Every version holds the same keys (tests/tooling/test_format_versions.py), in another order.
+REQUIRED_KEYS = DOCUMENT_KEYS[max(SUPPORTED_FORMAT_VERSIONS)]
 SECTION_STATUSES = frozenset({"present", "absent", "unavailable"})
 PROGRESS_EVERY = 2.0  # seconds
 

@@ -8,6 +8,9 @@
 - Components, resources only: ``backup_role.py``, ``storage.py``, ``backup_function.py``, ``alerts.py``,
   ``dashboard.py``, ``import_role.py``.
 - Pure builders, testable without Pulumi: ``policies/`` (every policy document and the bucket rules),
-  ``dashboard_body.py``, ``function_package.py`` (the function's code and environment), ``metrics.py``;
-  ``documents.py`` turns a builder's document into the JSON a resource takes.
+  ``dashboard_body.py``, ``function_package.py`` (the function's code, SDK layer and environment),
+  ``metrics.py``; ``documents.py`` turns a builder's document into the JSON a resource takes.
+- The function's SDK layer, built before any resource is declared: ``sdk_layer.py`` (the build and its
+  cache under ``build/``), ``sdk_lock.py`` (``requirements/lambda.txt`` as python3.13 on arm64 reads
+  it), ``sdk_layer_files.py`` (the checks, and the deterministic zip).
 """

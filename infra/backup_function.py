@@ -1,9 +1,14 @@
-"""The snapshot Lambda, its schedule and what catches its failures.
+"""The snapshot Lambda, the SDK layer it runs on, its schedule and what catches its failures.
 
 One function serves every pool: the EventBridge rule has one target per pool whose constant input is
 that pool's snapshot event. Reserved concurrency 1 makes runs queue instead of overlapping (they share
 Cognito's account-wide UserList quota): EventBridge invokes asynchronously, and Lambda keeps throttled
 asynchronous events for up to six hours, so the pools are snapshotted one after the other.
+
+The function's only layer is its SDK (``infra/sdk_layer.py``), published by the program from the
+function's runtime lock. A layer version is immutable: a new lock gives a new zip, whose digest
+(``source_code_hash``) replaces the version, and the function moves to the new one before the old one
+is deleted.
 """
 
 from __future__ import annotations
@@ -18,9 +23,17 @@ import pulumi_aws as aws
 from infra import names
 from infra.config import BackupConfig
 from infra.documents import as_json
-from infra.function_package import ARCHITECTURE, HANDLER, RUNTIME, code_archive, function_environment
+from infra.function_package import (
+    ARCHITECTURE,
+    HANDLER,
+    RUNTIME,
+    code_archive,
+    function_environment,
+    sdk_layer_archive,
+)
 from infra.policies.backup_function import schedule_dlq_policy
 from infra.policies.backup_role import BackupRoleResources, backup_role_policy
+from infra.sdk_layer import SdkLayer
 
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # the most SQS keeps: two weeks to look at a failed event
 MAX_ASYNC_EVENT_AGE = 6 * 3600  # the most Lambda keeps an event that waits for the one concurrent run
@@ -39,9 +52,11 @@ class BackupFunctionArgs:
     bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     project_dir: Path
+    sdk_layer: SdkLayer  # built before any resource is declared (__main__.py)
 
 
 class BackupFunction(pulumi.ComponentResource):
+    sdk_layer: aws.lambda_.LayerVersion
     function: aws.lambda_.Function
     log_group: aws.cloudwatch.LogGroup
     failure_queue: aws.sqs.Queue
@@ -102,6 +117,16 @@ class BackupFunction(pulumi.ComponentResource):
         )
         role_policy = aws.iam.RolePolicy(f"{name}-permissions", role=args.role.id, policy=policy, opts=child)
 
+        self.sdk_layer = aws.lambda_.LayerVersion(
+            names.sdk_layer(name),
+            layer_name=cfg.names.sdk_layer,
+            description=args.sdk_layer.description,
+            code=sdk_layer_archive(args.sdk_layer),
+            source_code_hash=args.sdk_layer.base64_sha256,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            opts=child,
+        )
         environment = pulumi.Output.all(args.bucket_name, args.kms_key_arn).apply(
             lambda v: function_environment(cfg, v[0], v[1])
         )
@@ -116,8 +141,9 @@ class BackupFunction(pulumi.ComponentResource):
             role=args.role.arn,
             timeout=cfg.lambda_timeout,
             memory_size=cfg.lambda_memory,
+            ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=cfg.lambda_ephemeral_storage),
             reserved_concurrent_executions=1,
-            layers=[cfg.powertools_layer_arn],
+            layers=[self.sdk_layer.arn],
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
         )
@@ -176,6 +202,7 @@ class BackupFunction(pulumi.ComponentResource):
             {
                 "function_name": self.function.name,
                 "function_arn": self.function.arn,
+                "sdk_layer_arn": self.sdk_layer.arn,
                 "failure_queue_arn": self.failure_queue.arn,
                 "schedule_dlq_arn": self.schedule_dlq.arn,
             }

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import stack_rules as rules
-from infra.names import NAMESPACE, StackNames, powertools_layer_arn, resource_prefix, stack_name_problem
-from infra.stack_keys import KEYS, REGION_KEY, default
+from infra.names import NAMESPACE, StackNames, resource_prefix, stack_name_problem
+from infra.stack_keys import KEYS, REGION_KEY, RETIRED, default
 from infra.stack_values import ObjectLock, Pool, Retention, StackValues
 
 
@@ -49,9 +49,9 @@ class BackupConfig:
     retention: Retention = Retention()
     object_lock: ObjectLock = ObjectLock()
     replica_region: str | None = default("replicaRegion")
-    powertools_layer_version: int = default("powertoolsLayerVersion")
     lambda_timeout: int = default("lambdaTimeout")
     lambda_memory: int = default("lambdaMemory")
+    lambda_ephemeral_storage: int = default("lambdaEphemeralStorage")
     log_retention_days: int = default("logRetentionDays")
     access_log_retention_days: int = default("accessLogRetentionDays")
     protect: bool = default("protect")
@@ -63,23 +63,27 @@ class BackupConfig:
 
     @property
     def names(self) -> StackNames:
-        """The physical names the program sets: function, log group, alarms, dashboard, key aliases."""
+        """The physical names the program sets: function, SDK layer, log group, alarms, dashboard, key
+        aliases."""
         return StackNames(self.resource_prefix)
 
-    @property
-    def powertools_layer_arn(self) -> str:
-        return powertools_layer_arn(self.region, self.powertools_layer_version)
 
-
-def unknown_key_problems(raw: Mapping[str, Any]) -> list[str]:
-    """A problem for each key of the namespace that the table does not declare, with a "did you mean"."""
+def unknown_key_problems(raw: Mapping[str, Any], stack: str) -> list[str]:
+    """A problem for each key of the namespace that the table does not declare, with a "did you mean",
+    and for each key it declares retired, with why and what to do."""
     problems = []
+    live = [name for name, key in KEYS.items() if key.kind != RETIRED]
     for full_key in sorted(raw):
         namespace, _, name = full_key.partition(":")
-        if namespace == NAMESPACE and name not in KEYS:
-            close = difflib.get_close_matches(name, KEYS, n=1)
+        if namespace != NAMESPACE:
+            continue
+        if name not in KEYS:
+            close = difflib.get_close_matches(name, live, n=1)
             hint = f" (did you mean {NAMESPACE}:{close[0]}?)" if close else ""
             problems.append(f"{full_key}: unknown key{hint}")
+        elif KEYS[name].kind == RETIRED:
+            meaning = KEYS[name].meaning.replace("`", "").replace("Pulumi.<stack>.yaml", f"Pulumi.{stack}.yaml")
+            problems.append(f"{full_key}: no longer used. {meaning}")
     return problems
 
 
@@ -91,7 +95,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
     r = StackValues(raw)
     if problem := stack_name_problem(stack):
         r.problem("stack name", problem)
-    r.problems += unknown_key_problems(raw)
+    r.problems += unknown_key_problems(raw, stack)
 
     region = rules.read_region(r)
     pools = rules.read_pools(r, region)
@@ -123,9 +127,9 @@ def parse_config(raw: Mapping[str, Any], *, stack: str) -> BackupConfig:
         retention=retention,
         object_lock=object_lock,
         replica_region=replica,
-        powertools_layer_version=integers["powertoolsLayerVersion"],
         lambda_timeout=integers["lambdaTimeout"],
         lambda_memory=integers["lambdaMemory"],
+        lambda_ephemeral_storage=integers["lambdaEphemeralStorage"],
         log_retention_days=integers["logRetentionDays"],
         access_log_retention_days=integers["accessLogRetentionDays"],
         protect=protect,

@@ -1,7 +1,12 @@
-"""The function as it ships: its runtime and handler, its code and its environment.
+"""The function as it ships: its runtime and handler, its code, the SDK it runs on and its environment.
 
-Pure except for wrapping the code in a Pulumi archive: ``BackupFunction`` (``infra/backup_function.py``)
-declares the function with these.
+- The code: exactly the handler's import closure, the ``backup_lambda`` package (``code_archive``).
+- The SDK: boto3, botocore and Powertools as ``requirements/lambda.txt`` pins them, in a layer of its own
+  (``infra/sdk_layer.py`` builds the zip; ``sdk_layer_archive`` hands it to Pulumi), so that the code
+  archive stays the engine and nothing else, and a new SDK is a new layer version.
+
+Pure except for wrapping the code and the layer in Pulumi archives: ``BackupFunction``
+(``infra/backup_function.py``) declares the function and its layer with these.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import pulumi
 
 from backup_lambda import contract
 from infra.config import BackupConfig
+from infra.sdk_layer import SdkLayer
 
 HANDLER = "backup_lambda.handler.lambda_handler"
 HANDLER_MODULE = HANDLER.rpartition(".")[0]  # backup_lambda.handler
@@ -26,7 +32,7 @@ def engine_files(project_dir: Path, handler_module: str = HANDLER_MODULE) -> lis
     project it imports, directly or not, at import time or inside a function.
 
     Found by reading the imports (``modulefinder``: nothing is imported or run); the standard library and
-    the Lambda runtime's packages (boto3, the Powertools layer) are not the project's and are left out.
+    the SDK (boto3, botocore, Powertools: the function's layer) are not the project's and are left out.
     The closure must stay within the handler's package: the engine never imports the operator tooling.
     """
     package = handler_module.split(".")[0]
@@ -61,6 +67,13 @@ def code_archive(project_dir: Path) -> pulumi.AssetArchive:
         for path in engine_files(project_dir)
     }
     return pulumi.AssetArchive(assets)
+
+
+def sdk_layer_archive(layer: SdkLayer) -> pulumi.FileArchive:
+    """The layer's zip as Pulumi uploads it: a ``.zip`` path archive is hashed and sent as its bytes,
+    unchanged, so the digest Lambda reports (``CodeSha256``) is the zip's own. The path is relative to
+    the working directory (the project's, under ``pulumi up``), as the code's are."""
+    return pulumi.FileArchive(os.path.relpath(layer.path))
 
 
 def function_environment(cfg: BackupConfig, bucket_name: str, kms_key_arn: str) -> dict[str, str]:

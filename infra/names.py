@@ -7,7 +7,8 @@
   Pulumi makes one of the logical name, ``<logical name>-<7 random hex>``; ``AUTONAMED`` lists those
   resources by kind.
 - Physical names the program sets itself (``StackNames``), all starting with the stack's prefix
-  ``cognito-backup-<stack>``: the function, its log group, the alarms, the dashboard, the key aliases.
+  ``cognito-backup-<stack>``: the function, its SDK layer, its log group, the alarms, the dashboard,
+  the key aliases.
 - What marks the program's IAM roles and KMS keys as its own, for the CI roles' conditions: the IAM
   path of its roles (``PROGRAM_ROLE_PATH``), the permissions boundary they carry
   (``PERMISSIONS_BOUNDARY``, created by the bootstrap) and the tag of its keys (``KEY_TAG``).
@@ -25,10 +26,6 @@ LAMBDA_NAME_MAX = 64
 # The function is named "cognito-backup-<stack>": the stack name must leave it a valid Lambda name.
 STACK_NAME_MAX = LAMBDA_NAME_MAX - len(f"{NAMESPACE}-")
 STACK_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-# The Lambda layer the function runs with: AWS Lambda Powertools, published by AWS in its own account.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python313-arm64"
 
 # Every role of the program lives under this IAM path, which no other role's ARN matches: not a snapshot
 # reader such as role/cognito-backup-restore (path "/"), not the CI roles (/github-actions/). The deploy
@@ -53,10 +50,6 @@ def stack_name_problem(stack: object) -> str | None:
 def resource_prefix(stack: str) -> str:
     """The first part of every physical name the program sets: ``cognito-backup-<stack>``."""
     return f"{NAMESPACE}-{stack}"
-
-
-def powertools_layer_arn(region: str, version: int) -> str:
-    return f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER}:{version}"
 
 
 def permissions_boundary_arn(partition: str, account_id: str) -> str:
@@ -111,6 +104,11 @@ def schedule_dlq(function: str) -> str:
     return f"{function}-schedule-dlq"
 
 
+def sdk_layer(function: str) -> str:
+    """``BackupFunction``'s layer: the SDK it runs on (``infra/sdk_layer.py``)."""
+    return f"{function}-sdk"
+
+
 def schedule_rule(function: str) -> str:
     return f"{function}-schedule"
 
@@ -160,6 +158,11 @@ class StackNames:
     @property
     def function(self) -> str:
         return self.prefix
+
+    @property
+    def sdk_layer(self) -> str:
+        """The function's SDK layer: ``<prefix>-sdk`` (a layer's versions are ``<layer ARN>:<n>``)."""
+        return f"{self.prefix}-sdk"
 
     @property
     def log_group(self) -> str:

@@ -17,10 +17,11 @@ from typing import Any
 
 from backup_lambda.quotas import DEFAULT_REQUEST_BUDGET
 from backup_lambda.validation import MAX_PREFIX, MAX_REQUEST_BUDGET
-from infra.names import NAMESPACE, POWERTOOLS_LAYER, POWERTOOLS_LAYER_ACCOUNT
+from infra.names import NAMESPACE
 
 REGION_KEY = "aws:region"
 REQUIRED = "required"  # the default of a key that has none: the stack must set it
+RETIRED = "retired"  # the kind of a key the program no longer reads (a stack that sets it is refused)
 MAX_DAYS = 36500
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_VALUES = (
@@ -35,11 +36,13 @@ class StackKey:
 
     ``kind`` is how the value is read: "integer" and "boolean" keys are read by their kind alone (with
     ``low``/``high`` and ``choices``); the others by their own rule in ``infra/stack_rules.py``.
-    ``values`` says what an acceptable value looks like, where the bounds do not say it.
+    ``values`` says what an acceptable value looks like, where the bounds do not say it. A "retired"
+    key is one the program no longer reads: a stack that still sets it is refused with ``meaning``
+    (why, and what to do), so that a value someone relies on is not silently ignored.
     """
 
     name: str
-    kind: str  # "integer" | "boolean" | "number" | "string" | "list" | "object"
+    kind: str  # "integer" | "boolean" | "number" | "string" | "list" | "object" | "retired"
     default: Any  # REQUIRED, None (optional, nothing by default) or the value BackupConfig gets
     meaning: str
     values: str = ""
@@ -53,6 +56,8 @@ class StackKey:
         return f"{NAMESPACE}:{self.name}"
 
     def shown_default(self) -> str:
+        if self.kind == RETIRED:
+            return "no longer used"
         if self.default == REQUIRED:
             return "required"
         if self.default in (None, ()):
@@ -139,14 +144,15 @@ _KEYS = (
         "key of that region.",
         values="a commercial AWS region other than `aws:region`",
     ),
-    StackKey(
-        "powertoolsLayerVersion", "integer", 25,
-        f"Version of the AWS-managed layer `{POWERTOOLS_LAYER}` (account {POWERTOOLS_LAYER_ACCOUNT}).",
-        low=1, high=10_000,
-    ),
     StackKey("lambdaTimeout", "integer", 900, "Function timeout in seconds.", low=60, high=900),
     StackKey("lambdaMemory", "integer", 512, "Function memory in MB; more memory also means more CPU.",
              low=128, high=10240),
+    StackKey(
+        "lambdaEphemeralStorage", "integer", 512,
+        "The function's /tmp in MB, where group members wait until the users are written (size it from "
+        "docs/deploying.md, \"Disk: /tmp\").",
+        low=512, high=10240,
+    ),
     StackKey(
         "logRetentionDays", "integer", 90,
         "Days the function's log group keeps its logs (a value CloudWatch Logs accepts).",
@@ -157,6 +163,14 @@ _KEYS = (
         "protect", "boolean", True,
         "Protect the KMS keys and snapshot buckets: `pulumi destroy` refuses to delete them. Set `false` "
         "for throwaway stacks.",
+    ),
+    # Keys the program no longer reads: refused, with what to do instead.
+    StackKey(
+        "powertoolsLayerVersion", RETIRED, None,
+        "Was the version of the AWS-managed Powertools layer. The function now ships its own SDK and "
+        "Powertools, pinned in `requirements/lambda.txt`, in a layer the program builds and publishes: "
+        "remove the key from `Pulumi.<stack>.yaml` (`pulumi config rm powertoolsLayerVersion`).",
+        values="none: remove the key",
     ),
 )
 KEYS: dict[str, StackKey] = {key.name: key for key in _KEYS}

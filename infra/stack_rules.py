@@ -22,7 +22,7 @@ from backup_lambda.validation import (
     validate_region,
     validate_user_pool_id,
 )
-from infra.names import NAMESPACE, POWERTOOLS_LAYER_ACCOUNT, PROGRAM_ROLE_PATH
+from infra.names import NAMESPACE, PROGRAM_ROLE_PATH
 from infra.stack_keys import KEYS, MAX_DAYS, OBJECT_LOCK_MODES, REGION_KEY
 from infra.stack_values import ObjectLock, Pool, Retention, StackValues, accepted
 
@@ -39,8 +39,8 @@ def region_problem(value: Any) -> str | None:
         return f"{value!r} is not an AWS region name (e.g. eu-west-1)"
     if value.startswith(("cn-", "us-gov-", "us-iso")):
         return (
-            f"{value} is not a commercial region: the Powertools layer "
-            f"(account {POWERTOOLS_LAYER_ACCOUNT}) is published in commercial regions only"
+            f"{value} is not a commercial region: the program and its CI roles are built and tested for the "
+            "commercial partition (aws) only"
         )
     return None
 

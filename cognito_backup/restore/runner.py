@@ -233,13 +233,19 @@ class Restorer:
 
 
 def group_names(source: SnapshotSource, etag: str | None) -> set[str]:
-    """The snapshot's group names (groups come before the users: the stream stops at the users)."""
+    """The snapshot's group names: the stream stops at the end of the groups (format 2, after the users)
+    or at the users (format 1, where the groups come first)."""
     names: set[str] = set()
+    seen_groups = False
     with source.stream(if_match=etag) as stream:
         for event in stream.events():
-            if event.kind == "item" and event.key == "groups":
-                names.add(event.value["GroupName"])
-            elif event.key == "users":
+            if event.key == "groups":
+                seen_groups = True
+                if event.kind == "item":
+                    names.add(event.value["GroupName"])
+                elif event.kind == "end":
+                    break
+            elif event.key == "users" and seen_groups:
                 break
     return names
 

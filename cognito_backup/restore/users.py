@@ -35,43 +35,58 @@ def snapshot_items(run: RestoreRun, existing_groups: set[str], chunks: CsvChunks
                    ) -> Iterator[tuple[str, dict[str, Any], Any]]:
     """The snapshot's groups and users as they come: ("group", group, its action) and ("user", user, its
     UserDecision). Users go into the journal in the state their decision gives (those to import also into
-    ``chunks``, the import files, when given); memberships too, before the first user (groups come first)."""
+    ``chunks``, the import files, when given); memberships too, all of them before the first user. Groups come
+    first whatever their place in the snapshot: format 1 has them before the users, format 2 after (then the
+    snapshot is walked twice: the groups, then the users)."""
     state, journal, snapshot = run.state, run.state.journal, run.snapshot
     rules = UserRules(username_attributes=snapshot.username_attributes, users_via=snapshot.users_via,
                       auto_verified=snapshot.auto_verified, link_federated=run.options.link_federated,
                       renames=snapshot.renames)
     member_rows: list[tuple[str, str]] = []
-    users_begun = False
+    users_after_groups = None  # None until the first of the two arrays starts
+    members_done = False
+
+    def user_item(user: dict[str, Any]) -> tuple[str, dict[str, Any], UserDecision]:
+        nonlocal member_rows, members_done
+        if not members_done:  # every membership is in the journal before the first user is decided
+            journal.add_members(member_rows)
+            member_rows = []
+            journal.members_complete()
+            members_done = True
+        ident = user_identity(user, rules.username_attributes)
+        decision = decisions.user(user, rules, journal.existing_user(ident), state.providers.restored)
+        chunk = None
+        if chunks is not None and decision.action is UserAction.IMPORT:
+            chunk = chunks.write(csv_row(user, chunks.header, run.snapshot.username_attributes))
+        _record(run, user, ident, decision, chunk)
+        return "user", user, decision
+
     with snapshot.source.stream(if_match=snapshot.etag) as stream:
         for event in stream.events():
+            if event.kind == "start" and users_after_groups is None and event.key in ("groups", "users"):
+                users_after_groups = event.key == "groups"
             if event.kind != "item":
                 continue
             if event.key == "groups":
-                if users_begun:
-                    raise RestoreError(f"{snapshot.source}: a group after the users: not the snapshot format "
-                                       "(docs/snapshot-format.md), refusing to restore from it")
+                if members_done:
+                    raise RestoreError(f"{snapshot.source}: a group after the users of a format-1 snapshot: not "
+                                       "the snapshot format (docs/snapshot-format.md), refusing to restore from it")
                 group = event.value
                 member_rows.extend((group["GroupName"], m) for m in group.get("Members", ()))
                 if len(member_rows) > 5000:
                     journal.add_members(member_rows)
                     member_rows = []
                 yield "group", group, decisions.group(group, existing_groups)
-            elif event.key == "users":
-                if not users_begun:
-                    users_begun = True
-                    journal.add_members(member_rows)
-                    member_rows = []
-                    journal.members_complete()
-                user = event.value
-                ident = user_identity(user, rules.username_attributes)
-                decision = decisions.user(user, rules, journal.existing_user(ident), state.providers.restored)
-                chunk = None
-                if chunks is not None and decision.action is UserAction.IMPORT:
-                    chunk = chunks.write(csv_row(user, chunks.header, run.snapshot.username_attributes))
-                _record(run, user, ident, decision, chunk)
-                yield "user", user, decision
-    journal.add_members(member_rows)
-    journal.members_complete()
+            elif event.key == "users" and users_after_groups:
+                yield user_item(event.value)
+    if users_after_groups is False:
+        with snapshot.source.stream(if_match=snapshot.etag) as stream:
+            for event in stream.events():
+                if event.kind == "item" and event.key == "users":
+                    yield user_item(event.value)
+    if not members_done:
+        journal.add_members(member_rows)
+        journal.members_complete()
 
 
 def _record(run: RestoreRun, user: dict[str, Any], ident: str, decision: UserDecision, chunk: int | None) -> None:

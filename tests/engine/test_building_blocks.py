@@ -17,6 +17,7 @@ from backup_lambda.snapshot_format import (
     snapshot_key,
 )
 from backup_lambda.subs import SeenSubs
+from tests.support.clock import FakeClock
 
 
 def test_snapshot_key_follows_the_original_layout():
@@ -47,17 +48,6 @@ def test_seen_subs_is_exact_and_grows():
     assert not any(seen.add(s) for s in subs)
     assert len(seen) == len(subs)
     assert subs[123] in seen and str(uuid.uuid4()) not in seen
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def test_rate_limiter_never_exceeds_its_rate():

@@ -165,9 +165,10 @@ def test_a_duplicate_continuation_event_is_ignored(cognito, s3, bucket, small_pa
     assert load_checkpoint(s3, bucket, first.checkpoint_key).generation == 2
 
 
-def test_a_failing_continuation_aborts_and_removes_its_checkpoint(cognito, s3, bucket, small_parts):
+def test_a_failing_continuation_aborts_and_removes_its_checkpoint(cognito, s3, bucket, small_parts, monkeypatch):
     from tests.engine.test_snapshot import fail_operation
 
+    monkeypatch.setattr("backup_lambda.pool_reader.PAGE", 5)  # several pages a range: some left for run 2
     sample = build_pool(cognito, "broken", users=200, unconfirmed=0, with_config=False)
     first = take_snapshot(cognito, s3, user_pool_id=sample.pool_id, bucket=bucket, now=NOW, request_budget=30,
                           part_size=small_parts, deadline=short_run(1))

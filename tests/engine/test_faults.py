@@ -427,11 +427,24 @@ def url_has(text: str):
     return lambda request: text in request.url
 
 
-# The calls only a continued snapshot makes: the checkpoint's write, read and removal, the self-invoke.
+def is_checkpoint(request) -> bool:
+    return "/.checkpoints/" in request.url and request.url.split("?")[0].endswith(".json")
+
+
+def is_spool(request) -> bool:
+    return "/.checkpoints/" in request.url and request.url.split("?")[0].endswith(".spool")
+
+
+# The calls only a continued snapshot makes: the checkpoint's and the spool's write, read and removal (the
+# spool: what was read but not yet written, members, sections, the subs written, the upload's tail), the
+# self-invoke.
 CONTINUATION_SITES = {
-    "checkpoint PutObject": ("s3", "PutObject", url_has("/.checkpoints/")),
-    "checkpoint GetObject": ("s3", "GetObject", url_has("/.checkpoints/")),
-    "checkpoint DeleteObject": ("s3", "DeleteObject", url_has("/.checkpoints/")),
+    "checkpoint PutObject": ("s3", "PutObject", is_checkpoint),
+    "checkpoint GetObject": ("s3", "GetObject", is_checkpoint),
+    "checkpoint DeleteObject": ("s3", "DeleteObject", is_checkpoint),
+    "spool PutObject": ("s3", "PutObject", is_spool),
+    "spool GetObject": ("s3", "GetObject", is_spool),
+    "spool DeleteObject": ("s3", "DeleteObject", is_spool),
     "self Invoke": ("lambda", "Invoke", None),
 }
 
@@ -452,12 +465,22 @@ def continued_snapshot(world: World, monkeypatch, bucket: str, prepare=None, rec
 def test_a_continued_snapshot_is_the_same_snapshot(world, monkeypatch):
     recorder = CallRecorder()
     _, s3, bucket = world.fresh()
+    seen = []
 
-    _, result = continued_snapshot(world, monkeypatch, bucket, recorder=recorder)
+    def see(service, client):  # which continuation sites the runs' S3 requests hit
+        if service == "s3":
+            client.meta.events.register_first("before-send.s3", lambda request, **kw: seen.append(request))
 
-    assert result["runs"] >= 3
-    assert {op for _, op, _ in CONTINUATION_SITES.values()} <= {c.operation for c in recorder.calls}
+    runs, result = continued_snapshot(world, monkeypatch, bucket, see, recorder=recorder)
+
+    assert result["runs"] >= 3 and len(runs.invocations) == result["runs"] - 1
+    for site, (service, operation, match) in CONTINUATION_SITES.items():
+        if service == "s3":
+            assert any(match(r) and S3_METHOD[operation] == r.method for r in seen), f"no run made the {site} call"
     world.assert_complete_and_identical(s3, bucket, result)
+
+
+S3_METHOD = {"PutObject": "PUT", "GetObject": "GET", "DeleteObject": "DELETE"}
 
 
 @pytest.mark.parametrize("fault", [*TRANSIENT, RESPONSE_LOST], ids=str)
@@ -497,16 +520,18 @@ def _fail_continuation(world, monkeypatch, capsys, site: str, fault: Fault):
 
 
 @pytest.mark.parametrize("fault", PERMANENT, ids=str)
-def test_a_checkpoint_that_cannot_be_saved_fails_the_run_and_leaves_nothing(world, monkeypatch, capsys, fault):
-    raised, s3, bucket = _fail_continuation(world, monkeypatch, capsys, "checkpoint PutObject", fault)
+@pytest.mark.parametrize("site", ["checkpoint PutObject", "spool PutObject"])
+def test_a_checkpoint_that_cannot_be_saved_fails_the_run_and_leaves_nothing(world, monkeypatch, capsys, site, fault):
+    raised, s3, bucket = _fail_continuation(world, monkeypatch, capsys, site, fault)
 
     assert "PutObject" in str(raised), str(raised)
     assert "SnapshotFailed" in emf_metric_names(capsys.readouterr().out)
     assert objects(s3, bucket) == [] and open_uploads(s3, bucket) == []
 
 
-def test_a_checkpoint_that_cannot_be_saved_names_the_pool(world, monkeypatch, capsys):
-    raised, _, _ = _fail_continuation(world, monkeypatch, capsys, "checkpoint PutObject", ACCESS_DENIED)
+@pytest.mark.parametrize("site", ["checkpoint PutObject", "spool PutObject"])
+def test_a_checkpoint_that_cannot_be_saved_names_the_pool(world, monkeypatch, capsys, site):
+    raised, _, _ = _fail_continuation(world, monkeypatch, capsys, site, ACCESS_DENIED)
 
     assert world.names_the_pool(str(raised))
 
@@ -533,8 +558,19 @@ def test_a_checkpoint_that_cannot_be_read_fails_the_next_run_clearly(world, monk
 
 
 @pytest.mark.parametrize("fault", PERMANENT, ids=str)
-def test_a_checkpoint_that_cannot_be_removed_does_not_fail_a_complete_snapshot(world, monkeypatch, fault):
-    service, operation, match = CONTINUATION_SITES["checkpoint DeleteObject"]
+def test_a_spool_that_cannot_be_read_fails_the_next_run_and_leaves_nothing(world, monkeypatch, capsys, fault):
+    """The checkpoint was read, so the run knows its upload: it aborts it and removes the checkpoint."""
+    raised, s3, bucket = _fail_continuation(world, monkeypatch, capsys, "spool GetObject", fault)
+
+    assert "GetObject" in str(raised) and world.names_the_pool(str(raised)) and "spool" in str(raised), str(raised)
+    assert "SnapshotFailed" in emf_metric_names(capsys.readouterr().out)
+    assert objects(s3, bucket) == [] and open_uploads(s3, bucket) == []
+
+
+@pytest.mark.parametrize("fault", PERMANENT, ids=str)
+@pytest.mark.parametrize("site", ["checkpoint DeleteObject", "spool DeleteObject"])
+def test_a_checkpoint_that_cannot_be_removed_does_not_fail_a_complete_snapshot(world, monkeypatch, site, fault):
+    service, operation, match = CONTINUATION_SITES[site]
     _, s3, bucket = world.fresh()
 
     def prepare(client_service, client):

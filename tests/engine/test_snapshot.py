@@ -12,7 +12,7 @@ from botocore.awsrequest import AWSResponse
 
 from backup_lambda.errors import ConfigError, SnapshotError
 from backup_lambda.snapshot import take_snapshot
-from backup_lambda.snapshot_format import CONFIG_SECTIONS, FORMAT_VERSION, manifest_key
+from backup_lambda.snapshot_format import CONFIG_SECTIONS, DOCUMENT_KEYS, FORMAT_VERSION, manifest_key
 from demo.sample_pool import build_pool, create_pool
 from tests.support.fault_injection import RawBody
 
@@ -76,9 +76,11 @@ def test_document_follows_the_format(cognito, s3, bucket):
     assert doc["source"]["region"] == "us-east-1"
     assert doc["source"]["account"] == "123456789012"
     assert doc["pool"]["Id"] == sample.pool_id
+    assert list(doc) == list(DOCUMENT_KEYS[2])
     assert list(doc)[:4] == ["format_version", "taken_at", "source", "pool"]
-    assert list(doc)[4:-3] == list(CONFIG_SECTIONS)
-    assert list(doc)[-3:] == ["groups", "users", "summary"]
+    assert list(doc)[4:6] == ["users", "groups"], "format 2: users first, then the groups"
+    assert list(doc)[6:-1] == list(CONFIG_SECTIONS)
+    assert list(doc)[-1] == "summary"
     for name in CONFIG_SECTIONS:
         assert doc[name]["status"] in ("present", "absent", "unavailable"), name
     assert doc["risk_configuration"] == {"status": "absent", "reason": "threat protection is off for this pool"}

@@ -90,6 +90,10 @@ SCRATCH_POOL = f"arn:aws:cognito-idp:eu-west-1:{ACCOUNT}:userpool/eu-west-1_Scra
 SCRATCH = {f"aws:ResourceTag/{k}": v for k, v in DRILL_SCRATCH_TAG.items()}
 LOG_GROUP = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/cognito-backup-prod:*"
 FUNCTION = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:cognito-backup-prod"
+# The function's SDK layer (the program publishes it: infra/sdk_layer.py), and one of its versions.
+SDK_LAYER = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:cognito-backup-prod-sdk"
+SDK_LAYER_VERSION = f"{SDK_LAYER}:3"
+POWERTOOLS_LAYER = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"
 BACKUP_ROLE = f"{IAM}:role/cognito-backup/backup-role-1a2b3c4"
 REPLICATION_ROLE = f"{IAM}:role/cognito-backup/snapshots-replication-role-1a2b3c4"
 IMPORT_ROLE = f"{IAM}:role/cognito-backup/user-import-logs-role-1a2b3c4"
@@ -206,6 +210,8 @@ def test_preview_reads_no_data(action, resource, context):
     ("iam:GetRolePolicy", BACKUP_ROLE, {}),
     ("lambda:GetFunctionConfiguration", FUNCTION, {}),
     ("lambda:GetFunction", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:cognito-backup-staging", {}),
+    ("lambda:GetLayerVersion", SDK_LAYER_VERSION, {}),
+    ("lambda:GetLayerVersion", f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:cognito-backup-staging-sdk:12", {}),
     ("logs:DescribeLogGroups", "*", {}),
     ("cloudwatch:DescribeAlarms", "*", {}),
     ("events:ListTargetsByRule", f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/backup-schedule-1a2b3c4", {}),
@@ -225,6 +231,11 @@ def test_preview_reads_the_metadata_a_refresh_needs(action, resource, context):
     ("kms:GetKeyPolicy", OTHER_KEY, {}),
     ("s3:GetBucketPolicy", "arn:aws:s3:::snapshots-bucket-archive-2024", {}),  # longer than an auto-name
     ("s3:ListAllMyBuckets", "*", {}),
+    # other layers' code (a presigned URL), and the layer's own writes
+    ("lambda:GetLayerVersion", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:payments-deps:1", {}),
+    ("lambda:GetLayerVersion", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:cognito-backup-dev-sdk:1", {}),
+    ("lambda:PublishLayerVersion", SDK_LAYER, {}),
+    ("lambda:DeleteLayerVersion", SDK_LAYER_VERSION, {}),
 ])
 def test_preview_reads_nothing_of_other_resources(action, resource, context):
     assert not allowed(preview_policy(settings()), action, resource, **context)
@@ -297,8 +308,12 @@ PROGRAM_CHANGES = [
     ("lambda:CreateFunction", FUNCTION, {}),
     ("lambda:UpdateFunctionCode", FUNCTION, {}),
     ("lambda:AddPermission", FUNCTION, {}),
-    ("lambda:GetLayerVersion",
-     "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25", {}),
+    # the SDK layer: a new version when the lock changes, read, the replaced one deleted; in any region
+    ("lambda:PublishLayerVersion", SDK_LAYER, {}),
+    ("lambda:GetLayerVersion", SDK_LAYER_VERSION, {}),
+    ("lambda:DeleteLayerVersion", SDK_LAYER_VERSION, {}),
+    ("lambda:PublishLayerVersion", f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:cognito-backup-staging-sdk", {}),
+    ("lambda:DeleteLayerVersion", f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:cognito-backup-staging-sdk:41", {}),
     ("logs:CreateLogGroup", f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/cognito-backup-prod", {}),
     ("logs:PutRetentionPolicy", f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/cognito-backup-prod", {}),
     ("sqs:CreateQueue", f"arn:aws:sqs:eu-west-1:{ACCOUNT}:backup-failures-1a2b3c4", {}),
@@ -329,6 +344,15 @@ OUTSIDE_THE_PROGRAM = [
     ("sqs:DeleteQueue", f"arn:aws:sqs:eu-west-1:{ACCOUNT}:backup-failures-legacy-2024", {}),
     ("events:PutTargets", f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/cognito-backup-prod-other", {}),
     ("sns:SetTopicAttributes", f"arn:aws:sns:eu-west-1:{ACCOUNT}:cognito-backup-prod", {}),
+    # layers: the stacks' SDK layers only, exactly, never shared; no longer the AWS-managed Powertools layer
+    ("lambda:PublishLayerVersion", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:payments-deps", {}),
+    ("lambda:DeleteLayerVersion", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:payments-deps:4", {}),
+    ("lambda:PublishLayerVersion", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:cognito-backup-dev-sdk", {}),
+    ("lambda:PublishLayerVersion", f"{SDK_LAYER}-evil", {}),  # the stack's name, then more
+    ("lambda:DeleteLayerVersion", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:cognito-backup-prod:1", {}),
+    ("lambda:PublishLayerVersion", "arn:aws:lambda:eu-west-1:999999999999:layer:cognito-backup-prod-sdk", {}),
+    ("lambda:AddLayerVersionPermission", SDK_LAYER_VERSION, {}),
+    ("lambda:GetLayerVersion", POWERTOOLS_LAYER, {}),
     # keys: only those the program tagged, and a new one only tagged as a stack's
     ("kms:PutKeyPolicy", OTHER_KEY, {}),
     ("kms:ScheduleKeyDeletion", OTHER_KEY, {"aws:ResourceTag/cognito-backup:stack": "payments"}),
@@ -388,6 +412,8 @@ WIDENED_DENIALS = [
     ("iam:PutRolePolicy", READER_ROLE, WITH_BOUNDARY),
     ("iam:UpdateAssumeRolePolicy", READER_ROLE, {}),
     ("iam:PassRole", READER_ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}),
+    ("lambda:PublishLayerVersion", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:cognito-backup-dev-sdk", {}),
+    ("lambda:DeleteLayerVersion", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:payments-deps:4", {}),
     ("s3:GetObject", SNAPSHOT_OBJECT, {}),
     ("s3:GetObjectVersion", f"{REPLICA_BUCKET}/cognito/x.json", {}),
     ("kms:Decrypt", SNAPSHOT_KEY, {**PROGRAM_KEY, **VIA_S3}),
@@ -411,6 +437,16 @@ def test_the_guardrails_hold_even_if_the_deploy_role_is_widened(action, resource
     decided = request_decision(action, resource, principal=ca.role_arn(s, "deploy"), account=ACCOUNT,
                                identity=[deploy_permissions(s), deploy_guardrails(s), administrator], context=context)
     assert decided == "Deny"
+
+
+def test_the_layer_allow_is_the_programs_names_and_the_guardrails_narrow_it_to_the_stacks_layers():
+    """The inline policy is near IAM's limit: it allows the layer actions on every name of the program
+    (one pattern), and the guardrails deny them on any layer but the stacks' own, exactly."""
+    s = settings()
+    for resource in (f"{SDK_LAYER}-evil", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:cognito-backup-dev-sdk"):
+        assert allowed(deploy_permissions(s), "lambda:PublishLayerVersion", resource), resource
+        assert not allowed(deploy_policy(s), "lambda:PublishLayerVersion", resource), resource
+    assert allowed(deploy_policy(s), "lambda:PublishLayerVersion", SDK_LAYER)
 
 
 def test_deploy_cannot_touch_the_oidc_provider():
@@ -445,7 +481,8 @@ def test_the_state_bucket_and_key_are_outside_the_programs_names():
 def test_deploy_reads_everything_preview_does():
     deploy = deploy_policy(settings())
     samples = {"buckets": SNAPSHOT_BUCKET, "keys": SNAPSHOT_KEY, "roles": BACKUP_ROLE, "functions": FUNCTION,
-               "log_groups": LOG_GROUP, "queues": f"arn:aws:sqs:eu-west-1:{ACCOUNT}:backup-failures-1a2b3c4",
+               "sdk_layers": SDK_LAYER_VERSION, "log_groups": LOG_GROUP,
+               "queues": f"arn:aws:sqs:eu-west-1:{ACCOUNT}:backup-failures-1a2b3c4",
                "rules": f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/backup-schedule-1a2b3c4",
                "alarms": f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:cognito-backup-prod-errors",
                "topics": f"arn:aws:sns:eu-west-1:{ACCOUNT}:alerts-topic-1a2b3c4"}
@@ -516,6 +553,11 @@ BEYOND_THE_BOUNDARY = [
     ("kms:CreateGrant", SNAPSHOT_KEY, {**PROGRAM_KEY, **VIA_S3}),
     ("lambda:InvokeFunction", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:payments-api", {}),
     ("lambda:UpdateFunctionCode", FUNCTION, {}),
+    # the function's role neither reads nor changes its SDK layer (Lambda attaches it)
+    ("lambda:PublishLayerVersion", SDK_LAYER, {}),
+    ("lambda:DeleteLayerVersion", SDK_LAYER_VERSION, {}),
+    ("lambda:GetLayerVersion", SDK_LAYER_VERSION, {}),
+    ("lambda:UpdateFunctionConfiguration", FUNCTION, {}),
     ("logs:GetLogEvents", LOG_GROUP, {}),
     ("sqs:SendMessage", f"arn:aws:sqs:eu-west-1:{ACCOUNT}:orders", {}),
     ("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:x", {}),
@@ -986,6 +1028,10 @@ def requests_for(r: Declared, program: ProgramRun) -> list[tuple[str, str, dict]
             ("lambda:GetFunction", arn("lambda", f"function:{i['name']}"), {}),
             ("iam:PassRole", i["role"], {"iam:PassedToService": "lambda.amazonaws.com"}),
             *[("lambda:GetLayerVersion", layer, {}) for layer in i.get("layers") or []]],
+        "aws:lambda/layerVersion:LayerVersion": lambda: [
+            ("lambda:PublishLayerVersion", i["layerArn"], {}),
+            ("lambda:GetLayerVersion", i["arn"], {}),
+            ("lambda:DeleteLayerVersion", i["arn"], {})],  # when a new lock replaces it
         "aws:lambda/permission:Permission":
             lambda: [("lambda:AddPermission", arn("lambda", f"function:{i['function']}"), {})],
         "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig":

@@ -27,6 +27,7 @@ from infra.config import (
     parse_config,
 )
 from infra.function_package import function_environment
+from infra.stack_keys import RETIRED
 
 ROOT = Path(__file__).resolve().parents[2]
 READER = "arn:aws:iam::123456789012:role/cognito-backup-restore"
@@ -72,9 +73,7 @@ def test_minimal_config_takes_every_default():
     assert (config.alarm_email, config.replica_region, config.snapshot_prefix) == (None, None, "")
     assert (config.lambda_timeout, config.lambda_memory, config.protect) == (900, 512, True)
     assert config.names.function == "cognito-backup-prod"
-    assert config.powertools_layer_arn == (
-        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"
-    )
+    assert config.names.sdk_layer == "cognito-backup-prod-sdk"
 
 
 def _as_pulumi_raw(stack_file: Path) -> dict[str, Any]:
@@ -98,10 +97,23 @@ def test_example_stack_files_are_valid(stack):
     assert config.pools and config.snapshot_readers
 
 
-def test_prod_example_shows_every_key():
+def test_prod_example_shows_every_key_the_program_reads():
     shown = {key.split(":", 1)[1] for key in _as_pulumi_raw(ROOT / "Pulumi.prod.yaml") if key.startswith(NAMESPACE)}
 
-    assert shown == set(KEYS)
+    assert shown == {name for name, key in KEYS.items() if key.kind != RETIRED}
+
+
+@pytest.mark.parametrize("value", ["25", "latest", ""])
+def test_a_stack_that_still_sets_a_retired_key_is_told_why_and_what_to_do(value):
+    [problem] = problems(raw(powertoolsLayerVersion=value), stack="staging")
+    assert problem.startswith("cognito-backup:powertoolsLayerVersion: no longer used.")
+    assert "ships its own SDK" in problem and "requirements/lambda.txt" in problem
+    assert "remove the key from Pulumi.staging.yaml (pulumi config rm powertoolsLayerVersion)" in problem
+
+
+def test_a_retired_key_is_never_offered_as_the_key_meant_by_a_typo():
+    assert RETIRED in {key.kind for key in KEYS.values()}
+    assert problems(raw(powertoolsLayerVersio="25")) == ["cognito-backup:powertoolsLayerVersio: unknown key"]
 
 
 def test_prod_example_uses_replica_object_lock_and_email():
@@ -189,9 +201,11 @@ def test_prod_example_uses_replica_object_lock_and_email():
         ({"objectLock": [1]}, "cognito-backup:objectLock", 'must be "off" or'),
         ({"replicaRegion": "eu-west-1"}, "cognito-backup:replicaRegion", "stack's own region"),
         ({"replicaRegion": "mars-1"}, "cognito-backup:replicaRegion", "not an AWS region"),
-        ({"powertoolsLayerVersion": "latest"}, "cognito-backup:powertoolsLayerVersion", "whole number"),
+        ({"powertoolsLayerVersion": "25"}, "cognito-backup:powertoolsLayerVersion", "no longer used"),
         ({"lambdaTimeout": "901"}, "cognito-backup:lambdaTimeout", "between 60 and 900"),
         ({"lambdaMemory": "64"}, "cognito-backup:lambdaMemory", "between 128 and 10240"),
+        ({"lambdaEphemeralStorage": "256"}, "cognito-backup:lambdaEphemeralStorage", "between 512 and 10240"),
+        ({"lambdaEphemeralStorage": "10241"}, "cognito-backup:lambdaEphemeralStorage", "between 512 and 10240"),
         ({"logRetentionDays": "10"}, "cognito-backup:logRetentionDays", "CloudWatch Logs accepts"),
         ({"accessLogRetentionDays": "0"}, "cognito-backup:accessLogRetentionDays", "between 1 and"),
         ({"protect": "yes"}, "cognito-backup:protect", "true or false"),
@@ -239,7 +253,6 @@ def test_every_problem_is_reported_at_once():
         ({"replicaRegion": "eu-central-1"}, {"replica_region": "eu-central-1"}),
         ({"snapshotReaders": READER}, {"snapshot_readers": (READER,)}),
         ({"protect": "false"}, {"protect": False}),
-        ({"powertoolsLayerVersion": "27"}, {"powertools_layer_version": 27}),
     ],
 )
 def test_accepted_values(overrides, expected):

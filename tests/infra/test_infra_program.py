@@ -232,15 +232,24 @@ def test_replication_sends_kms_objects_to_the_replica_key(replicated):
 
 # --- the function and its schedule --------------------------------------------------------------
 
-def test_the_function_runs_python_313_on_arm64_with_powertools_and_one_run_at_a_time(program):
+def test_the_function_runs_python_313_on_arm64_on_its_own_sdk_layer_and_one_run_at_a_time(program):
     fn = program.one("aws:lambda/function:Function")
+    layer = program.declared("aws:lambda/layerVersion:LayerVersion", "backup-sdk")
 
     assert fn["name"] == program.outputs["functionName"] == "cognito-backup-test"
     assert fn["runtime"] == "python3.13" and fn["architectures"] == ["arm64"]
     assert fn["handler"] == "backup_lambda.handler.lambda_handler"
     assert (fn["timeout"], fn["memorySize"], fn["reservedConcurrentExecutions"]) == (900, 512, 1)
-    assert fn["layers"] == [
-        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"]
+    assert fn["ephemeralStorage"] == {"size": 512}  # Lambda's own default, said explicitly
+    assert fn["layers"] == [layer.state["arn"]]
+    assert layer.state["arn"] == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:cognito-backup-test-sdk:1"
+
+
+def test_the_functions_memory_timeout_and_tmp_come_from_config():
+    fn = run(base_config(lambdaTimeout="600", lambdaMemory="1024", lambdaEphemeralStorage="2048")).one(
+        "aws:lambda/function:Function")
+
+    assert (fn["timeout"], fn["memorySize"], fn["ephemeralStorage"]) == (600, 1024, {"size": 2048})
 
 
 def test_the_function_environment_follows_the_contract(program):

@@ -4,8 +4,10 @@ StackNames name (so that ANY_STACK's patterns match it)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import botocore.session
 import pytest
 
 from infra import names
@@ -14,6 +16,9 @@ from tests.support.iam import wildcard_match
 from tests.support.pulumi_mocks import ProgramRun, run_main_program
 
 ROOT = Path(__file__).resolve().parents[2]
+# What Lambda takes as PublishLayerVersion's LayerName (a name or a layer ARN), as botocore's model says.
+LAYER_NAME_PATTERN = botocore.session.get_session().get_service_model("lambda").operation_model(
+    "PublishLayerVersion").input_shape.members["LayerName"].metadata["pattern"]
 KIND_OF_TYPE = {  # the types whose physical name Pulumi makes when the program sets none, and that input
     "aws:s3/bucket:Bucket": ("buckets", "bucket"),
     "aws:iam/role:Role": ("roles", "name"),
@@ -46,14 +51,16 @@ def test_every_name_the_program_sets_is_one_of_the_stacks_names(prod):
         "function": [r.inputs["name"] for r in prod.of_type("aws:lambda/function:Function")],
         "log_group": [r.inputs["name"] for r in prod.of_type("aws:cloudwatch/logGroup:LogGroup")],
         "dashboard": [r.inputs["dashboardName"] for r in prod.of_type("aws:cloudwatch/dashboard:Dashboard")],
+        "sdk_layer": [r.inputs["layerName"] for r in prod.of_type("aws:lambda/layerVersion:LayerVersion")],
     }
 
-    assert set_names == {"function": [stack.function], "log_group": [stack.log_group], "dashboard": [stack.dashboard]}
+    assert set_names == {"function": [stack.function], "log_group": [stack.log_group], "dashboard": [stack.dashboard],
+                         "sdk_layer": [stack.sdk_layer]}
     assert sorted(r.inputs["name"] for r in prod.of_type("aws:kms/alias:Alias")) == sorted(
         [stack.key_alias, stack.replica_key_alias])
     alarms = [r.inputs["name"] for r in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")]
     assert alarms and all(a.startswith(stack.alarm("")) for a in alarms)
-    for name in [*set_names["function"], *alarms, stack.dashboard]:
+    for name in [*set_names["function"], *set_names["sdk_layer"], *alarms, stack.dashboard]:
         assert wildcard_match(names.ANY_STACK.prefix, name), name
 
 
@@ -65,3 +72,4 @@ def test_a_stack_name_must_leave_the_function_a_valid_lambda_name(stack, ok):
     assert (stack_name_problem(stack) is None) is ok
     if ok:
         assert len(StackNames.of(stack).function) <= names.LAMBDA_NAME_MAX
+        assert re.fullmatch(LAYER_NAME_PATTERN, StackNames.of(stack).sdk_layer)

@@ -294,6 +294,23 @@ def test_each_job_installs_its_lock_with_hashes_and_nothing_resolved(workflow, j
     assert setup["with"]["cache-dependency-path"] == lock  # the pip cache follows the lock
 
 
+PROGRAM_JOBS = [(w, j) for (w, j), lock in JOB_LOCKS.items() if lock == "program"]
+
+
+@pytest.mark.parametrize(("workflow", "job_name"), PROGRAM_JOBS, ids=lambda v: v)
+def test_the_jobs_that_run_the_program_give_its_venv_the_pip_that_builds_the_sdk_layer(workflow, job_name):
+    """The program builds the function's SDK layer (infra/sdk_layer.py) with `python -m pip` of the Python
+    that runs it, Pulumi.yaml's .venv: the job must make that venv with pip, and run Pulumi in it."""
+    job = load(workflow)["jobs"][job_name]
+    lines = [line.strip() for s in steps(job) for line in str(s.get("run", "")).splitlines()]
+    [make] = [shlex.split(line) for line in lines if " -m venv " in f" {line} "]
+    assert make[-1] == ".venv" and "--without-pip" not in make, f"{workflow}:{job_name}: {make}"
+    assert any(".venv/bin/python -m pip install" in line for line in lines)
+    assert 'echo "$PWD/.venv/bin" >> "$GITHUB_PATH"' in lines  # the pulumi action runs the program with it
+    assert "virtualenv: .venv" in (ROOT / "Pulumi.yaml").read_text()
+    assert set(PROGRAM_JOBS) == {("preview.yml", "preview"), ("_deploy-stack.yml", "up")}
+
+
 # --------------------------------------------------------------------------------------------------
 # Tests
 

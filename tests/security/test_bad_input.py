@@ -165,6 +165,107 @@ def test_the_first_problem_wins_and_names_the_event_not_the_environment(lambda_e
         lambda_env.lambda_handler({"user_pool_id": 42}, FakeContext())
 
 
+# --- continuation checkpoints read back ------------------------------------------------------------
+
+def a_checkpoint() -> dict[str, Any]:
+    """A checkpoint as a run saves it (every kind of field filled in)."""
+    from backup_lambda.checkpoint import Checkpoint, GroupsState, ListingState, SpoolRef
+    from backup_lambda.contract import Counts
+    from backup_lambda.s3_upload import UploadState
+
+    ranges = {p: None for p in "0123456789abcdef"} | {"0": "done", "1": "tok-1", "2": "tok-2"}
+    return Checkpoint(
+        generation=2, saved_at="2026-11-24T01:14:03Z", snapshot_key="2026/11/24/prod_20261124_010003.json",
+        user_pool_id="eu-west-1_AbC123", pool_name="prod", prefix="", kms_key_id=None, excluded=["custom:ssn"],
+        request_budget=15.0, taken_at="2026-11-24T01:00:03Z", retention="daily", estimated=5000,
+        sections={"mfa_config": "present", "domain": "absent"},
+        counts=Counts(users=900, groups=70, memberships=1234, federated_users=3, disabled_users=9),
+        elapsed_s=840.5, throttles=2, calls=1200, listing=ListingState("parallel-sub-ranges", ranges),
+        groups=GroupsState("tok-groups", 70, 60, {"everyone": "tok-everyone"}), restarts={"range 3": 1},
+        seen_subs=900, spool=SpoolRef(123456, "ab" * 32),
+        upload=UploadState(bucket="b", key="k", upload_id="u", parts=[{"PartNumber": 1, "ETag": "e"}],
+                           part_size=8 << 20, bytes=9 << 20, sha256_kind="openssl", sha256_state="AAAA",
+                           tail_bytes=1 << 20),
+    ).to_json()
+
+
+def _paths(value: Any, prefix: str = "") -> list[str]:
+    if isinstance(value, dict) and value and prefix not in ("listing.ranges.", "groups.chains.", "restarts.",
+                                                            "sections."):
+        return [p for k, v in value.items() for p in [f"{prefix}{k}", *_paths(v, f"{prefix}{k}.")]]
+    return []
+
+
+CHECKPOINT_PATHS = sorted(p for p in _paths(a_checkpoint()) if p != "upload.parts")
+# A field may be refused through another it is checked against.
+CHECKED_WITH = {"counts.users": "seen_subs", "counts.groups": "groups.listed", "listing.user_listing": "listing.ranges",
+                "upload.bytes": "upload.tail_bytes", "upload.part_size": "upload.tail_bytes"}
+
+
+def _set(data: dict, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for name in parents:
+        data = data[name]
+    data[last] = value
+
+
+def test_the_checkpoint_the_tests_change_is_a_good_one():
+    from backup_lambda.checkpoint import Checkpoint
+
+    assert Checkpoint.from_json(a_checkpoint()).to_json() == a_checkpoint()
+    assert len(CHECKPOINT_PATHS) > 40
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(CHECKPOINT_PATHS), junk=st.one_of(json_junk, huge_junk))
+def test_a_checkpoint_with_any_field_changed_is_refused_naming_it_or_read_exactly(path, junk):
+    from backup_lambda.checkpoint import Checkpoint
+    from backup_lambda.errors import SnapshotError
+
+    data = a_checkpoint()
+    _set(data, path, junk)
+    try:
+        parsed = Checkpoint.from_json(data)
+    except SnapshotError as exc:
+        message = str(exc)
+        assert len(message) < MAX_MESSAGE, "the refusal is not bounded"
+        named = [path, CHECKED_WITH.get(path, path)]
+        if "." in path:
+            named.append(path.rsplit(".", 1)[0] + " must have")
+        assert any(n in message for n in named) or path.split(".")[0] in message.split(":")[-1], message
+        return
+    assert parsed.to_json() == json.loads(json.dumps(data)), "a checkpoint was read as something else"
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda c: c.pop("spool"), "must have exactly the fields"),
+    (lambda c: c.update(extra=1), "must have exactly the fields"),
+    (lambda c: c["groups"].update(extra=1), "groups must have exactly the fields"),
+    (lambda c: c.update(checkpoint_version=1), "checkpoint_version 1 is not 2"),
+    (lambda c: c["listing"]["ranges"].pop("f"), "the 16 or 256 sub prefixes"),
+    (lambda c: c["listing"].update(user_listing="sequential"), "sequential listing"),
+    (lambda c: c["groups"].update(done=71), "done <= listed"),
+    (lambda c: c["groups"]["chains"].update({f"g{i}": "t" for i in range(10)}), "more groups than are unfinished"),
+    (lambda c: c["groups"]["chains"].update(everyone="done"), "groups.chains is not a map"),
+    (lambda c: c.update(restarts={"range 3": 4}), "restarts is not a map of chains to counts <= 3"),
+    (lambda c: c.update(sections={"secrets": "present"}), "sections is not a map"),
+    (lambda c: c["spool"].update(sha256="0" * 63), "spool.sha256 is not a SHA-256"),
+    (lambda c: c["spool"].update(bytes=0), "spool.bytes is not a whole number > 0"),
+    (lambda c: c["upload"].update(tail_bytes=8 << 20), "upload.tail_bytes is not less than a part"),
+    (lambda c: c.update(seen_subs=899), "seen_subs is fewer than the users written"),
+    (lambda c: c["counts"].update(groups=69), "groups.listed is not counts.groups"),
+])
+def test_each_broken_rule_of_a_checkpoint_is_named(change, says):
+    from backup_lambda.checkpoint import Checkpoint
+    from backup_lambda.errors import SnapshotError
+
+    data = a_checkpoint()
+    change(data)
+
+    with pytest.raises(SnapshotError, match=re.escape(says)):
+        Checkpoint.from_json(data, "the checkpoint s3://b/.checkpoints/x.json")
+
+
 # --- CLI arguments of `python -m cognito_backup snapshot` ------------------------------------------
 
 def run_cli(argv: list[str], monkeypatch) -> int:
@@ -375,6 +476,7 @@ BAD_CONFIG: dict[str, st.SearchStrategy] = {
     "powertoolsLayerVersion": _int_text(1, 10_000),
     "lambdaTimeout": _int_text(60, 900),
     "lambdaMemory": _int_text(128, 10240),
+    "lambdaEphemeralStorage": _int_text(512, 10240),
     "logRetentionDays": _int_text(1, 3653, allowed=(
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)),
     "accessLogRetentionDays": _int_text(1, 36500),
@@ -488,7 +590,7 @@ def bad_files(good: bytes, manifest: dict) -> list[BadFile]:
         BadFile("tampered-one-byte", good.replace(b"example.com", b"examp1e.com", 1), manifest, ("sha256",)),
         BadFile("tampered-manifest-sha256", good, {**manifest, "sha256": "0" * 64}, ("sha256",)),
         BadFile("appended", good + b'{"extra": 1}\n', manifest, ("byte count", "sha256", "after the end")),
-        BadFile("format-version-2", *_reencoded(doc, manifest, format_version=2), ("format_version",)),
+        BadFile("format-version-3", *_reencoded(doc, manifest, format_version=3), ("format_version",)),
         BadFile("format-version-string", *_reencoded(doc, manifest, format_version="1"), ("format_version",)),
         BadFile("format-version-missing", *_reencoded(doc, manifest, format_version=None), ("format_version",)),
         BadFile("manifest-format-version-9", good, {**manifest, "format_version": 9}, ("format_version",)),
@@ -575,7 +677,7 @@ def all_bad(good_snapshot) -> list[BadFile]:
 
 BAD_NAMES = ["truncated-0.0", "truncated-0.01", "truncated-0.25", "truncated-0.5", "truncated-0.9",
              "truncated-in-users", "truncated-last-brace", "truncated-manifest-updated", "tampered-one-byte",
-             "tampered-manifest-sha256", "appended", "format-version-2", "format-version-string",
+             "tampered-manifest-sha256", "appended", "format-version-3", "format-version-string",
              "format-version-missing", "manifest-format-version-9", "not-json-text", "not-json-binary",
              "not-json-array", "utf16", "empty", "no-manifest", "manifest-not-json"]
 

@@ -3,7 +3,8 @@
 Scenarios run the Lambda handler against moto with every client recorded: a pool using every
 configuration section moto can hold (clients with and without a secret, an identity provider, a
 resource server, a domain, tags, groups larger than a page), SSE-KMS with the stack's key, a snapshot
-that continues over several runs (checkpoints, self-invocation), and a run that fails mid-upload (the
+that continues over several runs (checkpoints and their spools, self-invocation), one handed over in the
+middle of a group's member chain (its members travel in the spool), and a run that fails mid-upload (the
 abort). Then, both ways:
 - every recorded call is in ``permissions.direct_calls()``, and every call listed there is made by
   some scenario;
@@ -31,10 +32,14 @@ from tests.support.fault_injection import (
     ACCESS_DENIED,
     Call,
     CallRecorder,
+    FakeContext,
+    HandOverGate,
     Injector,
     LambdaRuns,
     ShortContext,
+    capture_readers,
     fast_retries_and_limits,
+    params_have,
     small_parts,
 )
 
@@ -159,15 +164,37 @@ def recording():
                 Injector(client, "ListUsers", ACCESS_DENIED, skip=5, times=None)
 
         prepare.fail = False
-        runs = LambdaRuns(mp, recorder, prepare=prepare)
+        prepare.gate = None
+        readers = capture_readers(mp)
+
+        def hold_the_chain(service, client):  # a hand-over in the middle of the group "everyone"
+            if service == "cognito-idp" and prepare.gate is None:
+                prepare.gate = HandOverGate(client, "ListUsersInGroup", readers, match=lambda p: params_have(
+                    '"everyone"')(p) and params_have('"NextToken"')(p))
+
+        def prepare_both(service, client):
+            prepare(service, client)
+            if prepare.hold:
+                hold_the_chain(service, client)
+
+        prepare.hold = False
+        runs = LambdaRuns(mp, recorder, prepare=prepare_both)
 
         # 1. a pool using every section moto holds, in one run
         assert runs({"user_pool_id": rich.pool_id, "pool_name": "rich-pool"})["status"] == "ok"
-        # 2. a pool too large for one run: checkpoints and self-invocation
-        mp.setattr("backup_lambda.pool_reader.PAGE", 10)
+        # 2. a pool too large for one run: checkpoints and self-invocation (pages of 3: each range several
+        # pages, while each run lets only the calls in flight land after its time is up)
+        mp.setattr("backup_lambda.pool_reader.PAGE", 3)
         result = runs.until_done({"user_pool_id": plain.pool_id, "pool_name": "plain-pool"}, pages=4)
         assert result["status"] == "ok" and result["runs"] >= 3
         mp.setattr("backup_lambda.pool_reader.PAGE", 60)
+        # 2b. a hand-over with a member chain half-way: its members in the spool
+        prepare.hold = True
+        held = runs({"user_pool_id": rich.pool_id, "pool_name": "rich-held"},
+                    FakeContext(lambda: prepare.gate.deadline()))
+        prepare.hold = False
+        assert held["status"] == "continued" and prepare.gate.released_stopping
+        assert runs(runs.invocations[-1])["status"] == "ok"
         # 3. a run that fails while the upload is open: the abort
         prepare.fail = True
         with pytest.raises(Exception, match="AccessDenied"):
@@ -230,6 +257,16 @@ def test_the_snapshot_lists_are_fully_exercised(recording):
     made = {(c.service, c.operation) for c in recording.calls}
 
     assert {(op.service, op.api) for op in SNAPSHOT_COGNITO + SNAPSHOT_S3} <= made
+
+
+def test_a_continued_snapshot_with_spooled_members_is_among_the_scenarios(recording):
+    spool_calls = {c.operation for c in recording.calls if c.service == "s3" and c.params["Key"].endswith(".spool")}
+    checkpoints = [json.loads(c.body) for c in recording.calls if c.operation == "PutObject"
+                   and c.params["Key"].startswith(f"{PREFIX}.checkpoints/") and c.params["Key"].endswith(".json")]
+
+    assert spool_calls == {"PutObject", "GetObject", "DeleteObject"}
+    assert any(cp["groups"]["chains"] and cp["counts"]["memberships"] for cp in checkpoints), \
+        "no checkpoint handed over members half-way through a group"
 
 
 def test_every_request_goes_over_tls(recording):

@@ -165,10 +165,12 @@ def test_a_continued_snapshot_leaks_nothing_through_checkpoints_or_invocations(c
     capsys.readouterr()
 
     with CapturedLogs(logging.INFO, logging.DEBUG) as logs:
-        result = runs.until_done({"user_pool_id": sample.pool_id, "pool_name": "long-pool"}, pages=4)
+        # two remaining-time checks a run: how many land before the users are all read depends on how
+        # the concurrent phases interleave, so a run hands over after one or two pages
+        result = runs.until_done({"user_pool_id": sample.pool_id, "pool_name": "long-pool"}, pages=2)
 
     evidence = Evidence(s3, lambda_env, recorder, logs, capsys.readouterr(), result)
-    assert result["status"] == "ok" and result["runs"] >= 3
+    assert result["status"] == "ok" and result["runs"] >= 2  # at least one hand-over (usually two)
     assert recorder.count("s3", "PutObject") >= 3 and recorder.count("s3", "GetObject") >= 2
     evidence.returned += json.dumps(runs.invocations)
     assert_no_secret(evidence, secrets_of(sample))

@@ -7,7 +7,8 @@ listens on the same event) never carries out a request that "failed": a throttle
 nothing, as on AWS.
 
 Calls are recorded per API call (``before-parameter-build``: once per call, not per retry), with the
-API parameters that name the resource (pool, bucket, key) and, for S3 writes, the bytes sent.
+API parameters that name the resource (pool, bucket, key) and, for S3 writes, the bytes sent (read from
+the file object botocore has wrapped them in by then, or from the file a spool is uploaded from).
 """
 
 from __future__ import annotations
@@ -177,6 +178,11 @@ class CallRecorder:
         body = params.get("Body") or params.get("Payload") or b""
         if isinstance(body, str):
             body = body.encode()
+        if hasattr(body, "read") and hasattr(body, "seek"):  # botocore wraps S3 bodies in file objects first
+            at = body.tell()
+            data = body.read()
+            body.seek(at)
+            body = data
         if not isinstance(body, bytes | bytearray):
             body = b""
         call = Call(model.service_model.service_name, model.name,
@@ -370,3 +376,59 @@ class LambdaRuns:
             result = self(self.invocations[-1], ShortContext(pages))
             runs += 1
         return result
+
+
+# --- hand-overs at a chosen point -----------------------------------------------------------------
+
+def capture_readers(monkeypatch) -> list:
+    """Every ``PoolReader`` the snapshot creates from now on, in order (to see its ``stopping``, its
+    limiters)."""
+    from backup_lambda import pool_reader, snapshot
+
+    readers: list = []
+
+    class Recorded(pool_reader.PoolReader):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            readers.append(self)
+
+    monkeypatch.setattr(snapshot, "PoolReader", Recorded)
+    return readers
+
+
+class HandOverGate:
+    """Make a run hand over while a chosen call is about to be made: the ``nth`` call of ``operation``
+    (among those ``match`` accepts) is held; the run's remaining time (``deadline``) turns short; the
+    call is released once the run is stopping, so it is refused (never made) and its chain is left
+    unfinished in the checkpoint. The held call is before any of the run's own hooks (a more specific
+    event comes first in botocore)."""
+
+    def __init__(self, client, operation: str, readers: list, *, nth: int = 1,
+                 match: Callable[[Any], bool] | None = None):
+        self.operation, self.readers, self.nth, self.match = operation, readers, nth, match
+        self.seen = 0
+        self.held = threading.Event()
+        self.released_stopping: bool | None = None
+        self._lock = threading.Lock()
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register_first(f"before-call.{service}.{operation}", self._before_call)
+
+    def _before_call(self, params=None, **kwargs):
+        if self.match is not None and not self.match(params):
+            return None
+        with self._lock:
+            self.seen += 1
+            if self.seen != self.nth:
+                return None
+        self.held.set()
+        self.released_stopping = self.readers[-1].stopping.wait(30)
+        return None
+
+    def deadline(self) -> float:
+        """Seconds left: plenty, until the call is held."""
+        return 0.0 if self.held.is_set() else 900.0
+
+
+def params_have(text: str) -> Callable[[Any], bool]:
+    """A ``match`` for ``HandOverGate``: the serialised request holds ``text`` (e.g. '"NextToken"')."""
+    return lambda params: text.encode() in (params or {}).get("body", b"")

@@ -119,6 +119,13 @@ class AwsMocks(pulumi.runtime.Mocks):
         if typ == "aws:lambda/function:Function":
             state["arn"] = arn("lambda", f"function:{state['name']}")
             return state["name"]
+        if typ == "aws:lambda/layerVersion:LayerVersion":
+            # Lambda numbers a layer's versions from 1; the ARN is the layer's and the version's.
+            state["layerArn"] = arn("lambda", f"layer:{state['layerName']}")
+            state["version"] = "1"
+            state["arn"] = f"{state['layerArn']}:{state['version']}"
+            state["codeSha256"] = state.get("sourceCodeHash")
+            return state["arn"]
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             state["arn"] = arn("logs", f"log-group:{state['name']}")
             return state["name"]

@@ -1,6 +1,8 @@
 """Build snapshots by hand, exactly as docs/snapshot-format.md describes them, for tests.
 
-``make_snapshot(...)`` returns the document as a dict (in the documented key order);
+``make_snapshot(...)`` returns the document as a dict, in the documented key order of its format
+(``format_version=2``, the current one, by default; ``format_version=1`` for a snapshot taken before
+format 2: the same keys, the configuration and groups before the users);
 ``encode_snapshot`` turns it into the bytes a writer would store (users and groups one element per
 line, UTF-8, not \\u-escaped); ``write_local`` / ``write_s3`` store it with its manifest.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from backup_lambda.snapshot_format import (
     CONFIG_SECTIONS,
+    DOCUMENT_KEYS,
     FORMAT_VERSION,
     manifest_key,
     retention_class,
@@ -117,7 +120,7 @@ def default_sections() -> dict[str, Any]:
 def make_snapshot(*, users: list[dict] | None = None, groups: list[dict] | None = None,
                   pool: dict | None = None, sections: dict[str, Any] | None = None,
                   taken_at: datetime = TAKEN_AT, pool_name: str | None = None,
-                  excluded: list[str] | None = None) -> dict[str, Any]:
+                  excluded: list[str] | None = None, format_version: int = FORMAT_VERSION) -> dict[str, Any]:
     users = list(users if users is not None else [
         make_user("alice", email="alice@example.com", attributes={"custom:tier": "gold"}),
         make_user("bob", email="bob@example.com", enabled=False),
@@ -131,20 +134,19 @@ def make_snapshot(*, users: list[dict] | None = None, groups: list[dict] | None 
     pool_name = pool_name or pool["Name"]
     all_sections = default_sections()
     all_sections.update(sections or {})
-    doc: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
+    values: dict[str, Any] = {
+        "format_version": format_version,
         "taken_at": taken_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": {"account": "123456789012", "region": "eu-west-1", "user_pool_id": pool["Id"],
                    "pool_name": pool_name, "tool": "cognito-backup", "tool_version": "0.1.0",
                    "botocore_version": "1.44.8"},
         "pool": pool,
+        **{name: all_sections[name] for name in CONFIG_SECTIONS},
+        "groups": groups,
+        "users": users,
+        "summary": summary_for(users, groups, excluded or []),
     }
-    for name in CONFIG_SECTIONS:
-        doc[name] = all_sections[name]
-    doc["groups"] = groups
-    doc["users"] = users
-    doc["summary"] = summary_for(users, groups, excluded or [])
-    return doc
+    return {key: values[key] for key in DOCUMENT_KEYS[format_version]}
 
 
 def summary_for(users: list[dict], groups: list[dict], excluded: list[str]) -> dict[str, Any]:

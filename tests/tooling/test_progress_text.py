@@ -26,8 +26,8 @@ def test_a_snapshots_progress_says_what_it_does_and_what_it_has_read(cognito, s3
     # Then the lines read as what is being done, and the counts as what was read so far
     assert lines == [
         "reading the configuration of progress",
-        "reading groups and their members (read so far: 0 users, 0 groups, 0 memberships)",
-        "listing users (read so far: 0 users, 1 groups, 2 memberships)",
+        "reading users, groups and their members (read so far: 0 users, 0 groups, 0 memberships)",
+        "writing the groups and the configuration (read so far: 3 users, 1 groups, 2 memberships)",
         "completing the upload (read so far: 3 users, 1 groups, 2 memberships)",
         f"done: s3://{bucket}/{result.key}",
     ]
@@ -36,9 +36,10 @@ def test_a_snapshots_progress_says_what_it_does_and_what_it_has_read(cognito, s3
 @pytest.mark.parametrize(("event", "line"), [
     # groups read alongside users: the counts still say what was read, the label what is going on
     ({"phase": "users", "users": 1200, "groups": 3, "memberships": 40, "elapsed_s": 2.1, "throttles": 0},
-     "listing users (read so far: 1,200 users, 3 groups, 40 memberships), 2.1 s, 0 throttles"),
-    ({"phase": "groups", "groups": 5, "memberships": 70}, "reading groups and their members (read so far: 5 groups, "
-                                                          "70 memberships)"),
+     "reading users, groups and their members (read so far: 1,200 users, 3 groups, 40 memberships), 2.1 s, "
+     "0 throttles"),
+    ({"phase": "writing", "groups": 5, "memberships": 70}, "writing the groups and the configuration (read so "
+                                                           "far: 5 groups, 70 memberships)"),
     ({"phase": "continued", "users": 10, "groups": 0, "memberships": 0, "key": "k"},
      "handing over to the next run (checkpoint saved) (read so far: 10 users, 0 groups, 0 memberships)"),
     ({"phase": "members", "memberships": 9}, "members (read so far: 9 memberships)"),

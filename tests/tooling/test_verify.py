@@ -36,7 +36,7 @@ def _tamper(doc_bytes: bytes) -> bytes:
         ("truncated", "ends early"),
         ("manifest_counts", "the manifest says 4 users, the snapshot holds 3"),
         ("summary_counts", "summary says 9 users"),
-        ("unknown_version", "format_version 2 is not one this tool reads"),
+        ("unknown_version", "format_version 3 is not one this tool reads"),
         ("missing_key", "lacks summary"),
         ("bad_section", "section 'domain' has no valid status"),
         ("other_key", "the manifest is for"),
@@ -73,7 +73,7 @@ def test_each_kind_of_damage_fails_verification_and_says_what(tmp_path, case, ex
         doc["summary"]["users"] = 9
         data = encode_snapshot(doc)
     elif case == "unknown_version":
-        doc["format_version"] = 2
+        doc["format_version"] = 3
         data = encode_snapshot(doc)
     elif case == "missing_key":
         del doc["summary"]
