@@ -157,6 +157,15 @@ def test_the_table_converts_a_faster_clock_back_and_lists_rows_not_run():
     assert users["seconds"] == 100.0 and users["share_per_s"] == 40.0 and users["busy_s"] == 96.0
     assert (users["calls"], users["throttled"]) == (1010, 10)
     assert d["exact"] == "NO: memberships 999 of 1,000"
+    # A listing (one item, its pages in parallel inside it): its share used is measured at the stand-in
+    result["measured"]["rate_fraction"] = 0.8
+    result["measured"]["phases"]["listing imported users"] = {"done": 1000, "total": 1000, "seconds": 2.0,
+                                                              "category": "UserList", "busy_s": 2.0}
+    result["stand_in"]["calls"]["ListUsers"] = 49
+    result["stand_in"]["windows_s"] = {"ListUsers": [100.0, 102.0]}
+    listing = restore_run.derive(result)["phases"]["listing imported users"]
+    assert listing["share_per_s"] == 24.0 and listing["busy_s"] == 8.0  # 2 s at x4
+    assert listing["share_used"] == pytest.approx(48 / 8.0 / 24.0)  # 48 intervals between 49 calls
     wanted = [restore_run.Row(1000, 1, "admin-create", 4.0), restore_run.Row(10**6, 3, "import", 50.0)]
     text = restore_run.table([result], wanted)
     assert "| 1,000 | 1 per user | admin-create | x4 | **2.0 min** (ok) | users | 100 s | 1,000/1,000 | 1,010 | 10 |" \
