@@ -154,13 +154,15 @@ def markers() -> tuple[str, str]:
 
 
 def generated(results: list[dict[str, Any]], wanted: list[Row], *, command: str, started: datetime,
-              elapsed: float) -> str:
+              elapsed: float, rendered: bool = False) -> str:
     begin, end = markers()
+    when = (f"{len(results)} rows measured earlier (`--raw`), rendered {started:%Y-%m-%d %H:%M} UTC with `{command}`"
+            if rendered else f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.0f} min, with `{command}`")
     latency = {r.latency_ms for r in wanted}
     rates = {r.import_rate for r in wanted}
     fraction = {r["measured"].get("rate_fraction") for r in results}
     return f"""{begin}
-Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.0f} min, with `{command}`
+{when}
 on {machine()}; the machine was shared. Latency per call {', '.join(f'{x:g}' for x in sorted(latency))} ms
 (+-10%), import jobs at {', '.join(f'{x:g}' for x in sorted(rates))} rows/s, the restore's share of each quota
 {', '.join(f'{x:g}' for x in sorted(f for f in fraction if f))} (its default). Quotas: {', '.join(
@@ -239,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                 d = derive(result)
                 print(f"  time to recovery {duration(d['recovery_s'])} ({d['status']}), exact: {d['exact']}",
                       file=sys.stderr, flush=True)
-    block = generated(results, wanted, command=command, started=started, elapsed=time.monotonic() - t0)
+    block = generated(results, wanted, command=command, started=started, elapsed=time.monotonic() - t0,
+                      rendered=bool(args.from_raw))
     print(block)
     if not args.quick and not args.no_doc:
         write_doc(DOC, block)
