@@ -7,7 +7,7 @@ restore into a new pool in another (``restore_engine.py``), then checks that the
 the snapshot's users, memberships and disabled users.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.restore_run            # the documented rows
-    PYTHONPATH=. .venv/bin/python -m benchmarks.restore_run --quick    # a one-minute smoke run (prints only)
+    PYTHONPATH=. .venv/bin/python -m benchmarks.restore_run --quick    # two rows of 2,000 users (prints only)
 
 Rows run on a faster clock (``--scale``, per size): the stand-in's latency divided by K, its quotas, the import
 rate and the restore's quota shares multiplied by K; the table converts back to the real clock and says so.
