@@ -136,7 +136,7 @@ def test_a_small_restore_into_the_stand_in_leaves_exactly_the_snapshot(stand_in,
     assert pool == {"users": 120, "groups": 6, "memberships": 360, "disabled": disabled_count(120)}
     result = {"row": {"users": 120, "memberships": 3, "path": path, "scale": 20.0},
               "measured": {"status": "ok", "elapsed_s": report["elapsed_s"], "phases": report["phases"],
-                           "wall_s": 1.0},
+                           "wall_s": 1.0, "rate_fraction": options.rate_fraction},
               "stand_in": stand_in.stats()}
     assert restore_run.check(result) == "yes"
     assert restore_run.derive(result)["phases"]["memberships"]["calls"] >= 360
