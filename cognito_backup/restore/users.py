@@ -20,7 +20,6 @@ from cognito_backup.restore import decisions, followups, import_jobs, overrides
 from cognito_backup.restore.calls import error_code, error_text
 from cognito_backup.restore.decisions import ALREADY, RESTORED, UserAction, UserDecision, UserRules
 from cognito_backup.restore.import_jobs import CsvChunks, csv_header
-from cognito_backup.restore.options import RestoreError
 from cognito_backup.restore.pipeline import Lane, Pipeline
 from cognito_backup.restore.requests import attributes_of, csv_row, federated_identities, plan_group, user_identity
 from cognito_backup.restore.state import RestoreRun
@@ -67,10 +66,7 @@ def snapshot_items(run: RestoreRun, existing_groups: set[str], chunks: CsvChunks
                 users_after_groups = event.key == "groups"
             if event.kind != "item":
                 continue
-            if event.key == "groups":
-                if members_done:
-                    raise RestoreError(f"{snapshot.source}: a group after the users of a format-1 snapshot: not "
-                                       "the snapshot format (docs/snapshot-format.md), refusing to restore from it")
+            if event.key == "groups":  # one array (verify refuses a key twice): all of it before any user
                 group = event.value
                 member_rows.extend((group["GroupName"], m) for m in group.get("Members", ()))
                 if len(member_rows) > 5000:
