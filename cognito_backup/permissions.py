@@ -21,7 +21,8 @@ from backup_lambda.permissions import SNAPSHOT_COGNITO, Operation, named_actions
 # - ``trigger_function``: the Lambda functions a snapshot's pool names as triggers (``restore --grant-triggers``
 #   adds their permission for the new pool), e.g. ``arn:aws:lambda:R:A:function:<the application's prefix>*``
 
-# What a restore calls on the pool it creates or fills (resume lists what is already there).
+# What a restore calls on the pool it creates or fills (resume lists what is already there, and waits for an
+# import job the run that stopped had started: ListUserImportJobs).
 RESTORE_COGNITO = scoped_operations(
     "cognito-idp",
     "restored_pool",
@@ -62,6 +63,7 @@ RESTORE_COGNITO = scoped_operations(
             "CreateUserImportJob",
             "StartUserImportJob",
             "DescribeUserImportJob",
+            "ListUserImportJobs",
         ],
     ),
 )

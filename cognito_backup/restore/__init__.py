@@ -2,10 +2,10 @@
 
 from cognito_backup.restore.cli import add_arguments, run
 from cognito_backup.restore.decisions import AUTO_IMPORT_FROM
+from cognito_backup.restore.followups import link_provider
 from cognito_backup.restore.options import RestoreError, RestoreOptions, load_secrets
 from cognito_backup.restore.report import format_report
 from cognito_backup.restore.runner import Restorer, restore_snapshot
-from cognito_backup.restore.users import link_provider
 
 __all__ = ["AUTO_IMPORT_FROM", "RestoreError", "RestoreOptions", "Restorer", "add_arguments", "format_report",
            "link_provider", "load_secrets", "restore_snapshot", "run"]

@@ -1,12 +1,10 @@
-"""How the restore calls Cognito: the quota category of each operation it makes, the creates it retries
-itself (after looking whether a first attempt whose answer was lost took effect), what an error says,
-and running many calls in parallel with progress lines."""
+"""How the restore calls Cognito: the quota category of each operation it makes and a limiter per category at
+the restore's share of its quota, the creates it retries itself (after looking whether a first attempt whose
+answer was lost took effect), and what an error says. (Many calls at once: pipeline.py.)"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +26,7 @@ CATEGORY = {
     "DeleteUserPool": "UserPoolUpdate",
     "GetCSVHeader": "UserPoolRead",
     "DescribeUserImportJob": "UserPoolRead",
+    "ListUserImportJobs": "UserPoolRead",
     "CreateManagedLoginBranding": "UserPoolResourceUpdate",
     "SetUserPoolSessionConfiguration": "UserPoolUpdate",
     "SetUserPoolClientSessionConfiguration": "UserPoolClientUpdate",
@@ -36,6 +35,10 @@ CATEGORY = {
     "AdminSetUserMFAPreference": "UserUpdate",
     "DeleteUserPoolDomain": "UserPoolResourceUpdate",
 }
+
+# The quota category each lane of the pipeline calls in (the import jobs go at AWS's pace, not at a quota's).
+LANE_CATEGORY = {"users": "UserCreation", "memberships": "UserResourceUpdate", "disabling": "UserUpdate",
+                 "federated links": "UserUpdate", "listing imported users": "UserList"}
 
 # Creates that botocore must not retry on its own: their answer may be lost after AWS carried them out (a
 # connection closed, a 5xx), and a blind retry then makes a second pool or app client, or fails with "already
@@ -88,52 +91,6 @@ def no_blind_retries(client: Any, operations: frozenset[str] = LOOK_BEFORE_RETRY
     return lambda: client.meta.events.unregister(event, needs_retry)
 
 
-def run_parallel(items: Iterable[Any], fn: Callable[[Any], Any], workers: int,
-                 on_done: Callable[[Any, Any, BaseException | None], None]) -> None:
-    """``fn(item)`` in ``workers`` threads, at most 4 x workers in flight; ``on_done(item, result,
-    error)`` runs in the calling thread (so it may write to SQLite)."""
-    pending: dict[Future, Any] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restore") as pool:
-        def drain(block_until: int) -> None:
-            while len(pending) > block_until:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for future in done:
-                    item = pending.pop(future)
-                    error = future.exception()
-                    on_done(item, None if error else future.result(), error)
-        try:
-            for item in items:
-                pending[pool.submit(fn, item)] = item
-                drain(workers * 4)
-            drain(0)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-
-
-class Progress:
-    """Counts of what a step did, shown as a progress line every 2 seconds and at the end."""
-
-    def __init__(self, report: Callable[[str], None], label: str, total: int | None = None):
-        self.report, self.label, self.total = report, label, total
-        self.counts: dict[str, int] = {}
-        self.started = self.last = time.monotonic()
-
-    def add(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
-        if time.monotonic() - self.last >= 2:
-            self.show()
-
-    def show(self, final: bool = False) -> None:
-        self.last = time.monotonic()
-        done = sum(self.counts.values())
-        rate = done / max(self.last - self.started, 1e-9)
-        of = f"/{self.total:,}" if self.total else ""
-        parts = ", ".join(f"{v:,} {k}" for k, v in self.counts.items())
-        self.report(f"  {self.label}: {done:,}{of} ({parts}; {rate:,.0f}/s){' done' if final else ''}")
-
-
 def _lambda_client(region: str) -> Any:
     from backup_lambda.aws import make_client
 
@@ -167,6 +124,7 @@ class Calls:
         self.importer = import_client or cognito
         self.linker = link_client or cognito
         self.limiters = rate_limiters(rate_fraction)
+        self.categories: set[str] = set()  # those called
         self.say = say
         self.sleep = sleep
 
@@ -183,7 +141,15 @@ class Calls:
 
     def limiter_for(self, operation: str) -> RateLimiter | None:
         category = CATEGORY.get(operation)
-        return self.limiters[category] if category else None
+        if not category:
+            return None
+        self.categories.add(category)
+        return self.limiters[category]
+
+    def quota_use(self) -> dict[str, dict[str, Any]]:
+        """Per quota category called: the restore's rate (its share), the attempts made and those throttled."""
+        return {c: {"share_per_s": round(self.limiters[c].max_rate, 3), "attempts": self.limiters[c].calls,
+                    "throttled": self.limiters[c].throttles} for c in sorted(self.categories)}
 
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         return getattr(self.cognito, method)(**kwargs)

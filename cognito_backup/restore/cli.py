@@ -1,7 +1,9 @@
 """``restore`` on the command line: its arguments, and ``run``, which turns them into RestoreOptions, runs
-the restore and prints its report (the work is done elsewhere: by the Restorer). Exit codes: 0 ok (or a dry
-run), 1 incomplete (``--resume`` retries the failed steps), 2 an error (nothing or not everything written: the
-message says what), 3 check-failed (``--check`` found a difference beyond what cannot be restored)."""
+the restore and prints its report (the work is done elsewhere: by the Restorer). Progress goes to stderr every
+few seconds; with ``--json`` each progress record is also a JSON line on stdout (``{"progress": ...}``), and
+the report the last line. Exit codes: 0 ok (or a dry run), 1 incomplete (``--resume`` retries the failed
+steps), 2 an error (nothing or not everything written: the message says what), 3 check-failed (``--check``
+found a difference beyond what cannot be restored)."""
 
 from __future__ import annotations
 
@@ -44,13 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="when done, snapshot the new pool (locally) and diff it with the snapshot")
     parser.add_argument("--rate-fraction", type=float, default=DEFAULT_RATE_FRACTION,
-                        help="share of each Cognito quota the restore may use (default 0.5)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="parallel requests (default 8)")
+                        help=f"share of each Cognito quota (per account, shared with other pools' applications) "
+                             f"the restore may use (default {DEFAULT_RATE_FRACTION})")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"requests in flight per kind of call (default {DEFAULT_WORKERS})")
     parser.add_argument("--work-dir", help="where temporary files go (default: the temp dir)")
     signatures.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from backup_lambda.aws import make_client
     from cognito_backup.output import emit, progress
 
@@ -66,6 +72,13 @@ def run(args: argparse.Namespace) -> int:
         trust=signatures.Trust.from_args(args),
     )
     s3 = make_client("s3") if args.snapshot.startswith("s3://") else None
-    report = restore_snapshot(make_client("cognito-idp"), s3, options, progress=progress)
+
+    def record(progress_record: dict) -> None:
+        print(json.dumps(progress_record, sort_keys=True), flush=True)
+
+    # Every lane's calls in flight at once, on one client: as many connections.
+    cognito = make_client("cognito-idp", max_pool_connections=max(32, 6 * options.workers))
+    report = restore_snapshot(cognito, s3, options, progress=progress,
+                              records=record if getattr(args, "json", False) else None)
     emit(args, report, format_report(report))
     return EXIT_CODES.get(report["status"], 1)

@@ -1,7 +1,7 @@
 """The dry run: the plan of a restore (what it will create, what it will skip and why), from reads only.
 
 It goes through the real run's steps in their order and asks each for its decisions: the same functions
-(``configuration.*_decisions``, ``users.snapshot_items`` and ``users.*_decisions``), on the same reads of
+(``configuration.*_decisions``, ``users.snapshot_items`` and ``followups.*_decisions``), on the same reads of
 the snapshot and of the target. It also says what the run leads to for the users (how many change status, who
 loses MFA), which trigger functions need which permission, the overrides, and every ARN and URL the restore
 sends, grouped by account (references.py), for review. Where the run carries a decision out, the plan records
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from cognito_backup.restore import configuration, decisions, overrides, target, triggers, users
+from cognito_backup.restore import configuration, decisions, followups, overrides, target, triggers, users
 from cognito_backup.restore.decisions import Decision, UserAction
 from cognito_backup.restore.newer_settings import SECTION_OF as NEWER_SECTION_OF
 from cognito_backup.restore.references import grouped, walk
@@ -70,11 +70,11 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
     plan["groups"], plan["users"] = dict(groups), dict(planned)
     plan["status_changes"] = dict(status_changes.most_common())
     plan["mfa_loss"] = {"users_with_mfa_options": with_mfa, "totp": _totp(snapshot.pool_plan.mfa)}
-    plan["memberships"] = dict(Counter(action for action, _ in users.membership_decisions(run)))
-    plan["disabled_users"] = dict(Counter(action for action, _ in users.disabled_decisions(run)))
+    plan["memberships"] = dict(Counter(action for action, _ in followups.membership_decisions(run)))
+    plan["disabled_users"] = dict(Counter(action for action, _ in followups.disabled_decisions(run)))
     if o.link_federated:
         links: Counter[str] = Counter()
-        for action, (old_username, _, _) in users.link_decisions(run):
+        for action, (old_username, _, _) in followups.link_decisions(run):
             links[action] += 1
             if action == "link":
                 state.journal.set_user(old_username, state="linked")

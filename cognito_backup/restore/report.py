@@ -14,6 +14,7 @@ from cognito_backup import json_limits
 from cognito_backup.private_files import open_private
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import DEFAULT_RATE_FRACTION, DEFAULT_WORKERS
+from cognito_backup.restore.progress import duration
 from cognito_backup.restore.references import text as reference_lines
 from cognito_backup.restore.state import RestoreRun
 
@@ -70,6 +71,7 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{report['status'].upper()}")
         for key, value in report.get("steps", {}).items():
             lines.append(f"  {key}: {json.dumps(value, ensure_ascii=False, default=str)}")
+        lines += phase_lines(report)
         lines.append(f"  users end in {report['users_end_in']}. {report['user_action']}")
         fed = report.get("federated_users") or {}
         if fed.get("not_recreated"):
@@ -102,6 +104,26 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("imported"):
         lines.append(f"  imported snapshot: {report['imported']}: a restore cannot bring back what it does not hold")
     return "\n".join(lines)
+
+
+def phase_lines(report: dict[str, Any]) -> list[str]:
+    """The time to recovery and each phase: what it did, how long it took, its rate, and for those that call at a
+    quota the rate they reached while work was waiting, against the restore's share of that quota."""
+    phases = report.get("phases") or {}
+    if not phases:
+        return []
+    lines = [f"  time to recovery: {duration(report.get('elapsed_s'))}"]
+    for name, p in phases.items():
+        of = f"/{p['total']:,}" if p.get("total") is not None else ""
+        line = f"    {name}: {p.get('done', 0):,}{of} in {duration(p.get('seconds'))}"
+        if p.get("rate_per_s") is not None:
+            line += f", {p['rate_per_s']:,.1f}/s"
+        if p.get("share_used") is not None:
+            line += (f"; at its quota ({p['category']}, {duration(p['busy_s'])} with work waiting) "
+                     f"{p['rate_when_busy']:,.1f} calls/s, {100 * p['share_used']:.0f}% of the restore's share "
+                     f"({p['share_per_s']:g}/s)")
+        lines.append(line)
+    return lines
 
 
 def resume_command(run: RestoreRun, pool_id: str | None = None) -> str:

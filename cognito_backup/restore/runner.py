@@ -4,8 +4,9 @@
 overrides (``--override PATH=VALUE``, ``--overrides FILE``: overrides.py), then recreates, in order: the pool
 (configuration transformed for CreateUserPool, without its triggers; custom attributes; MFA applied after
 creation), resource servers, identity providers (secrets from ``--secrets FILE``; a provider without its secret
-is skipped and reported; one whose name CreateIdentityProvider refuses is renamed), groups, users, memberships,
-the disabled state, federated links, and only then app clients (new secrets where the originals had one; old ->
+is skipped and reported; one whose name CreateIdentityProvider refuses is renamed), groups, then users,
+memberships, the disabled state and federated links side by side (users.py: a user's memberships and disabling
+go as soon as it is in the pool), and only then app clients (new secrets where the originals had one; old ->
 new client id map: no client exists while a user disabled in the snapshot is enabled), the domain (with
 ``--domain-prefix``), hosted UI, threat protection, log delivery and branding settings, and last the Lambda
 triggers (triggers.py; ``--grant-triggers`` adds the functions' permissions for the new pool).
@@ -17,7 +18,8 @@ users are not recreated as such: they are listed, and ``--link-federated`` creat
 each and links the provider identity to it (where the provider was restored).
 
 Every write goes through a rate limiter per quota category (``--rate-fraction`` of each quota) with
-retries on throttling. Running the same restore again with ``--target-pool-id ID --resume`` skips
+retries on throttling; progress (done/total, rate, time left per phase) every few seconds, and per phase in the
+report. Running the same restore again with ``--target-pool-id ID --resume`` skips
 what exists and finishes the rest. A mapping file (old username/sub -> new sub, old client id -> new
 client id, renamed providers) is written at the end. ``--dry-run`` prints the plan and writes nothing.
 ``--check`` snapshots the new pool and compares it with the snapshot: the status is ``ok`` when everything
@@ -41,10 +43,11 @@ from typing import Any
 from backup_lambda.ratelimit import RateLimiters
 from cognito_backup.recover import native_recovery_advice
 from cognito_backup.restore import configuration, decisions, import_jobs, overrides, triggers, user_mfa, users
-from cognito_backup.restore.calls import Calls, error_text
+from cognito_backup.restore.calls import LANE_CATEGORY, Calls, error_text
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import RestoreOptions
 from cognito_backup.restore.plan import dry_run
+from cognito_backup.restore.progress import ProgressBoard
 from cognito_backup.restore.report import final_report, resume_command, write_mapping
 from cognito_backup.restore.requests import plan_pool, provider_names
 from cognito_backup.restore.state import RestoreRun, RunState, Snapshot
@@ -64,17 +67,22 @@ class Restorer:
     """One restore run. ``import_client`` serves the user import calls and ``link_client``
     AdminLinkProviderForUser (both default to ``cognito``; tests give them a botocore Stubber, moto
     lacks these APIs); ``lambdas(region)`` gives a Lambda client (--grant-triggers); ``uploader(url, path)``
-    puts a CSV file to a pre-signed URL."""
+    puts a CSV file to a pre-signed URL. ``progress`` receives the lines a person reads, ``records`` (--json)
+    the phases' progress as objects; ``clock`` times the phases."""
 
     def __init__(self, cognito: Any, s3: Any, options: RestoreOptions, *,
                  progress: Callable[[str], None] = lambda _m: None, import_client: Any = None,
                  link_client: Any = None, lambdas: Callable[[str], Any] | None = None,
                  uploader: Callable[[str, str], None] = import_jobs.put_presigned,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 records: Callable[[dict[str, Any]], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         options.validate()
         self.options = options
         self.s3 = s3
         self.say = progress
+        self.records = records
+        self.clock = clock
         self.uploader = uploader
         self.aws = Calls(cognito, rate_fraction=options.rate_fraction, import_client=import_client,
                          link_client=link_client, lambdas=lambdas, say=progress, sleep=sleep)
@@ -98,6 +106,7 @@ class Restorer:
 
     def _run(self, state: RunState) -> dict[str, Any]:
         o = self.options
+        started = self.clock()
         self.say(f"verifying {o.snapshot}")
         source = SnapshotSource(o.snapshot, s3=self.s3)
         verified = require_verified(source, keep_config=True, progress=self.say, trust=o.trust)
@@ -136,7 +145,9 @@ class Restorer:
         providers = [p.get("ProviderName", "") for p in (config.get("identity_providers") or {}).get("items") or ()]
         snapshot = Snapshot(source, verified.get("etag"), config, counts, users_via, pool_plan,
                             provider_names=provider_names(providers))
-        run = RestoreRun(options=o, aws=self.aws, snapshot=snapshot, state=state, say=self.say, uploader=self.uploader)
+        board = ProgressBoard(self.say, self.records, clock=self.clock)
+        run = RestoreRun(options=o, aws=self.aws, snapshot=snapshot, state=state, say=self.say, uploader=self.uploader,
+                         board=board)
 
         target = check_target(run, o.target_pool_id) if o.target_pool_id else pool_of_the_same_name(run)
         if o.dry_run:
@@ -154,7 +165,8 @@ class Restorer:
         expected = self._expected(run)
         mapping = write_mapping(run, expected=expected)
         report.update(final_report(run), mapping_file=mapping, expected_differences=expected,
-                      identity_providers_renamed=run.snapshot.renames)
+                      identity_providers_renamed=run.snapshot.renames, phases=self._phases(run),
+                      quota=self.aws.quota_use(), elapsed_s=round(self.clock() - started, 3))
         if o.check:
             report["check"] = self._check(run, report["excluded_attributes"])
             if not report["check"]["identical"] and report["status"] == "ok":
@@ -170,19 +182,30 @@ class Restorer:
         configuration.set_mfa(run)
         configuration.restore_resource_servers(run)
         configuration.restore_identity_providers(run)
-        users.restore_groups_and_users(run)
-        if run.snapshot.users_via == "import":
-            import_jobs.run_import_jobs(run)
-            import_jobs.map_imported_users(run)
-        users.add_memberships(run)
-        users.disable_users(run)
+        users.restore_users(run)
         user_mfa.restore_user_mfa(run)
-        if run.options.link_federated:
-            users.link_federated(run)
         configuration.restore_clients(run)
         configuration.restore_domain(run)
         configuration.apply_other_settings(run)
         triggers.attach_triggers(run)
+
+    def _phases(self, run: RestoreRun) -> dict[str, Any]:
+        """Each phase's progress numbers, and for the lanes that call at a quota: how long they had work waiting
+        for it (``busy_s``), the rate they reached meanwhile, and that rate as a share of the restore's share of
+        the quota (``share_used``: 1.0 = all of it)."""
+        out = run.board.summary()
+        for name, lane in run.state.lanes.items():
+            phase = out.setdefault(name, {})
+            phase.update(busy_s=lane["busy_s"])
+            category = LANE_CATEGORY.get(name)
+            if category and lane["limit"] > 1 and lane["busy_s"] >= 1:
+                rate = lane["busy_done"] / lane["busy_s"]
+                share = self.aws.limiters[category].max_rate
+                phase.update(category=category, rate_when_busy=round(rate, 3), share_per_s=round(share, 3),
+                             share_used=round(rate / share, 4))
+            elif category:
+                phase["category"] = category
+        return out
 
     def _expected(self, run: RestoreRun) -> list[str]:
         """The differences a check of this restore must expect: what the options chose (--without-triggers,

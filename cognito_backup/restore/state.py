@@ -5,7 +5,8 @@
   the names identity providers are created with). It does not change during the run.
 - ``RunState``: what the run finds out and makes as it goes (the target pool, the providers and clients it
   restored, notes, failures, the steps' counts, and the journal of users and memberships).
-- ``RestoreRun``: what every step is given: the options, the way to AWS, the snapshot and the state.
+- ``RestoreRun``: what every step is given: the options, the way to AWS, the snapshot, the state, and the
+  progress board its phases report to.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from cognito_backup.restore.calls import Calls, error_text
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import RestoreOptions
+from cognito_backup.restore.progress import ProgressBoard
 from cognito_backup.restore.requests import PoolPlan
 from cognito_backup.snapshot_file import SnapshotSource
 
@@ -88,6 +90,9 @@ class RunState:
     not_restored: list[dict[str, str]] = field(default_factory=list)
     expected_differences: list[str] = field(default_factory=list)
     steps: dict[str, Any] = field(default_factory=dict)  # what each step did, for the report
+    # The pipeline's lanes (users, memberships...): how long each had work waiting for its quota, and what it did
+    # meanwhile (pipeline.Lane.busy_s, busy_done), for the report's phases.
+    lanes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fail(self, what: str, exc: BaseException | str) -> None:
         self.failure_count += 1
@@ -112,6 +117,7 @@ class RestoreRun:
     state: RunState
     say: Callable[[str], None]
     uploader: Callable[[str, str], None]  # puts an import CSV file to a pre-signed URL
+    board: ProgressBoard = field(default_factory=lambda: ProgressBoard(lambda _m: None))  # the phases' progress
 
     def section_items(self, name: str) -> list[dict[str, Any]]:
         """The items of a configuration section of the snapshot; a note when it could not be read."""

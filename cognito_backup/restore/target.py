@@ -122,6 +122,17 @@ def _listed(run: RestoreRun, method: str, key: str, **kwargs: Any) -> Iterator[d
     return run.aws.paginate(method, key, UserPoolId=run.state.pool_id, **kwargs)
 
 
+def listed_user_pages(run: RestoreRun, estimated_users: int | None) -> Iterator[list[dict[str, Any]]]:
+    """Every user of the target pool once, in pages, listed in parallel over ranges of sub (PoolReader). The
+    reader's own limiters are released at once: the restore's (calls.Calls.governed) keep ListUsers at the
+    restore's share of UserList, and the reader's, on the client every lane shares, would also hold every other
+    category to the snapshot's third of its quota while the listing runs."""
+    reader = PoolReader(run.aws.cognito, run.state.pool_id, request_budget=QUOTA_RPS["UserList"],
+                        workers=min(run.options.workers, 16))
+    reader.close()
+    yield from reader.iter_user_pages(estimated_users)
+
+
 def load_existing(run: RestoreRun) -> set[str]:
     """What the target already holds (a resumed restore): its groups (returned), and its users and group
     memberships (into the journal)."""
@@ -130,23 +141,17 @@ def load_existing(run: RestoreRun) -> set[str]:
     if state.target_was_empty:
         return groups
     run.say("listing what the target pool already holds (resume)")
-    reader = PoolReader(run.aws.cognito, state.pool_id,
-                        request_budget=QUOTA_RPS["UserList"] * run.options.rate_fraction,
-                        workers=min(run.options.workers, 16))
-    try:
-        rows = []
-        for page in reader.iter_user_pages(state.target_pool.get("EstimatedNumberOfUsers")):
-            for user in page:
-                rows.append((user_identity(user, run.snapshot.username_attributes), user["Username"],
-                             attributes_of(user).get("sub"), int(user.get("Enabled", True))))
-            if len(rows) >= 5000:
-                state.journal.add_existing_users(rows)
-                rows.clear()
-        state.journal.add_existing_users(rows)
-        for group in sorted(groups):
-            state.journal.add_existing_members((group, u["Username"]) for u in run.aws.paginate(
-                "list_users_in_group", "Users", UserPoolId=state.pool_id, GroupName=group, Limit=60))
-    finally:
-        reader.close()
+    rows = []
+    for page in listed_user_pages(run, state.target_pool.get("EstimatedNumberOfUsers")):
+        for user in page:
+            rows.append((user_identity(user, run.snapshot.username_attributes), user["Username"],
+                         attributes_of(user).get("sub"), int(user.get("Enabled", True))))
+        if len(rows) >= 5000:
+            state.journal.add_existing_users(rows)
+            rows.clear()
+    state.journal.add_existing_users(rows)
+    for group in sorted(groups):
+        state.journal.add_existing_members((group, u["Username"]) for u in run.aws.paginate(
+            "list_users_in_group", "Users", UserPoolId=state.pool_id, GroupName=group, Limit=60))
     run.say(f"  the target holds {state.journal.existing_user_count():,} users and {len(groups):,} groups")
     return groups

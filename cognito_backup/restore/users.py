@@ -1,58 +1,72 @@
-"""Groups and users. One walk through the snapshot (``snapshot_items``, shared with the dry run) decides what
-happens to each group and user and records the users in the journal; the real run creates the groups as they
-come and the users with AdminCreateUser in parallel (or queues them for an import job). Then the group
-memberships, the disabled state, and (--link-federated) the federated users' provider identities linked to
-their new native users, each decided row by row (``*_decisions``, shared with the dry run too)."""
+"""Groups and users, and everything that follows each user, in one pipeline (pipeline.py).
+
+One walk through the snapshot (``snapshot_items``, shared with the dry run) decides what happens to each group
+and user and records the users in the journal; the groups are created as they come (they come first), the
+users with AdminCreateUser in the users lane, or written to the import files that the import jobs take as soon
+as each is written (import_jobs.py). As each user arrives in the target pool (created, imported, or there
+already) its memberships, its disabling and its provider identities are queued for the lanes of followups.py,
+which run alongside, each at its quota category's share. ``restore_users`` returns once every lane is done.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cognito_backup.restore import decisions, overrides
-from cognito_backup.restore.calls import Progress, error_code, error_text, run_parallel
-from cognito_backup.restore.decisions import ALREADY, UserAction, UserDecision, UserRules
+from cognito_backup.restore import decisions, followups, import_jobs, overrides
+from cognito_backup.restore.calls import error_code, error_text
+from cognito_backup.restore.decisions import ALREADY, RESTORED, UserAction, UserDecision, UserRules
 from cognito_backup.restore.import_jobs import CsvChunks, csv_header
+from cognito_backup.restore.pipeline import Lane, Pipeline
 from cognito_backup.restore.requests import attributes_of, csv_row, federated_identities, plan_group, user_identity
 from cognito_backup.restore.state import RestoreRun
 from cognito_backup.restore.target import load_existing
 
-RETRIED = ("pending", "failed", "importing")  # states of users a resume creates
 IMPORT_FALLBACK = ("users without a verified email/phone cannot be imported: they are created with "
                    "AdminCreateUser instead")
+STREAM_BATCH = 500  # snapshot items read at a time (the pipeline's other lanes are looked after in between)
 
 
-# -- groups and users ---------------------------------------------------------------------------------------
-
-def snapshot_items(run: RestoreRun, existing_groups: set[str]
+def snapshot_items(run: RestoreRun, existing_groups: set[str], chunks: CsvChunks | None = None
                    ) -> Iterator[tuple[str, dict[str, Any], Any]]:
     """The snapshot's groups and users as they come: ("group", group, its action) and ("user", user, its
-    UserDecision). Users go into the journal in the state their decision gives; memberships too. Groups come
-    first whatever their place in the snapshot: format 1 has them before the users, format 2 after (then
-    the snapshot is walked twice: the groups, then the users)."""
+    UserDecision). Users go into the journal in the state their decision gives (those to import also into
+    ``chunks``, the import files, when given); memberships too, all of them before the first user. Groups come
+    first whatever their place in the snapshot: format 1 has them before the users, format 2 after (then the
+    snapshot is walked twice: the groups, then the users)."""
     state, journal, snapshot = run.state, run.state.journal, run.snapshot
     rules = UserRules(username_attributes=snapshot.username_attributes, users_via=snapshot.users_via,
                       auto_verified=snapshot.auto_verified, link_federated=run.options.link_federated,
                       renames=snapshot.renames)
     member_rows: list[tuple[str, str]] = []
     users_after_groups = None  # None until the first of the two arrays starts
+    members_done = False
 
     def user_item(user: dict[str, Any]) -> tuple[str, dict[str, Any], UserDecision]:
+        nonlocal member_rows, members_done
+        if not members_done:  # every membership is in the journal before the first user is decided
+            journal.add_members(member_rows)
+            member_rows = []
+            journal.members_complete()
+            members_done = True
         ident = user_identity(user, rules.username_attributes)
         decision = decisions.user(user, rules, journal.existing_user(ident), state.providers.restored)
-        _record(run, user, ident, decision)
+        chunk = None
+        if chunks is not None and decision.action is UserAction.IMPORT:
+            chunk = chunks.write(csv_row(user, chunks.header, run.snapshot.username_attributes))
+        _record(run, user, ident, decision, chunk)
         return "user", user, decision
 
     with snapshot.source.stream(if_match=snapshot.etag) as stream:
         for event in stream.events():
-            if event.kind == "start" and users_after_groups is None:
+            if event.kind == "start" and users_after_groups is None and event.key in ("groups", "users"):
                 users_after_groups = event.key == "groups"
             if event.kind != "item":
                 continue
-            if event.key == "groups":
+            if event.key == "groups":  # one array (verify refuses a key twice): all of it before any user
                 group = event.value
                 member_rows.extend((group["GroupName"], m) for m in group.get("Members", ()))
                 if len(member_rows) > 5000:
@@ -61,15 +75,17 @@ def snapshot_items(run: RestoreRun, existing_groups: set[str]
                 yield "group", group, decisions.group(group, existing_groups)
             elif event.key == "users" and users_after_groups:
                 yield user_item(event.value)
-    journal.add_members(member_rows)
     if users_after_groups is False:
         with snapshot.source.stream(if_match=snapshot.etag) as stream:
             for event in stream.events():
                 if event.kind == "item" and event.key == "users":
                     yield user_item(event.value)
+    if not members_done:
+        journal.add_members(member_rows)
+        journal.members_complete()
 
 
-def _record(run: RestoreRun, user: dict[str, Any], ident: str, decision: UserDecision) -> None:
+def _record(run: RestoreRun, user: dict[str, Any], ident: str, decision: UserDecision, chunk: int | None) -> None:
     values: dict[str, Any] = {}
     if decision.existing:
         values.update(new_username=decision.existing[0], new_sub=decision.existing[1])
@@ -81,44 +97,73 @@ def _record(run: RestoreRun, user: dict[str, Any], ident: str, decision: UserDec
         run.state.note(IMPORT_FALLBACK)
     run.state.journal.add_user(user["Username"], attributes_of(user).get("sub"), ident,
                                enabled=user.get("Enabled", True) is not False, identities=federated_identities(user),
-                               state=decision.action.state, **values)
+                               state=decision.action.state, chunk=chunk, **values)
 
 
-def restore_groups_and_users(run: RestoreRun) -> None:
-    state, journal = run.state, run.state.journal
-    existing_groups = load_existing(run)
-    groups = {"created": 0, "already_there": 0}
-    users = Progress(run.say, "users", run.snapshot.counts["users"])
-    header = csv_header(run) if run.snapshot.users_via == "import" else []
-    run.say(f"groups and users ({run.snapshot.users_via})")
+class SnapshotSource:
+    """The users lane's source: the snapshot read STREAM_BATCH items at a time. Groups are created as they come;
+    each user is decided and journaled, and only those to create (AdminCreateUser) are handed to the lane."""
 
-    def create_group(group: dict[str, Any]) -> None:
+    def __init__(self, run: RestoreRun, items: Iterator[tuple[str, dict[str, Any], Any]], chunks: CsvChunks | None):
+        self.run, self.items, self.chunks = run, items, chunks
+        self.done = False
+        self.groups = {"created": 0, "already_there": 0}
+        self.users = run.board.phase("users", run.snapshot.counts.get("users"))
+        self.members = run.board.phase("memberships")
+
+    def pull(self, n: int) -> tuple[list[Any], bool]:
+        out: list[Any] = []
+        journal, links = self.run.state.journal, self.run.options.link_federated
+        for _ in range(STREAM_BATCH):
+            if self.done or len(out) >= n:
+                break
+            item = next(self.items, None)
+            if item is None:
+                self._finish()
+                break
+            kind, value, decision = item
+            if kind == "group":
+                self._group(value, decision)
+            elif decision.action.progress is None:
+                out.append((value, decision))
+            else:
+                self.users.add(decision.action.progress)
+                if decision.action.state in RESTORED:  # there already: what follows it can go now
+                    journal.ready(value["Username"], links=links)
+                elif decision.action is not UserAction.IMPORT:  # never in the pool: nor its memberships
+                    self.members.add(followups.SKIPPED, journal.member_count(value["Username"]))
+        return out, True
+
+    def _finish(self) -> None:
+        self.done = True
+        if self.chunks is not None:
+            self.chunks.finish()
+            self.run.board.phase("import jobs").total = self.chunks.total_rows
+        self.run.state.steps["groups"] = self.groups
+
+    def _group(self, group: dict[str, Any], decision: str) -> None:
+        run, state = self.run, self.run.state
+        if decision == ALREADY:
+            self.groups["already_there"] += 1
+            return
         try:
             params = overrides.group_params(run.options.overrides, group["GroupName"], plan_group(group))
             run.aws.call("create_group", UserPoolId=state.pool_id, **params)
-            groups["created"] += 1
+            self.groups["created"] += 1
         except ClientError as exc:
             if error_code(exc) == "GroupExistsException":
-                groups["already_there"] += 1
+                self.groups["already_there"] += 1
             else:
                 state.fail(f"group {group['GroupName']}", exc)
 
-    def to_create(chunks: CsvChunks) -> Iterator[tuple[dict[str, Any], UserDecision]]:
-        for kind, item, decision in snapshot_items(run, existing_groups):
-            if kind == "group":
-                if decision == ALREADY:
-                    groups["already_there"] += 1
-                else:
-                    create_group(item)
-                continue
-            if decision.action is UserAction.IMPORT:
-                chunks.write(csv_row(item, chunks.header, run.snapshot.username_attributes))
-            if decision.action.progress is None:
-                yield item, decision
-            else:
-                users.add(decision.action.progress)
+    def exhausted(self) -> bool:
+        return self.done
 
-    def create(item: tuple[dict[str, Any], UserDecision]) -> tuple[str, str | None, str]:
+
+def users_lane(run: RestoreRun, source: SnapshotSource) -> Lane:
+    state, journal, links = run.state, run.state.journal, run.options.link_federated
+
+    def create(item: tuple[dict[str, Any], UserDecision], _post: Any) -> tuple[str, str | None, str]:
         params = item[1].params
         try:
             new = run.aws.call("admin_create_user", UserPoolId=state.pool_id, **params)["User"]
@@ -134,127 +179,48 @@ def restore_groups_and_users(run: RestoreRun) -> None:
         if error is not None:
             state.fail(f"user {username}", error)
             journal.set_user(username, state="failed", detail=error_text(error))
-            users.add("failed")
+            source.users.add("failed")
+            source.members.add(followups.SKIPPED, journal.member_count(username))
             return
         new_username, new_sub, outcome = result
         journal.set_user(username, new_username=new_username, new_sub=new_sub, state=outcome)
-        users.add(outcome)
+        journal.ready(username, links=links)
+        source.users.add(outcome)
 
-    with CsvChunks(state, header) as chunks:
-        run_parallel(to_create(chunks), create, run.options.workers, done)
-    users.show(final=True)
-    state.steps["groups"] = groups
-    state.steps["users"] = dict(users.counts)
+    return Lane("users", source, create, done, limit=run.options.workers)
 
 
-# -- memberships, disabled state, federated links -----------------------------------------------------------
+def restore_users(run: RestoreRun) -> None:
+    """Groups, users (AdminCreateUser or import jobs), memberships, the disabled state and (--link-federated) the
+    federated identities, side by side; then what they did, for the report."""
+    state, board = run.state, run.board
+    importing = run.snapshot.users_via == "import"
+    if importing and not state.target_was_empty:
+        import_jobs.wait_for_running_jobs(run)
+    existing_groups = load_existing(run)
+    run.say(f"groups and users ({run.snapshot.users_via}), memberships, disabled users"
+            + (", federated links" if run.options.link_federated else ""))
+    chunks = CsvChunks(state, csv_header(run)) if importing else None
+    source = SnapshotSource(run, snapshot_items(run, existing_groups, chunks), chunks)
+    pipeline = Pipeline(board)
+    users = pipeline.add(users_lane(run, source))
+    upstream = [users]
+    mapping = None
+    if chunks is not None:
+        jobs = pipeline.add(import_jobs.import_lane(run, chunks, [users]))
+        mapping = pipeline.add(import_jobs.mapping_lane(run, [users, jobs]))
+        upstream = [users, jobs, mapping]
+    for lane in followups.lanes(run, upstream):
+        pipeline.add(lane)
+    try:
+        with chunks if chunks is not None else nullcontext():
+            pipeline.run()
+    finally:
+        state.steps.setdefault("groups", source.groups)
+        state.steps["users"] = dict(source.users.counts)
+        state.lanes = {lane.name: {"busy_s": round(lane.busy_s, 3), "busy_done": lane.busy_done,
+                                   "limit": lane.limit} for lane in pipeline.lanes}
+    if mapping is not None and mapping.finished_items:
+        state.steps["users"]["imported"] = state.journal.count("imported")
+    followups.record_steps(run)
 
-def membership_decisions(run: RestoreRun) -> Iterator[tuple[str, tuple[str, str, str | None]]]:
-    """Every snapshot membership: (its action, (group, old username, new username))."""
-    for group, old_username, new_username, user_state, already in run.state.journal.memberships():
-        yield decisions.membership(user_state, already), (group, old_username, new_username)
-
-
-def add_memberships(run: RestoreRun) -> None:
-    state = run.state
-    planned = Counter(action for action, _ in membership_decisions(run))
-    progress = Progress(run.say, "memberships", planned["add"])
-
-    def add(row: tuple[str, str, str]) -> None:
-        run.aws.call("admin_add_user_to_group", UserPoolId=state.pool_id, GroupName=row[0], Username=row[2])
-
-    def done(row: tuple[str, str, str], _result: Any, error: BaseException | None) -> None:
-        if error is not None:
-            state.fail(f"membership of {row[1]} in {row[0]}", error)
-            progress.add("failed")
-        else:
-            progress.add("added")
-
-    run_parallel((row for action, row in membership_decisions(run) if action == "add"), add, run.options.workers,
-                 done)
-    progress.show(final=True)
-    state.steps["memberships"] = {**progress.counts, "skipped (already there or user not restored)":
-                                  planned.total() - planned["add"]}
-
-
-def disabled_decisions(run: RestoreRun) -> Iterator[tuple[str, tuple[str, str | None]]]:
-    """Every user disabled in the snapshot: (its action, (old username, new username))."""
-    for old_username, new_username, user_state, enabled_in_target in run.state.journal.disabled_users():
-        yield decisions.disabled_user(user_state, enabled_in_target), (old_username, new_username)
-
-
-def disable_users(run: RestoreRun) -> None:
-    state = run.state
-    progress = Progress(run.say, "disabling users", None)
-
-    def disable(row: tuple[str, str]) -> None:
-        run.aws.call("admin_disable_user", UserPoolId=state.pool_id, Username=row[1])
-
-    def done(row: tuple[str, str], _result: Any, error: BaseException | None) -> None:
-        if error is not None:
-            state.fail(f"disabling {row[0]}", error)
-            progress.add("failed")
-        else:
-            progress.add("disabled")
-
-    run_parallel((row for action, row in disabled_decisions(run) if action == "disable"), disable,
-                 run.options.workers, done)
-    if progress.counts:
-        progress.show(final=True)
-    state.steps["disabled"] = dict(progress.counts)
-    # Not disabled yet: a failed disable, or a user whose creation failed (a resume creates it, enabled).
-    state.disabled_pending = progress.counts.get("failed", 0) + state.journal.count_disabled(RETRIED)
-    if state.disabled_pending:
-        run.say(f"  {state.disabled_pending} user(s) disabled in the snapshot are not disabled in the new pool: "
-                "no app client is created until they are (--resume)")
-
-
-def link_decisions(run: RestoreRun) -> Iterator[tuple[str, tuple[str, str | None, dict[str, Any]]]]:
-    """Every provider identity of a restored user: (its action, (old username, new username, identity))."""
-    for old_username, new_username, user_state, identities in run.state.journal.users_with_identities():
-        for identity in identities:
-            action = decisions.identity_link(user_state, identity["providerName"], run.state.providers.restored)
-            if action is not None:
-                yield action, (old_username, new_username, identity)
-
-
-def link_federated(run: RestoreRun) -> None:
-    state = run.state
-    progress = Progress(run.say, "linking federated identities", None)
-
-    def links() -> Iterator[tuple[str, str, dict[str, Any]]]:
-        for action, item in link_decisions(run):
-            if action == "link":
-                yield item
-            else:
-                progress.add("provider not restored")
-
-    names = run.snapshot.provider_names
-
-    def link(item: tuple[str, str, dict[str, Any]]) -> None:
-        identity = {**item[2], "providerName": names.get(item[2]["providerName"], item[2]["providerName"])}
-        link_provider(run.aws.linker, state.pool_id, item[1], identity)
-
-    def done(item: tuple[str, str, dict[str, Any]], _result: Any, error: BaseException | None) -> None:
-        if error is not None and "already linked" in str(error).lower():
-            progress.add("already linked")
-        elif error is not None:
-            state.fail(f"linking the {item[2]['providerName']} identity of {item[0]}", error)
-            progress.add("failed")
-        else:
-            state.journal.set_user(item[0], state="linked")
-            progress.add("linked")
-
-    run_parallel(links(), link, run.options.workers, done)
-    progress.show(final=True)
-    state.steps["federated_links"] = dict(progress.counts)
-
-
-def link_provider(cognito: Any, pool_id: str, native_username: str, identity: dict[str, Any]) -> None:
-    """Link a provider identity (``{"providerName", "userId"}`` from ``identities``) to a native user."""
-    cognito.admin_link_provider_for_user(
-        UserPoolId=pool_id,
-        DestinationUser={"ProviderName": "Cognito", "ProviderAttributeValue": native_username},
-        SourceUser={"ProviderName": identity["providerName"], "ProviderAttributeName": "Cognito_Subject",
-                    "ProviderAttributeValue": identity["userId"]},
-    )

@@ -14,7 +14,8 @@ as AWS documents it:
 - SetUICustomization (needs a domain), SetRiskConfiguration, SetLogDeliveryConfiguration, TagResource,
   CreateManagedLoginBranding (no Settings or Assets with UseCognitoProvidedValues), AdminLinkProviderForUser (the
   provider must exist), and the user import jobs (GetCSVHeader, CreateUserImportJob, the upload to the pre-signed
-  URL, StartUserImportJob creating the rows' users, DescribeUserImportJob): moto lacks them.
+  URL, StartUserImportJob creating the rows' users, at once or after ``job_polls`` polls, DescribeUserImportJob,
+  ListUserImportJobs): moto lacks them.
 
 ``Lambdas`` plays AWS Lambda for ``--grant-triggers``: GetPolicy and AddPermission on each function's resource
 policy (which the trigger check above reads). ``RequestLog`` records every request as the API takes it.
@@ -129,8 +130,11 @@ class AwsRules:
     the fake reads the pool's state."""
 
     def __init__(self, reader: Any, *, lambdas: Lambdas | None = None, sms_trust: dict[str, str] | None = None,
-                 refuse_both_halves: bool = False):
+                 refuse_both_halves: bool = False, job_polls: int = 0):
         self.reader = reader
+        # A started job imports its rows at once (0), or runs for that many DescribeUserImportJob calls first (as
+        # AWS's, it carries on whether or not anyone asks: the polls stand for the time it takes).
+        self.job_polls = job_polls
         self.lambdas = lambdas or Lambdas()
         self.sms_trust = sms_trust or {}
         self.refuse_both_halves = refuse_both_halves
@@ -150,10 +154,28 @@ class AwsRules:
                 ("CreateManagedLoginBranding", self._branding), ("AdminLinkProviderForUser", self._link),
                 ("TagResource", self._echo(None)),
                 ("GetCSVHeader", self._csv_header), ("CreateUserImportJob", self._create_job),
-                ("StartUserImportJob", self._start_job), ("DescribeUserImportJob", self._describe_job)):
+                ("StartUserImportJob", self._start_job), ("DescribeUserImportJob", self._describe_job),
+                ("ListUserImportJobs", self._list_jobs)):
             events.register(f"before-call.cognito-identity-provider.{operation}", handler)
         events.register("after-call.cognito-identity-provider.CreateUserPoolClient", self._client_secret_arn)
         return client
+
+    def attach_import_jobs(self, client: Any) -> Any:
+        """Only the user import jobs (GetCSVHeader, CreateUserImportJob, StartUserImportJob, DescribeUserImportJob);
+        everything else goes to moto as it is."""
+        events = client.meta.events
+        events.register("before-parameter-build", self._keep_params)
+        for operation, handler in (("GetCSVHeader", self._csv_header), ("CreateUserImportJob", self._create_job),
+                                   ("StartUserImportJob", self._start_job),
+                                   ("DescribeUserImportJob", self._describe_job),
+                                   ("ListUserImportJobs", self._list_jobs)):
+            events.register(f"before-call.cognito-identity-provider.{operation}", handler)
+        return client
+
+    def imported(self) -> dict[str, list[str]]:
+        """The usernames each started job created, by job id (call_order.assert_no_window_for_disabled_users)."""
+        return {job_id: [row["cognito:username"] for row in job["rows"] or ()]
+                for job_id, job in self.jobs.items() if job["Status"] != "Created"}
 
     @staticmethod
     def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -266,6 +288,16 @@ class AwsRules:
 
     def _start_job(self, context: dict[str, Any], **_: Any):
         job = self.jobs[context["api_params"]["JobId"]]
+        if any(j["Status"] == "InProgress" for j in self.jobs.values()):  # AWS: one job at a time per account
+            raise _refuse("LimitExceededException", "Only one import job can be active at a time.",
+                          "StartUserImportJob")
+        job.update(Status="InProgress", polls_left=self.job_polls)
+        if not self.job_polls:
+            self._run_job(job)
+        self._record("StartUserImportJob", context["api_params"])
+        return _answer({"UserImportJob": {**self._job(job["JobId"]), "Status": "Pending"}})
+
+    def _run_job(self, job: dict[str, Any]) -> None:
         imported = failed = 0
         for row in job["rows"] or ():
             if "true" not in (row.get("email_verified"), row.get("phone_number_verified")):
@@ -277,11 +309,19 @@ class AwsRules:
             imported += 1
         job.update(Status="Succeeded", ImportedUsers=imported, FailedUsers=failed, SkippedUsers=0,
                    CompletionMessage="Import Job Completed Successfully.")
-        self._record("StartUserImportJob", context["api_params"])
-        return _answer({"UserImportJob": {**self._job(job["JobId"]), "Status": "Pending"}})
 
     def _describe_job(self, context: dict[str, Any], **_: Any):
-        return _answer({"UserImportJob": self._job(context["api_params"]["JobId"])})
+        job = self.jobs[context["api_params"]["JobId"]]
+        if job["Status"] == "InProgress":
+            job["polls_left"] -= 1
+            if job["polls_left"] <= 0:
+                self._run_job(job)
+        return _answer({"UserImportJob": self._job(job["JobId"])})
+
+    def _list_jobs(self, context: dict[str, Any], **_: Any):
+        pool = context["api_params"]["UserPoolId"]
+        newest_first = [self._job(j) for j in reversed(self.jobs) if self.jobs[j]["UserPoolId"] == pool]
+        return _answer({"UserImportJobs": newest_first[:context["api_params"]["MaxResults"]]})
 
     def _job(self, job_id: str) -> dict[str, Any]:
-        return {k: v for k, v in self.jobs[job_id].items() if k != "rows"}
+        return {k: v for k, v in self.jobs[job_id].items() if k not in ("rows", "polls_left")}

@@ -37,3 +37,12 @@ def assert_triggers_attached_last(calls: list[tuple[str, dict[str, Any]]]) -> No
     attached = [i for i, (op, p) in enumerate(calls) if op == "UpdateUserPool" and p.get("LambdaConfig")]
     last_user_write = max(i for i, (op, _) in enumerate(calls) if op in USER_WRITES)
     assert attached and attached[0] > last_user_write, "the triggers were attached before the last user write"
+
+
+def assert_overlapped(calls: list[tuple[str, dict[str, Any]]], follower: str, leader: str) -> None:
+    """A ``follower`` call (a membership) came before the last ``leader`` call (a user created): the two went on
+    side by side."""
+    first = next((i for i, (op, _) in enumerate(calls) if op == follower), None)
+    last = max((i for i, (op, _) in enumerate(calls) if op == leader), default=None)
+    assert first is not None and last is not None, f"no {follower} or no {leader}"
+    assert first < last, f"every {follower} came after the last {leader}: they did not overlap"

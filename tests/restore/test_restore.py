@@ -310,7 +310,7 @@ def test_throttled_writes_are_retried_and_slow_the_limiter(cognito, s3, bucket, 
     assert alice["new_sub"] == users_of(cognito, report["target_user_pool_id"])["alice"]["attrs"]["sub"]
     creation = restorer.limiters["UserCreation"]
     assert creation.throttles == 2 and creation.calls >= 3
-    assert creation.max_rate == 25.0  # half of the 50/s quota by default
+    assert creation.max_rate == 40.0  # 0.8 of the 50/s quota by default (options.DEFAULT_RATE_FRACTION)
 
 
 def test_cli_restores_and_prints_json_last(cognito, s3, rich, tmp_path, monkeypatch, capsys):
@@ -355,10 +355,10 @@ def test_a_secrets_file_that_is_not_json_is_refused(tmp_path, capsys):
 def test_check_reports_a_restore_that_lost_something_as_check_failed(cognito, s3, rich, tmp_path, monkeypatch,
                                                                       capsys):
     _, source = rich
-    import cognito_backup.restore.users as restore_users
+    import cognito_backup.restore.decisions as restore_decisions
 
     # Every step "succeeds", but the memberships never reach the pool: only the check can tell.
-    monkeypatch.setattr(restore_users, "add_memberships", lambda run: run.state.steps.update(memberships={}))
+    monkeypatch.setattr(restore_decisions, "membership", lambda *_: "skip: lost on the way")
     report = restore(cognito, s3, source, tmp_path, new_pool_name="restored", secrets=PROVIDER_SECRETS, check=True)
     assert report["status"] == "check-failed" and report["failure_count"] == 0
     assert "resume_command" not in report  # nothing failed that a resume would retry
@@ -369,16 +369,20 @@ def test_check_reports_a_restore_that_lost_something_as_check_failed(cognito, s3
 
 def test_the_exit_code_says_ok_incomplete_or_check_failed(cognito, s3, rich, tmp_path, monkeypatch, capsys):
     _, source = rich
-    import cognito_backup.restore.users as restore_users
+    import cognito_backup.restore.decisions as restore_decisions
+    import cognito_backup.restore.followups as restore_followups
 
     secrets = tmp_path / "secrets.json"
     secrets.write_text(json.dumps(PROVIDER_SECRETS))
     argv = ["restore", source, "--secrets", str(secrets), "--workers", "2", "--check"]
     assert main([*argv, "--new-pool-name", "exit-ok", "--mapping-file", str(tmp_path / "a.json")]) == 0
-    monkeypatch.setattr(restore_users, "add_memberships", lambda run: run.state.steps.update(memberships={}))
+    membership = restore_decisions.membership
+    monkeypatch.setattr(restore_decisions, "membership", lambda *_: "skip: lost on the way")
     assert main([*argv, "--new-pool-name", "exit-check", "--mapping-file", str(tmp_path / "b.json")]) == 3
-    monkeypatch.setattr(restore_users, "add_memberships",
-                        lambda run: run.state.fail("membership of alice in admins", "injected"))
+    monkeypatch.setattr(restore_decisions, "membership", membership)
+    record_steps = restore_followups.record_steps
+    monkeypatch.setattr(restore_followups, "record_steps", lambda run: (
+        record_steps(run), run.state.fail("membership of alice in admins", "injected")))
     assert main([*argv, "--new-pool-name", "exit-incomplete", "--mapping-file", str(tmp_path / "c.json")]) == 1
     out = capsys.readouterr()
     assert "INCOMPLETE" in out.out and "CHECK-FAILED" in out.out

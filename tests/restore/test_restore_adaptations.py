@@ -243,7 +243,7 @@ def test_the_resume_command_repeats_the_flags_and_paths_given(cognito, moto_pool
     def ctrl_c(run):
         raise KeyboardInterrupt("Ctrl-C")
 
-    monkeypatch.setattr("cognito_backup.restore.users.restore_groups_and_users", ctrl_c)
+    monkeypatch.setattr("cognito_backup.restore.users.restore_users", ctrl_c)
     argv = ["restore", source, "--new-pool-name", "restored", "--secrets", secrets, "--overrides", str(overrides),
             "--override", "clients.web.RefreshTokenValidity=5", "--override", "groups.admins.Description=A b",
             "--domain-prefix", "restored-x", "--grant-triggers", "--workers", "3", "--rate-fraction", "0.3",

@@ -4,6 +4,8 @@ same pool, through the same steps in the documented order: groups, users, member
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cognito_backup.restore import RestoreOptions, restore_snapshot
@@ -63,3 +65,24 @@ def test_the_plan_of_either_format_is_the_same(cognito, s3, bucket, tmp_path):
 
     assert plans[1] == plans[2]
     assert plans[2]["groups"] == {"create": 3} and plans[2]["memberships"] == {"add": 4}
+
+
+def test_a_second_groups_array_after_the_users_is_refused_before_any_write(cognito, s3, bucket, tmp_path):
+    # Given a format-1 snapshot (groups first) with a second "groups" array after its users, its summary and
+    # manifest made to match: the memberships of that late group would come after the users were decided
+    from backup_lambda.errors import SnapshotFileError
+    from tests.support.snapshot_builder import encode_snapshot, summary_for
+
+    doc = a_snapshot(1, "late-groups")
+    late = make_group("late", ["carol"])
+    doc["summary"] = summary_for(doc["users"], [*doc["groups"], late], [])
+    data = encode_snapshot(doc)
+    data = data[: data.rindex(b"}")] + b',\n"groups": [\n' + json.dumps(late).encode() + b"\n]}\n"
+    source = f"s3://{bucket}/" + write_s3(s3, bucket, doc, data=data)
+    before = cognito.list_user_pools(MaxResults=60)["UserPools"]
+
+    # When it is restored, Then verification refuses it (the walk relies on one groups array), and nothing is made
+    with pytest.raises(SnapshotFileError, match="the key 'groups' appears twice"):
+        restore_snapshot(cognito, s3, RestoreOptions(snapshot=source, new_pool_name="late",
+                                                     mapping_file=str(tmp_path / "map.json"), workers=2))
+    assert cognito.list_user_pools(MaxResults=60)["UserPools"] == before

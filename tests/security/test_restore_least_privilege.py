@@ -4,7 +4,8 @@ restore role's commands make is listed, and every call listed is made by one of 
 The scenarios: a restore of a snapshot as a real account holds it (triggers granted with --grant-triggers,
 federated users linked, branding, threat protection, log delivery, a custom domain by override) by each user
 path, behind the recording fake of what AWS does and moto does not (``tests/restore/aws_fakes.py``: import jobs,
-AdminLinkProviderForUser, the Set* calls, TagResource, Lambda's GetPolicy/AddPermission); a restore of a moto pool
+AdminLinkProviderForUser, the Set* calls, TagResource, Lambda's GetPolicy/AddPermission), and the resume of the
+import path's (it looks for an import job still running: ListUserImportJobs); a restore of a moto pool
 whose pool still exists (the native-recovery check) with --check, one AdminCreateUser answer lost (its retry
 finds the user: AdminGetUser), then resumed (what the target holds is listed); a restore into an existing pool
 with other tags (TagResource); and `list`, which the same role runs (runbook step 3).
@@ -52,6 +53,11 @@ def made(cognito, s3, bucket, tmp_path, monkeypatch, signing_key):
         report = world.restore(tmp_path / users_via, users_via=users_via, new_pool_name=f"restored-{users_via}",
                                domain_prefix=f"restored-{users_via}", overrides=overrides)
         assert report["status"] == "ok", report["failures"]
+        if users_via == "import":
+            resumed = world.restore(tmp_path / users_via, users_via=users_via, new_pool_name=None, resume=True,
+                                    target_pool_id=report["target_user_pool_id"],
+                                    domain_prefix=f"restored-{users_via}", overrides=overrides)
+            assert resumed["status"] == "ok", resumed["failures"]
         record(world.log)
 
     log = RequestLog()

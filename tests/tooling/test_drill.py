@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from backup_lambda.snapshot import take_snapshot
 from cognito_backup.cli import main
 from cognito_backup.drill import DRILL_SCRATCH_TAG, markdown, run_drill
-from cognito_backup.restore import users as restore_users
+from cognito_backup.restore import decisions as restore_decisions
 from cognito_backup.restore_check import LocalObjectStore
 from tests.support.rich_pool import (  # noqa: F401 - autouse fixture
     BOTH_TEMPLATE_HALVES,
@@ -74,7 +74,7 @@ def test_a_pool_with_both_verification_halves_and_triggers_passes_the_drill(cogn
 
 
 def test_a_restore_that_loses_something_fails_the_drill(cognito, s3, bucket, snapshotted, monkeypatch):
-    monkeypatch.setattr(restore_users, "disable_users", lambda run: run.state.steps.update(disabled={}))
+    monkeypatch.setattr(restore_decisions, "disabled_user", lambda *_: "skip: lost on the way")
 
     report = run_drill(cognito, s3, bucket=bucket, pool_name="prod-users", workers=2)
 
