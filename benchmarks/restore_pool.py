@@ -134,6 +134,7 @@ def write_snapshot(directory: Path, users: int, memberships: int, groups: int = 
         "format_version": 2, "snapshot_key": key, "sha256": digest.hexdigest(), "bytes": size, "users": users,
         "groups": group_count, "memberships": users * memberships, "taken_at": values["taken_at"],
         "completed_at": values["taken_at"], "user_pool_id": POOL["Id"], "pool_name": values["source"]["pool_name"],
-        "retention": retention_class(TAKEN_AT), "sections": {s: SECTIONS[s]["status"] for s in CONFIG_SECTIONS},
+        "retention": retention_class(TAKEN_AT),
+        "sections": {s: SECTIONS[s]["status"] for s in CONFIG_SECTIONS if s in DOCUMENT_KEYS[2]},
         "tool_version": "0.1.0"}))
     return path

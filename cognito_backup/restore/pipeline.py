@@ -38,6 +38,27 @@ class Source(Protocol):
         """Nothing more will ever come (asked only once the lanes it waits for are done)."""
 
 
+class IterableSource:
+    """A source over an iterable, read in the pipeline's thread (so it may read the journal)."""
+
+    def __init__(self, items: Iterable[Any]):
+        self._items = iter(items)
+        self._done = False
+
+    def pull(self, n: int) -> tuple[list[Any], bool]:
+        out = []
+        for item in self._items:
+            out.append(item)
+            if len(out) >= n:
+                break
+        else:
+            self._done = True
+        return out, bool(out) or self._done
+
+    def exhausted(self) -> bool:
+        return self._done
+
+
 class Lane:
     """``call(item, post)`` runs in the lane's threads; ``done(item, result, error)`` in the pipeline's.
     ``after``: the lanes whose results feed this lane's source (it is finished only once they are);

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from cognito_backup.restore.calls import Progress, error_code, run_parallel
+from cognito_backup.restore.calls import error_code
 from cognito_backup.restore.decisions import RESTORED
+from cognito_backup.restore.pipeline import IterableSource, Lane, Pipeline
 from cognito_backup.restore.state import RestoreRun
 
 BATCH = 500
@@ -74,21 +75,29 @@ def _restored(run: RestoreRun) -> Iterator[tuple[str, str, dict[str, Any]]]:
     yield from flush()
 
 
+PHASE = "users' MFA"
+
+
 def restore_user_mfa(run: RestoreRun) -> None:
     state = run.state
-    progress = Progress(run.say, "users' MFA", None)
+    phase = run.board.phase(PHASE)
+    counts: dict[str, int] = {}
     reenrol: list[dict[str, Any]] = []
+
+    def count(outcome: str) -> None:
+        counts[outcome] = counts.get(outcome, 0) + 1
+        phase.add(outcome)
 
     def work() -> Iterator[tuple[str, str, dict[str, Any]]]:
         for old, new, mfa in _restored(run):
             settings, lost = preference_request(mfa)
             if lost:
                 reenrol.append({"user": new, "old_user": old, "factors": lost})
-                progress.add("to enrol again")
+                count("to enrol again")
             if settings:
                 yield old, new, settings
 
-    def set_preference(item: tuple[str, str, dict[str, Any]]) -> None:
+    def set_preference(item: tuple[str, str, dict[str, Any]], _post: Any) -> None:
         _, new, settings = item
         run.aws.call("admin_set_user_mfa_preference", UserPoolId=state.pool_id, Username=new, **settings)
 
@@ -97,18 +106,20 @@ def restore_user_mfa(run: RestoreRun) -> None:
             reenrol.append({"user": item[1], "old_user": item[0], "factors": [f for f, key in SETTABLE.items()
                                                                               if key in item[2]],
                             "why": f"AWS refused the preference until the user signs in ({error_code(error)})"})
-            progress.add("refused until sign-in")
+            count("refused until sign-in")
         elif error is not None:
             state.fail(f"MFA preference of {item[0]}", error)
-            progress.add("failed")
+            count("failed")
         else:
-            progress.add("restored")
+            count("restored")
 
-    run_parallel(work(), set_preference, run.options.workers, done)
-    if not progress.counts:
+    pipeline = Pipeline(run.board)
+    pipeline.add(Lane(PHASE, IterableSource(work()), set_preference, done, limit=run.options.workers))
+    pipeline.run()
+    run.board.finish(phase)
+    if not counts:
         return
-    progress.show(final=True)
-    state.steps["user_mfa"] = {**progress.counts, "reenrol": reenrol}
+    state.steps["user_mfa"] = {**counts, "reenrol": reenrol}
     if reenrol:
         state.note(f"{len(reenrol)} restored user(s) had an authenticator app (TOTP), which cannot be restored: "
                    "they are listed in the report (steps.user_mfa.reenrol) to enrol again")

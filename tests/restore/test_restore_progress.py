@@ -179,3 +179,14 @@ def test_the_command_line_prints_progress_records_as_json_lines_and_the_report_l
     report = lines[-1]
     assert report["status"] == "ok" and report["phases"]["users"]["done"] == 40
     assert "time to recovery" not in "\n".join(out)  # the text report goes to stderr with --json
+
+
+def test_an_iterable_source_gives_its_items_a_pull_at_a_time_and_then_says_it_is_exhausted():
+    from cognito_backup.restore.pipeline import IterableSource
+
+    source = IterableSource(iter(range(5)))
+
+    assert source.pull(2) == ([0, 1], True) and not source.exhausted()
+    assert source.pull(2) == ([2, 3], True) and not source.exhausted()
+    assert source.pull(2) == ([4], True) and source.exhausted()
+    assert source.pull(2) == ([], True)
