@@ -475,7 +475,8 @@ def test_capture_user_mfa_makes_exactly_one_more_call_and_its_role_is_granted_ex
     def policy(on: bool) -> dict:
         return backup_role_policy(BackupRoleResources(
             pool_arns=(pool_arn,), bucket_arn=f"arn:aws:s3:::{BUCKET}", snapshot_prefix=PREFIX,
-            kms_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k", function_arn=FUNCTION_ARN,
+            kms_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k",
+            signing_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/s", function_arn=FUNCTION_ARN,
             log_group_arn=LOG_GROUP_ARN, failure_queue_arn=QUEUE_ARN), role_operations(on))
 
     assert made[True] - made[False] == {op.api for op in USER_MFA_COGNITO} == {"AdminGetUser"}
