@@ -35,10 +35,10 @@ import threading
 import time
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from benchmarks.stand_in_cognito import TARGET_PREFIX, ServiceError, TokenBucket
+from benchmarks.stand_in_http import AppServer, StatsHandler
 
 # Cognito's request-rate quotas per account (calls/s), and the category of each call a restore makes.
 QUOTA_RPS = {"UserCreation": 50, "UserUpdate": 25, "UserResourceUpdate": 25, "UserList": 30,
@@ -322,57 +322,28 @@ class RestoreStandIn:
         return {k: v for k, v in self.jobs[job_id].items() if k not in ("rows", "started")}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
+class _Handler(StatsHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         status, body = self.server.app.handle(self.headers.get("X-Amz-Target", ""), raw)
-        self._send(status, "application/x-amz-json-1.1", body)
+        self._send(status, {"Content-Type": "application/x-amz-json-1.1"}, body)
 
     def do_PUT(self) -> None:  # noqa: N802
         data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if not self.path.startswith("/_upload/"):
-            self._send(404, "text/plain", b"not found")
+            self._send(404, {"Content-Type": "text/plain"}, b"not found")
             return
         try:
             self.server.app.upload(self.path[len("/_upload/"):].split("?", 1)[0], data)
         except ServiceError as exc:
-            self._send(exc.status, "text/plain", exc.message.encode())
+            self._send(exc.status, {"Content-Type": "text/plain"}, exc.message.encode())
             return
-        self._send(200, "text/plain", b"")
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path.rstrip("/") == "/_stats":
-            self._send(200, "application/json", json.dumps(self.server.app.stats()).encode())
-        else:
-            self._send(404, "text/plain", b"not found")
-
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
+        self._send(200, {"Content-Type": "text/plain"}, b"")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 256
-
-    def __init__(self, address: tuple[str, int], app: RestoreStandIn):
-        super().__init__(address, _Handler)
-        self.app = app
-
-
-def serve(app: RestoreStandIn, host: str = "127.0.0.1", port: int = 0) -> tuple[_Server, str]:
+def serve(app: RestoreStandIn, host: str = "127.0.0.1", port: int = 0) -> tuple[AppServer, str]:
     """A server for ``app`` (not yet serving) and its endpoint, which the app's pre-signed URLs point at."""
-    server = _Server((host, port), app)
+    server = AppServer((host, port), _Handler, app, queue_size=256)
     host, port = server.server_address[:2]
     app.endpoint = f"http://{host}:{port}"
     return server, app.endpoint

@@ -34,9 +34,9 @@ import threading
 import time
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from benchmarks.stand_in_http import AppServer, StatsHandler
 from benchmarks.synthetic_pool import SyntheticPool, group_shape
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
@@ -300,42 +300,13 @@ def _parse_filter(text: str) -> tuple[str, str, str]:
     raise ServiceError("InvalidParameterException", f"Invalid filter: {text}")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(StatsHandler):
     disable_nagle_algorithm = True  # else headers and body go out as two segments: +40 ms (delayed ACK)
-    server: _Server
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         status, headers, body = self.server.app.handle(self.headers.get("X-Amz-Target", ""), raw)
         self._send(status, headers, body)
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path.rstrip("/") == "/_stats":
-            self._send(200, {"Content-Type": "application/json"}, json.dumps(self.server.app.stats()).encode())
-        else:
-            self._send(404, {"Content-Type": "text/plain"}, b"not found")
-
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], app: StandInCognito):
-        super().__init__(address, _Handler)
-        self.app = app
 
 
 class StandInServer:
@@ -343,7 +314,7 @@ class StandInServer:
 
     def __init__(self, app: StandInCognito, host: str = "127.0.0.1", port: int = 0):
         self.app = app
-        self._server = _Server((host, port), app)
+        self._server = AppServer((host, port), _Handler, app, queue_size=128)
         self._thread = threading.Thread(target=self._server.serve_forever, name="stand-in-cognito", daemon=True)
         host, port = self._server.server_address[:2]
         self.endpoint_url = f"http://{host}:{port}"
@@ -378,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     app = StandInCognito(SyntheticPool(args.users, groups=group_shape(args.groups)), latency=args.latency_ms / 1000,
                          jitter=args.jitter, quota=args.quota or None, burst=args.burst or None,
                          token_ttl=args.token_ttl or None)
-    server = _Server((args.host, args.port), app)
+    server = AppServer((args.host, args.port), _Handler, app, queue_size=128)
     host, port = server.server_address[:2]
     print(json.dumps({"endpoint": f"http://{host}:{port}"}), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
