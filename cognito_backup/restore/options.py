@@ -55,6 +55,8 @@ class RestoreOptions:
     # The signing keys the snapshot's manifest may be signed by, and whether an unsigned one is accepted
     # (None: the environment's, signatures.Trust.from_args).
     trust: Trust | None = None
+    # Send ARNs of accounts other than the one restored into (foreign.py); without it the restore refuses them.
+    allow_foreign_arns: bool = False
 
     def validate(self) -> None:
         if bool(self.new_pool_name) == bool(self.target_pool_id):
