@@ -100,7 +100,10 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
     plan["outside_references"] = grouped(refs, (snapshot.config.get("source") or {}).get("account"),
                                          gate.get("account"))
     if gate.get("refused"):
-        state.note("the run would refuse this snapshot: " + gate["refused"])
+        accounts = ", ".join(sorted({a["account"] for a in gate["arns"]}))
+        state.note(f"the run would refuse this snapshot: {len(gate['arns'])} ARN(s) of {accounts}, not of account "
+                   f"{gate['account']} where it restores (listed above): point them here with --override PATH=ARN, "
+                   "leave the triggers out with --without-triggers, or give --allow-foreign-arns")
     plan.update(user_outcomes(state.journal))
     plan["users_end_in"] = STATE_AFTER[snapshot.users_via]
     report.update(status="dry-run", target_user_pool_id=state.pool_id, plan=plan,
