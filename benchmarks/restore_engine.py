@@ -20,7 +20,8 @@ import time
 import urllib.request
 from typing import Any
 
-IMPORT_ROLE = "arn:aws:iam::123456789012:role/cognito-import-logs"
+ACCOUNT = "123456789012"  # the stand-in's account (its pool ARNs), which it does not answer for on STS
+IMPORT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cognito-import-logs"
 
 
 def lift_rate_limits(scale: float) -> None:
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         cognito = make_client("cognito-idp", max_pool_connections=max(32, 6 * workers))
         started = time.monotonic()
         report = restore_snapshot(cognito, None, options, progress=say, records=records.append,
-                                  uploader=http_put)
+                                  uploader=http_put, account=lambda: ACCOUNT)
         wall = time.monotonic() - started
     print(json.dumps({"wall_s": wall, "status": report["status"], "failures": report.get("failures"),
                       "elapsed_s": report.get("elapsed_s"), "phases": report.get("phases"),

@@ -71,7 +71,8 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
               users_via: str = "auto", import_role_arn: str | None = None, workers: int = 8,
               rate_fraction: float = 0.5, keep_scratch: bool = False, work_dir: str | None = None,
               progress: Callable[[str], None] = lambda _m: None,
-              snapshotter: Callable[..., dict[str, Any]] | None = None, trust: Trust | None = None) -> dict[str, Any]:
+              snapshotter: Callable[..., dict[str, Any]] | None = None, trust: Trust | None = None,
+              allow_foreign_arns: bool = False) -> dict[str, Any]:
     """Run one drill; never raises for a failed step (the report says which step failed and why)."""
     started = time.monotonic()
     now = datetime.now(timezone.utc)
@@ -97,7 +98,7 @@ def run_drill(cognito: Any, s3: Any, *, bucket: str, pool_name: str, prefix: str
             import_role_arn=import_role_arn, without_triggers=True, overrides=overrides,
             rate_fraction=rate_fraction, workers=workers, work_dir=work_dir,
             mapping_file=f"{scratch_dir.name}/mapping.json", placeholder_secret=DRILL_PLACEHOLDER_SECRET,
-            trust=trust,
+            trust=trust, allow_foreign_arns=allow_foreign_arns,
         )
         restorer = Restorer(cognito, s3, options, progress=progress)
         try:
@@ -190,6 +191,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--import-role-arn", help="CloudWatch Logs role for user import jobs (large pools)")
     parser.add_argument("--rate-fraction", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--allow-foreign-arns", action="store_true",
+                        help="restore the snapshot's ARNs of other accounts (a restore refuses them without it)")
     parser.add_argument("--keep-scratch", action="store_true", help="do not delete the scratch pool (debugging)")
     parser.add_argument("--work-dir", help="where temporary files go")
     parser.add_argument("--summary-file", help="append a Markdown report here (e.g. $GITHUB_STEP_SUMMARY)")
@@ -218,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
     report = run_drill(make_client("cognito-idp"), make_client("s3"), bucket=args.bucket, pool_name=args.pool_name,
                        prefix=args.prefix, users_via=args.users_via, import_role_arn=args.import_role_arn,
                        workers=args.workers, rate_fraction=args.rate_fraction, keep_scratch=args.keep_scratch,
-                       work_dir=args.work_dir, progress=progress, trust=signatures.Trust.from_args(args))
+                       work_dir=args.work_dir, progress=progress, trust=signatures.Trust.from_args(args),
+                       allow_foreign_arns=args.allow_foreign_arns)
     if args.summary_file:
         with open(args.summary_file, "a", encoding="utf-8") as f:
             f.write(markdown(report))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from backup_lambda.errors import ConfigError
+
 MAX_DEPTH = 64  # a snapshot's deepest values (a pool's schema, a client's settings) are under 10 deep
 MAX_NUMBER_CHARS = 100  # the longest number AWS writes is a float's repr (24 characters)
 
@@ -60,3 +62,18 @@ def loads(text: str | bytes) -> Any:
     if end != len(text):
         raise json.JSONDecodeError("Extra data", text, end)
     return value
+
+
+def load_option_file(path: str, option: str) -> Any:
+    """The JSON file an option names (``--secrets FILE``, ``--overrides FILE``), within the limits; a
+    :class:`ConfigError` naming the option and the file when it cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return loads(f.read())
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{option} {path} is not UTF-8 text") from None
+    except ValueError as exc:
+        where = f"{exc.msg}, line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise ConfigError(f"{option} {path} is not valid JSON ({where})") from None

@@ -93,6 +93,10 @@ RESTORE_GRANT_TRIGGERS = scoped_operations(
 # Attaching the triggers (UpdateUserPool): a restore without triggers (the drill's) never makes these calls.
 RESTORE_TRIGGER_CALLS = {("cognito-idp", "UpdateUserPool")} | {(op.service, op.api) for op in RESTORE_GRANT_TRIGGERS}
 
+# sts:GetCallerIdentity names the account a restore writes into (restore/foreign.py, the foreign-ARN check). AWS
+# answers it for every principal whatever the policies say (an explicit deny does not stop it): no role lists it.
+NO_PERMISSION_NEEDED = frozenset({("sts", "GetCallerIdentity")})
+
 RESTORE_OPERATIONS: list[Operation] = (
     RESTORE_COGNITO + RESTORE_ACCOUNT + RESTORE_SOURCE_POOL + RESTORE_PASS_ROLE + SNAPSHOT_READ_S3
     + SNAPSHOT_LIST_S3 + SNAPSHOT_READ_KMS + SNAPSHOT_VERIFY_KMS + RESTORE_CHECK + RESTORE_GRANT_TRIGGERS

@@ -64,8 +64,10 @@ def _check_group(index: int, group: Any, problems: list[str]) -> int:
 
 
 def check_document(stream: SnapshotStream, *, keep_config: bool = False,
-                   progress: Callable[[str], None] | None = None) -> tuple[dict[str, Any], list[str], dict]:
-    """Walk a snapshot: (counts, problems, config). Parse errors become a problem, not an exception."""
+                   progress: Callable[[str], None] | None = None,
+                   on_group: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], list[str], dict]:
+    """Walk a snapshot: (counts, problems, config). Parse errors become a problem, not an exception.
+    ``on_group`` sees each well-formed group as it is read (the restore collects the groups' names and roles)."""
     problems: list[str] = []
     counts = {"users": 0, "groups": 0, "memberships": 0, "federated_users": 0, "disabled_users": 0}
     config: dict[str, Any] = {}
@@ -85,8 +87,11 @@ def check_document(stream: SnapshotStream, *, keep_config: bool = False,
                     counts["disabled_users"] += event.value.get("Enabled") is False
                 counts["users"] += 1
             elif event.kind == "item" and event.key == "groups":
+                before = len(problems)
                 counts["memberships"] += _check_group(counts["groups"], event.value, problems)
                 counts["groups"] += 1
+                if on_group and len(problems) == before:
+                    on_group(event.value)
             if progress and time.monotonic() - last > PROGRESS_EVERY:
                 last = time.monotonic()
                 progress(f"  read {stream.bytes:,} bytes: {counts['groups']:,} groups, {counts['users']:,} users")
@@ -119,13 +124,13 @@ def check_document(stream: SnapshotStream, *, keep_config: bool = False,
 
 def verify_snapshot(source: str | SnapshotSource, s3: Any = None, *, keep_config: bool = False,
                     progress: Callable[[str], None] | None = None, trust: Trust | None = None,
-                    kms: Any = None) -> dict[str, Any]:
+                    kms: Any = None, on_group: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Verify a snapshot; never raises for a bad snapshot (the problems say what is wrong).
 
     Returns ``{"ok", "snapshot", "problems": [...], "manifest": {...} | None, "signed", "counts": {...},
     "sha256", "bytes", "etag"}`` (plus ``config``, the non-array keys, with ``keep_config``). ``trust``:
     the signing keys trusted and whether unsigned snapshots are accepted (default: the environment's,
-    ``Trust.from_args``); ``kms``: the client that checks signatures.
+    ``Trust.from_args``); ``kms``: the client that checks signatures; ``on_group``: see ``check_document``.
     """
     trust = Trust.from_args() if trust is None else trust
     snapshot = source if isinstance(source, SnapshotSource) else SnapshotSource(source, s3=s3)
@@ -155,7 +160,8 @@ def verify_snapshot(source: str | SnapshotSource, s3: Any = None, *, keep_config
         return result
     try:
         with stream:
-            counts, doc_problems, config = check_document(stream, keep_config=keep_config, progress=progress)
+            counts, doc_problems, config = check_document(stream, keep_config=keep_config, progress=progress,
+                                                             on_group=on_group)
     except NotASnapshotError as exc:  # its missing manifest is not the point: say what it is
         problems[:] = [str(exc)]
         result["not_a_snapshot"] = True
@@ -205,11 +211,13 @@ def imported_note(source: Any) -> str | None:
 
 
 def require_verified(source: str | SnapshotSource, s3: Any = None, *, keep_config: bool = False,
-                     progress: Callable[[str], None] | None = None, trust: Trust | None = None) -> dict[str, Any]:
+                     progress: Callable[[str], None] | None = None, trust: Trust | None = None,
+                     on_group: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """verify_snapshot, raising :class:`SnapshotFileError` listing the problems when it fails; an unsigned
     snapshot accepted (``--allow-unsigned``) is said on ``progress``."""
     trust = Trust.from_args() if trust is None else trust
-    result = verify_snapshot(source, s3=s3, keep_config=keep_config, progress=progress, trust=trust)
+    result = verify_snapshot(source, s3=s3, keep_config=keep_config, progress=progress, trust=trust,
+                             on_group=on_group)
     config = result.get("config") or result
     note = imported_note(config.get("source"))
     if note and progress:

@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="change a configuration value before it is sent, e.g. "
                              "pool.SmsConfiguration.ExternalId=ID (repeatable; docs/restoring.md, Overrides)")
     parser.add_argument("--overrides", metavar="FILE", help='overrides as a JSON object {"PATH": VALUE, ...}')
+    parser.add_argument("--allow-foreign-arns", action="store_true",
+                        help="send the snapshot's ARNs of other accounts than the one restored into (refused "
+                             "without it: point them here with --override, or leave triggers out)")
     parser.add_argument("--check", action="store_true",
                         help="when done, snapshot the new pool (locally) and diff it with the snapshot")
     parser.add_argument("--rate-fraction", type=float, default=DEFAULT_RATE_FRACTION,
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides.collect(overrides.load_file(args.overrides), overrides.parse_command_line(args.override)),
         override_args=tuple(args.override), overrides_file=args.overrides,
         rate_fraction=args.rate_fraction, workers=args.workers, work_dir=args.work_dir, check=args.check,
-        trust=signatures.Trust.from_args(args),
+        trust=signatures.Trust.from_args(args), allow_foreign_arns=args.allow_foreign_arns,
     )
     s3 = make_client("s3") if args.snapshot.startswith("s3://") else None
 

@@ -3,10 +3,10 @@ option), the identity-provider secrets file, and ``RestoreError``, raised when t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from backup_lambda.errors import BackupError, ConfigError
+from cognito_backup.json_limits import load_option_file
 from cognito_backup.restore.overrides import Override
 from cognito_backup.signatures import Trust
 
@@ -55,6 +55,8 @@ class RestoreOptions:
     # The signing keys the snapshot's manifest may be signed by, and whether an unsigned one is accepted
     # (None: the environment's, signatures.Trust.from_args).
     trust: Trust | None = None
+    # Send ARNs of accounts other than the one restored into (foreign.py); without it the restore refuses them.
+    allow_foreign_arns: bool = False
 
     def validate(self) -> None:
         if bool(self.new_pool_name) == bool(self.target_pool_id):
@@ -80,13 +82,7 @@ def load_secrets(path: str | None) -> dict[str, dict[str, str]]:
     """``{"ProviderName": {"client_secret": "..."}}`` from a JSON file. Values are never printed."""
     if not path:
         return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise ConfigError(f"--secrets {path}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ConfigError(f"--secrets {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    data = load_option_file(path, "--secrets")
     if not isinstance(data, dict) or not all(
             isinstance(v, dict) and all(isinstance(s, str) for s in v.values()) for v in data.values()):
         raise ConfigError(f'--secrets {path} must look like {{"ProviderName": {{"client_secret": "..."}}}}')

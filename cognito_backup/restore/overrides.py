@@ -31,6 +31,7 @@ from typing import Any
 
 from backup_lambda.errors import ConfigError
 from backup_lambda.redact import NOT_SECRET_DETAILS, SECRET_DETAIL_RE
+from cognito_backup.json_limits import load_option_file
 from cognito_backup.restore.shapes import service_model, violations
 
 REMOVE = object()  # the value of an override that removes a setting
@@ -162,13 +163,7 @@ def load_file(path: str | None) -> list[Override]:
     """The overrides of ``--overrides FILE``: a JSON object of PATH: VALUE."""
     if not path:
         return []
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise ConfigError(f"--overrides {path}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ConfigError(f"--overrides {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    data = load_option_file(path, "--overrides")
     if not isinstance(data, dict):
         raise ConfigError(f'--overrides {path} must be a JSON object of PATH: VALUE, e.g. '
                           '{"pool.DeletionProtection": "INACTIVE"}')

@@ -1,13 +1,13 @@
 """The dry run: the plan of a restore (what it will create, what it will skip and why), from reads only.
 
 It goes through the real run's steps in their order and asks each for its decisions: the same functions
-(``configuration.*_decisions``, ``users.snapshot_items`` and ``followups.*_decisions``), on the same reads of
-the snapshot and of the target. It also says what the run leads to for the users (how many change status, who
-loses MFA), which trigger functions need which permission, the overrides, and every ARN and URL the restore
-sends, grouped by account (references.py), for review. Where the run carries a decision out, the plan records
-what it will lead to: providers and clients as restored, each user journaled in the state its decision leads to (so that
-memberships, disabled users and federated links are decided on what the run will have made), and then
-the same user summary as the run's report (``report.user_outcomes``).
+(``configuration.*_decisions``, ``users.snapshot_items`` and ``followups.*_decisions``), on the same reads of the
+snapshot and of the target. It also says what the run leads to for the users (how many change status, who loses
+MFA), which trigger functions need which permission, the overrides, and every ARN and URL the restore may send,
+grouped by account (references.py, foreign.py: the run refuses other accounts' ARNs), for review. Where the run
+carries a decision out, the plan records what it will lead to: providers and clients as restored, each user
+journaled in the state its decision leads to (so that memberships, disabled users and federated links are decided
+on what the run will have made), and then the same user summary as the run's report (``report.user_outcomes``).
 """
 
 from __future__ import annotations
@@ -15,23 +15,20 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from cognito_backup.restore import configuration, decisions, followups, overrides, target, triggers, users
+from cognito_backup.restore import configuration, decisions, followups, target, triggers, users
 from cognito_backup.restore.decisions import Decision, UserAction
-from cognito_backup.restore.newer_settings import SECTION_OF as NEWER_SECTION_OF
-from cognito_backup.restore.references import grouped, walk
+from cognito_backup.restore.references import grouped
 from cognito_backup.restore.report import STATE_AFTER, user_outcomes
-from cognito_backup.restore.requests import plan_group
 from cognito_backup.restore.state import RestoreRun
 
 
-def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any] | None) -> dict[str, Any]:
-    """``report`` with the plan; ``target_pool``: the target's description (None: the run creates the pool)."""
+def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any] | None,
+            refs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``report`` with the plan; ``target_pool``: the target's description (None: the run creates the pool);
+    ``refs``: what the run may send outside the new pool (foreign.sent_references), and ``report["foreign_arns"]``
+    what the run makes of them."""
     state, snapshot, o = run.state, run.snapshot, run.options
     plan: dict[str, Any] = {"pool": _pool(run, target_pool), "mfa": snapshot.pool_plan.mfa}
-    refs: list[tuple[str, str]] = [*walk("pool", snapshot.pool_plan.params),
-                                   *walk("pool.LambdaConfig", snapshot.pool_plan.triggers or {})]
-    if o.import_role_arn and snapshot.users_via == "import":
-        refs += [("--import-role-arn", o.import_role_arn)]
 
     _, servers = configuration.resource_server_decisions(run)
     plan["resource_servers"] = [_entry("resource_server", s.get("Identifier"), d) for s, d in servers]
@@ -44,7 +41,6 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
             state.providers.restored.add(name)
         elif decision.action == "skip":
             state.providers.skipped.add(name)
-        refs += walk(f"identity_providers.{name}", {k: provider.get(k) for k in ("ProviderDetails", "IdpIdentifiers")})
     plan["identity_providers"] = [_entry("provider", p.get("ProviderName"), d) for p, d in providers]
     if snapshot.renames:
         plan["identity_providers_renamed"] = snapshot.renames
@@ -56,8 +52,6 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
     for kind, item, decision in users.snapshot_items(run, target.load_existing(run)):
         if kind == "group":
             groups[decision] += 1
-            params = overrides.group_params(o.overrides, item["GroupName"], plan_group(item))
-            refs += walk(f"groups.{item['GroupName']}", params)
             continue
         planned[decision.action.label] += 1
         if decision.action.done != decision.action.state:  # the run will create it
@@ -88,7 +82,6 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
             entry["new_secret"] = bool(decision.params.get("GenerateSecret"))
             for note in decision.notes:
                 state.note(note)
-            refs += walk(f"clients.{name}", decision.params)
         if decision.action in ("create", decisions.ALREADY):
             client_ids[client.get("ClientId")] = reused_id or f"(the new id of {name})"
         clients.append(entry)
@@ -98,26 +91,24 @@ def dry_run(run: RestoreRun, report: dict[str, Any], target_pool: dict[str, Any]
 
     domains = configuration.domain_decisions(run)
     plan["domain"] = [_entry("domain", d, decision) for d, decision in domains]
-    refs += [r for _, d in domains if d.params for r in walk("domain", d.params)]
     if len(plan["domain"]) == 1:
         plan["domain"] = plan["domain"][0]
     settings = configuration.other_settings_decisions(run, client_ids, creates_pool=target_pool is None)
     plan["other_settings"] = [s.what for s in settings]
-    for setting in settings:
-        refs += walk(SECTION_OF.get(setting.method, setting.what),
-                     {k: v for k, v in setting.params.items() if k not in ("UserPoolId", "Assets")})
     plan["triggers"] = triggers.plan_entries(run)
-    plan["outside_references"] = grouped(refs, (snapshot.config.get("source") or {}).get("account"))
+    gate = report.get("foreign_arns") or {}
+    plan["outside_references"] = grouped(refs, (snapshot.config.get("source") or {}).get("account"),
+                                         gate.get("account"))
+    if gate.get("refused"):
+        accounts = ", ".join(sorted({a["account"] for a in gate["arns"]}))
+        state.note(f"the run would refuse this snapshot: {len(gate['arns'])} ARN(s) of {accounts}, not of account "
+                   f"{gate['account']} where it restores (listed above): point them here with --override PATH=ARN, "
+                   "leave the triggers out with --without-triggers, or give --allow-foreign-arns")
     plan.update(user_outcomes(state.journal))
     plan["users_end_in"] = STATE_AFTER[snapshot.users_via]
     report.update(status="dry-run", target_user_pool_id=state.pool_id, plan=plan,
                   notes=state.notes + snapshot.pool_plan.notes)
     return report
-
-
-SECTION_OF = {"set_ui_customization": "ui_customization", "set_risk_configuration": "risk_configuration",
-              "set_log_delivery_configuration": "log_delivery", "tag_resource": "tags",
-              "create_managed_login_branding": "managed_login_branding", **NEWER_SECTION_OF}
 
 
 def _totp(mfa: dict[str, Any] | None) -> str | None:

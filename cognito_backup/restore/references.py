@@ -16,6 +16,8 @@ ARN = re.compile(r"arn:[^:\s]+:[^:\s]+:[^:\s]*:(?P<account>[^:\s]*):\S+")
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 URLS = "URLs (outside AWS accounts)"
 NOT_REFERENCES = frozenset({"AllowedOAuthScopes", "AllowedScopes"})  # scopes named like URLs: the pool's own
+# Keys named like secrets (SECRET_DETAIL_RE: "token") that hold a function's ARN, not a secret.
+NOT_SECRETS = frozenset({"PreTokenGeneration", "PreTokenGenerationConfig"})
 NO_ACCOUNT = "ARNs without an account (e.g. S3 buckets)"
 
 
@@ -24,7 +26,7 @@ def walk(where: str, value: Any) -> Iterable[tuple[str, str]]:
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and (key in NOT_REFERENCES or (
-                    SECRET_DETAIL_RE.search(key) and key.lower() not in NOT_SECRET_DETAILS)):
+                    SECRET_DETAIL_RE.search(key) and key.lower() not in NOT_SECRET_DETAILS and key not in NOT_SECRETS)):
                 continue
             yield from walk(f"{where}.{key}", item)
     elif isinstance(value, list):
@@ -34,25 +36,32 @@ def walk(where: str, value: Any) -> Iterable[tuple[str, str]]:
         yield where, value
 
 
-def grouped(references: Iterable[tuple[str, str]], own_account: str | None) -> dict[str, list[dict[str, str]]]:
-    """The references by account (the snapshot's account first, then the others), then ARNs without an account,
-    then URLs."""
+def grouped(references: Iterable[tuple[str, str]], own_account: str | None,
+            target_account: str | None = None) -> dict[str, list[dict[str, str]]]:
+    """The references by account (the account restored into first, then the snapshot's, then the others), then
+    ARNs without an account, then URLs. ``own_account``: the snapshot's; ``target_account``: the one restored into
+    (None: not asked, no ARN names an account)."""
     groups: dict[str, list[dict[str, str]]] = {}
+    rank: dict[str, int] = {NO_ACCOUNT: 3, URLS: 4}
     for where, value in references:
         arn = ARN.fullmatch(value)
         if arn and arn["account"]:
             account = arn["account"]
-            label = f"account {account}" + (" (the snapshot's account)" if account == own_account
-                                             else " (not the snapshot's account)" if own_account else "")
+            label = f"account {account} ({account_role(account, own_account, target_account)})"
+            rank[label] = 0 if account == target_account else 1 if account == own_account else 2
         else:
             label = NO_ACCOUNT if arn else URLS
         groups.setdefault(label, []).append({"where": where, "value": value})
+    return {label: groups[label] for label in sorted(groups, key=lambda label: (rank[label], label))}
 
-    def order(label: str) -> tuple[int, str]:
-        return (0 if "snapshot's" in label else 1 if label.startswith("account") else 2 if label == NO_ACCOUNT
-                else 3, label)
 
-    return {label: groups[label] for label in sorted(groups, key=order)}
+def account_role(account: str, own_account: str | None, target_account: str | None) -> str:
+    """What an account is to a restore, as the plan says it."""
+    if target_account and account == target_account:
+        return "the account restored into" + (", also the snapshot's" if account == own_account else "")
+    said = "the snapshot's account" if account == own_account else "not the snapshot's account" if own_account \
+        else "another account"
+    return said + (": refused without --allow-foreign-arns" if target_account else "")
 
 
 def text(groups: dict[str, list[dict[str, str]]]) -> list[str]:

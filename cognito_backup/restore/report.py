@@ -91,6 +91,7 @@ def format_report(report: dict[str, Any]) -> str:
         for item in report.get("not_restored") or ():
             lines.append(f"  not restored: {item['what']}: {item['why']}")
         lines += _override_lines(report)
+        lines += foreign_lines(report)
         if report.get("resume_command"):
             lines.append(f"  to finish: {report['resume_command']}")
         if "check" in report:
@@ -104,6 +105,15 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("imported"):
         lines.append(f"  imported snapshot: {report['imported']}: a restore cannot bring back what it does not hold")
     return "\n".join(lines)
+
+
+def foreign_lines(report: dict[str, Any]) -> list[str]:
+    """The ARNs of other accounts a run sent (--allow-foreign-arns): said in the report, not only in the log."""
+    gate = report.get("foreign_arns") or {}
+    if not gate.get("arns"):
+        return []
+    return [f"  ARNs of other accounts than {gate['account']}, sent with --allow-foreign-arns:",
+            *(f"    {a['where']}: {a['value']}" for a in gate["arns"])]
 
 
 def phase_lines(report: dict[str, Any]) -> list[str]:

@@ -17,6 +17,9 @@ FORCE_CHANGE_PASSWORD), ``import`` (user import jobs: users end in RESET_REQUIRE
 users are not recreated as such: they are listed, and ``--link-federated`` creates a native user for
 each and links the provider identity to it (where the provider was restored).
 
+Before the first write, the restore refuses to send ARNs of other accounts than the one it restores into
+(foreign.py: triggers, roles, identities, keys of another account) unless ``--allow-foreign-arns`` is given.
+
 Every write goes through a rate limiter per quota category (``--rate-fraction`` of each quota) with
 retries on throttling; progress (done/total, rate, time left per phase) every few seconds, and per phase in the
 report. Running the same restore again with ``--target-pool-id ID --resume`` skips
@@ -42,7 +45,7 @@ from typing import Any
 
 from backup_lambda.ratelimit import RateLimiters
 from cognito_backup.recover import native_recovery_advice
-from cognito_backup.restore import configuration, decisions, import_jobs, overrides, triggers, user_mfa, users
+from cognito_backup.restore import configuration, decisions, foreign, import_jobs, overrides, triggers, user_mfa, users
 from cognito_backup.restore.calls import LANE_CATEGORY, Calls, error_text
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import RestoreOptions
@@ -67,7 +70,8 @@ class Restorer:
     """One restore run. ``import_client`` serves the user import calls and ``link_client``
     AdminLinkProviderForUser (both default to ``cognito``; tests give them a botocore Stubber, moto
     lacks these APIs); ``lambdas(region)`` gives a Lambda client (--grant-triggers); ``uploader(url, path)``
-    puts a CSV file to a pre-signed URL. ``progress`` receives the lines a person reads, ``records`` (--json)
+    puts a CSV file to a pre-signed URL; ``account()`` names the account restored into (default: the caller's,
+    sts:GetCallerIdentity). ``progress`` receives the lines a person reads, ``records`` (--json)
     the phases' progress as objects; ``clock`` times the phases."""
 
     def __init__(self, cognito: Any, s3: Any, options: RestoreOptions, *,
@@ -76,7 +80,7 @@ class Restorer:
                  uploader: Callable[[str, str], None] = import_jobs.put_presigned,
                  sleep: Callable[[float], None] = time.sleep,
                  records: Callable[[dict[str, Any]], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, account: Callable[[], str] = foreign.caller_account):
         options.validate()
         self.options = options
         self.s3 = s3
@@ -84,6 +88,7 @@ class Restorer:
         self.records = records
         self.clock = clock
         self.uploader = uploader
+        self.account = account
         self.aws = Calls(cognito, rate_fraction=options.rate_fraction, import_client=import_client,
                          link_client=link_client, lambdas=lambdas, say=progress, sleep=sleep)
         self.state: RunState | None = None  # the run's, once it has begun
@@ -109,7 +114,8 @@ class Restorer:
         started = self.clock()
         self.say(f"verifying {o.snapshot}")
         source = SnapshotSource(o.snapshot, s3=self.s3)
-        verified = require_verified(source, keep_config=True, progress=self.say, trust=o.trust)
+        groups = GroupsSeen()
+        verified = require_verified(source, keep_config=True, progress=self.say, trust=o.trust, on_group=groups.add)
         original, counts = verified["config"], verified["counts"]
         origin = original.get("source") or {}
         self.say(f"snapshot OK: pool {origin.get('pool_name')} ({origin.get('user_pool_id')}) taken "
@@ -117,7 +123,7 @@ class Restorer:
                  f"{counts['memberships']:,} memberships")
         config, changed = overrides.apply(original, o.overrides)
         if any(v.section == "groups" for v in o.overrides.values()):
-            overrides.check_groups(o.overrides, group_names(source, verified.get("etag")))
+            overrides.check_groups(o.overrides, groups.names)
         pool = config["pool"]
         report: dict[str, Any] = {
             "snapshot": str(source), "taken_at": config.get("taken_at"),
@@ -149,9 +155,16 @@ class Restorer:
         run = RestoreRun(options=o, aws=self.aws, snapshot=snapshot, state=state, say=self.say, uploader=self.uploader,
                          board=board)
 
+        refs = foreign.sent_references(run, groups.roles, groups.names)
+        report["foreign_arns"] = foreign.check(refs, self.account, allowed=o.allow_foreign_arns)
+        if not o.dry_run:
+            foreign.refuse(report["foreign_arns"])  # before anything is written
+        if report["foreign_arns"] and report["foreign_arns"]["arns"] and o.allow_foreign_arns:
+            self.say(f"WARNING: --allow-foreign-arns: the new pool will use {len(report['foreign_arns']['arns'])} "
+                     f"ARN(s) of other accounts than {report['foreign_arns']['account']} (listed in the report)")
         target = check_target(run, o.target_pool_id) if o.target_pool_id else pool_of_the_same_name(run)
         if o.dry_run:
-            return dry_run(run, report, target)
+            return dry_run(run, report, target, refs)
         if target is None:
             configuration.create_pool(run)
         report["target_user_pool_id"] = state.pool_id
@@ -233,22 +246,18 @@ class Restorer:
                 "config_changes": diff["config_changes"][:20], "expected_differences": expected}
 
 
-def group_names(source: SnapshotSource, etag: str | None) -> set[str]:
-    """The snapshot's group names: the stream stops at the end of the groups (format 2, after the users)
-    or at the users (format 1, where the groups come first)."""
-    names: set[str] = set()
-    seen_groups = False
-    with source.stream(if_match=etag) as stream:
-        for event in stream.events():
-            if event.key == "groups":
-                seen_groups = True
-                if event.kind == "item":
-                    names.add(event.value["GroupName"])
-                elif event.kind == "end":
-                    break
-            elif event.key == "users" and seen_groups:
-                break
-    return names
+class GroupsSeen:
+    """The snapshot's group names and roles, collected as verification reads the groups (no second pass over a
+    snapshot whose groups come after the users): for the group overrides' check and the foreign-ARN check."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.roles: dict[str, str] = {}
+
+    def add(self, group: dict[str, Any]) -> None:
+        self.names.add(group["GroupName"])
+        if isinstance(group.get("RoleArn"), str):
+            self.roles[group["GroupName"]] = group["RoleArn"]
 
 
 def restore_snapshot(cognito: Any, s3: Any, options: RestoreOptions, **kwargs: Any) -> dict[str, Any]:

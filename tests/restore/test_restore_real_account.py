@@ -81,6 +81,10 @@ class World:
                        import_role_arn=IMPORT_ROLE, secrets=REAL_SECRETS, domain_prefix="prod-customers-2",
                        link_federated=True, grant_triggers=True, mapping_file=str(tmp_path / "mapping.json"),
                        workers=2, import_poll_interval=0,
+                       # The triggers and the log group stay in the old account, the analytics role and the threat
+                       # protection's SES identity in a third one, on purpose: what a restore does with them is
+                       # what these tests check (the refusal itself: test_restore_foreign_arns.py).
+                       allow_foreign_arns=True,
                        overrides=collect([], parse_command_line([f"{k}={v}" for k, v in overrides.items()])))
         options.update(extra)
         return Restorer(self.cognito, self.s3, RestoreOptions(**options), lambdas=self.lambdas.client,
@@ -225,15 +229,19 @@ def test_the_dry_run_shows_triggers_overrides_and_what_points_outside_the_new_po
 
     plan = report["plan"]
     outside = plan["outside_references"]
-    own = outside[f"account {OLD_ACCOUNT} (the snapshot's account)"]
+    refused = ": refused without --allow-foreign-arns"
+    own = outside[f"account {OLD_ACCOUNT} (the snapshot's account{refused})"]
     assert {r["where"] for r in own} >= {
         "pool.LambdaConfig.CustomMessage", "pool.LambdaConfig.CustomEmailSender.LambdaArn",
+        "pool.LambdaConfig.PreTokenGeneration", "pool.LambdaConfig.PreTokenGenerationConfig.LambdaArn",
         "log_delivery.LogConfigurations[0].CloudWatchLogsConfiguration.LogGroupArn"}
-    other = outside[f"account {OTHER_ACCOUNT} (not the snapshot's account)"]
+    other = outside[f"account {OTHER_ACCOUNT} (not the snapshot's account{refused})"]
     assert {r["where"] for r in other} == {"clients.web.AnalyticsConfiguration.RoleArn",
                                            "risk_configuration.AccountTakeoverRiskConfiguration.NotifyConfiguration"
                                            ".SourceArn"}
-    overridden = {r["where"] for r in outside["account 123456789012 (not the snapshot's account)"]}
+    overridden = {r["where"] for r in outside["account 123456789012 (the account restored into)"]}
+    assert list(outside)[0] == "account 123456789012 (the account restored into)"
+    assert report["foreign_arns"]["allowed"] and len(report["foreign_arns"]["arns"]) == 9
     assert {"pool.SmsConfiguration.SnsCallerArn", "pool.LambdaConfig.KMSKeyID", "groups.admins.RoleArn",
             "domain.CustomDomainConfig.CertificateArn"} <= overridden
     urls = {r["value"] for r in outside["URLs (outside AWS accounts)"]}
@@ -261,7 +269,7 @@ def test_secrets_reach_no_report_log_or_mapping_file(world, tmp_path):
     lines: list[str] = []
     report = Restorer(world.cognito, world.s3, RestoreOptions(
         snapshot=world.source, new_pool_name="r", secrets=REAL_SECRETS, link_federated=True, grant_triggers=True,
-        mapping_file=str(tmp_path / "mapping.json"), workers=2,
+        mapping_file=str(tmp_path / "mapping.json"), workers=2, allow_foreign_arns=True,
         overrides=collect([], parse_command_line([f"{k}={v}" for k, v in NEW.items()]))),
         progress=lines.append, lambdas=world.lambdas.client).run()
     everything = "\n".join(lines) + format_report(report) + json.dumps(report) + (tmp_path / "mapping.json").read_text()

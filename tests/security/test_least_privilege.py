@@ -432,19 +432,20 @@ def restore_calls(recording, tmp_path_factory):
 
 
 def test_every_call_a_restore_and_its_resume_make_is_in_the_restore_list(restore_calls):
-    from cognito_backup.permissions import RESTORE_OPERATIONS
+    from cognito_backup.permissions import NO_PERMISSION_NEEDED, RESTORE_OPERATIONS
 
     made = restore_calls["restore"].operations() | restore_calls["resume"].operations()
 
     assert {("cognito-idp", "CreateUserPool"), ("cognito-idp", "AdminCreateUser"), ("s3", "GetObject"),
-            ("cognito-idp", "CreateUserPoolDomain")} <= made
-    assert made - direct_calls(RESTORE_OPERATIONS) == set()
+            ("cognito-idp", "CreateUserPoolDomain"), ("sts", "GetCallerIdentity")} <= made
+    assert made - direct_calls(RESTORE_OPERATIONS) - NO_PERMISSION_NEEDED == set()
+    assert not NO_PERMISSION_NEEDED & direct_calls(RESTORE_OPERATIONS)  # and no role is granted it for nothing
 
 
 def test_every_call_of_restore_check_is_in_the_restore_list(restore_calls):
-    from cognito_backup.permissions import RESTORE_OPERATIONS
+    from cognito_backup.permissions import NO_PERMISSION_NEEDED, RESTORE_OPERATIONS
 
-    assert restore_calls["check"].operations() - direct_calls(RESTORE_OPERATIONS) == set()
+    assert restore_calls["check"].operations() - direct_calls(RESTORE_OPERATIONS) - NO_PERMISSION_NEEDED == set()
 
 
 def test_a_restore_writes_nothing_to_the_snapshot_bucket(restore_calls):

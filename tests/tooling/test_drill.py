@@ -99,6 +99,23 @@ def test_a_failing_step_fails_the_drill_and_still_deletes_the_scratch_pool(cogni
     assert pool_names(cognito) == ["prod-users"]
 
 
+def test_a_group_role_in_another_account_fails_the_drill_unless_allowed(cognito, s3, bucket, tmp_path):
+    foreign = "arn:aws:iam::999988887777:role/partner-admins"
+    pool_id = build_rich_pool(cognito, "prod-users")
+    cognito.create_group(UserPoolId=pool_id, GroupName="partners", RoleArn=foreign)
+    take_snapshot(cognito, s3, user_pool_id=pool_id, bucket=bucket)
+
+    refused = run_drill(cognito, s3, bucket=bucket, pool_name="prod-users", workers=2, work_dir=str(tmp_path))
+    assert refused["status"] == "fail" and refused.get("scratch_pool_id") is None
+    assert f"groups.partners.RoleArn: {foreign}" in refused["error"] and "--allow-foreign-arns" in refused["error"]
+    assert pool_names(cognito) == ["prod-users"]  # refused before the scratch pool was created
+
+    allowed = run_drill(cognito, s3, bucket=bucket, pool_name="prod-users", workers=2, work_dir=str(tmp_path),
+                        allow_foreign_arns=True)
+    assert allowed["status"] == "pass", allowed.get("diff_text") or allowed
+    assert pool_names(cognito) == ["prod-users"]
+
+
 def test_no_snapshot_is_a_failed_drill_with_a_clear_error(cognito, s3, bucket):
     report = run_drill(cognito, s3, bucket=bucket, pool_name="nobody")
     assert report["status"] == "fail"

@@ -112,3 +112,20 @@ def test_an_absurd_mapping_file_is_a_short_error(tmp_path, capsys):
     mapping.write_text('{"format": ' + "[" * 100_000 + "]" * 100_000 + ',\n "users": [\n ]\n}\n')
     with pytest.raises(ConfigError, match="is not a restore's mapping file"):
         read_mapping_head(str(mapping))
+
+
+@pytest.mark.parametrize("option", ["--secrets", "--overrides"])
+@pytest.mark.parametrize(("content", "says"), [
+    ("[" * 100_000 + "]" * 100_000, f"nested deeper than {MAX_DEPTH} levels"),
+    ('{"x": ' + "7" * 5000 + "}", "a number of 5,000 characters"),
+    ('{"x": ', "Expecting value, line 1"),
+    (b"\xff\xfe{}", "is not UTF-8 text"),
+])
+def test_an_absurd_option_file_is_a_short_error_naming_the_option(tmp_path, capsys, option, content, says):
+    snapshot = write_local(tmp_path, make_snapshot())
+    bad = tmp_path / "option.json"
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+    assert cli.main(["restore", str(snapshot), "--new-pool-name", "copy", "--dry-run", option, str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert f"{option} {bad}" in err and says in err and "Traceback" not in out + err and len(err) < 2000, err
