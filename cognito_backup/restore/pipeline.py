@@ -13,7 +13,9 @@ categories run side by side, each at its share of its quota; lanes of one catego
 
 ``Pipeline.run`` returns when no lane has anything in flight or waiting and no source can give more. For each
 lane it measures ``busy_s``, the time it had work waiting for a free slot (so its limiter, not its input, set
-its pace), and ``busy_done``, what it finished meanwhile: their ratio is the rate it reached at its quota.
+its pace), and ``busy_done``, what it finished meanwhile: their ratio is the rate it reached at its quota. Both
+go by the same look: a lane full when the pipeline last looked is busy until the next look, and every call that
+ends in between counts, however many of them the pipeline's thread takes in one go.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Lane:
         self.finished_items = 0
         self.busy_s = 0.0
         self.busy_done = 0
+        self.full = False  # all its slots taken at the pipeline's last look
         self._exhausted = False
         self.executor: ThreadPoolExecutor | None = None
 
@@ -119,7 +122,6 @@ class Pipeline:
         for lane in self.lanes:
             lane.executor = ThreadPoolExecutor(max_workers=lane.limit, thread_name_prefix=f"restore-{lane.name}")
         last: float | None = None
-        full: list[bool] = []
         try:
             while True:
                 moved = any([self._fill(lane) for lane in self.lanes])
@@ -130,11 +132,11 @@ class Pipeline:
                     break
                 # A lane whose slots are all taken is going at its limiter's pace, until the next look.
                 now = self.board.clock()
-                if last is not None:
-                    for lane, was_full in zip(self.lanes, full, strict=True):
-                        if was_full:
-                            lane.busy_s += now - last
-                last, full = now, [lane.in_flight >= lane.limit for lane in self.lanes]
+                for lane in self.lanes:
+                    if lane.full and last is not None:
+                        lane.busy_s += now - last
+                    lane.full = lane.in_flight >= lane.limit
+                last = now
                 self._handle_events(0.0 if moved else min(self.board.due(), 1.0))
                 self.board.tick()
         finally:
@@ -163,7 +165,7 @@ class Pipeline:
     def _complete(self, lane: Lane, item: Any, future: Future) -> None:
         lane.in_flight -= 1
         lane.finished_items += 1
-        if lane.in_flight + 1 >= lane.limit:  # it was full: its pace is its limiter's
+        if lane.full:  # full at the last look: its pace is its limiter's (busy_s counts this time too)
             lane.busy_done += 1
         if future.cancelled():
             return
