@@ -120,6 +120,20 @@ def stand_in(monkeypatch):
     server.server_close()
 
 
+def test_the_engine_restores_its_unsigned_snapshot_as_an_operator_would_run_it(stand_in, tmp_path, monkeypatch,
+                                                                              capsys):
+    """restore_engine.py as restore_run.py starts it: no --allow-unsigned in the environment (the snapshot is
+    the benchmark's own, which nothing signs), no STS to ask for the account (the stand-in's)."""
+    monkeypatch.delenv("COGNITO_BACKUP_ALLOW_UNSIGNED", raising=False)
+    snapshot = write_snapshot(tmp_path, 60, 1, groups=3)
+
+    assert restore_engine.main([str(snapshot), "--users-via", "import", "--rate-scale", "20"]) == 0
+    measured = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert measured["status"] == "ok", measured["failures"]
+    (pool,) = stand_in.stats()["pools"].values()
+    assert pool["users"] == 60 and pool["memberships"] == 60
+
+
 @pytest.mark.parametrize("path", ["import", "admin-create"])
 def test_a_small_restore_into_the_stand_in_leaves_exactly_the_snapshot(stand_in, tmp_path, path):
     from backup_lambda.aws import make_client
