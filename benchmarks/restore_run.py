@@ -135,6 +135,8 @@ def table(results: list[dict[str, Any]], wanted: list[Row]) -> str:
         clock = "real" if row.scale == 1 else f"x{row.scale:g}"
         first = True
         for name, p in d["phases"].items():
+            if not p["done"] and not p["total"] and not p["calls"]:
+                continue  # a phase with nothing to do in this snapshot (users' MFA, without captureUserMfa)
             share = f"{p['share_per_s']:g}/s ({p['category']})" if p["share_per_s"] else (p["category"] or "-")
             if p["share_used"] is not None:
                 used = f"{100 * p['share_used']:.0f}% ({duration(p['busy_s'])} waiting)"

@@ -181,8 +181,10 @@ def test_the_table_converts_a_faster_clock_back_and_lists_rows_not_run():
     listing = restore_run.derive(result)["phases"]["listing imported users"]
     assert listing["share_per_s"] == 24.0 and listing["busy_s"] == 8.0  # 2 s at x4
     assert listing["share_used"] == pytest.approx(48 / 8.0 / 24.0)  # 48 intervals between 49 calls
+    result["measured"]["phases"]["users' MFA"] = {"done": 0, "total": 0, "seconds": 0.0}  # nothing to do: no row
     wanted = [restore_run.Row(1000, 1, "admin-create", 4.0), restore_run.Row(10**6, 3, "import", 50.0)]
     text = restore_run.table([result], wanted)
+    assert "users' MFA" not in text and "| listing imported users |" in text
     assert "| 1,000 | 1 per user | admin-create | x4 | **2.0 min** (ok) | users | 100 s | 1,000/1,000 | 1,010 | 10 |" \
            " 40/s (UserCreation) | 95% (96 s waiting) | NO: memberships 999 of 1,000 |" in text
     assert "| 1,000,000 | 3 per user | import | | **not run** (see below) |" in text
