@@ -169,7 +169,7 @@ class Demo:
         secrets = OUT / "idp-secrets.json"  # provider secrets are never in a snapshot: supplied here
         secrets.touch(mode=0o600)
         secrets.write_text(json.dumps({"CorpOIDC": {"client_secret": self.sample.idp_secret}}))
-        print("    (the emulator has no quotas: --rate-fraction 1; on AWS keep the default, half of each quota)")
+        print("    (the emulator has no quotas: --rate-fraction 1; on AWS keep the default, 0.8 of each quota)")
         restored = self.cli("restore", first_uri, "--new-pool-name", "demo-users-restored",
                             "--users-via", "admin-create", "--secrets", str(secrets), "--rate-fraction", "1",
                             "--mapping-file", str(mapping))
