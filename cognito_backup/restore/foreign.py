@@ -76,8 +76,8 @@ def sent_references(run: RestoreRun, group_roles: dict[str, str], group_names: I
     return refs
 
 
-def foreign_arns(refs: Iterable[tuple[str, str]], account: str) -> list[dict[str, str]]:
-    """The references that are ARNs of an account other than ``account``."""
+def foreign_arns(refs: Iterable[tuple[str, str]], account: str | None) -> list[dict[str, str]]:
+    """The references that are ARNs of an account other than ``account`` (None: of any account)."""
     out = []
     for where, value in refs:
         arn = ARN.fullmatch(value)
@@ -112,7 +112,12 @@ def check(refs: list[tuple[str, str]], account: Callable[[], str], *, allowed: b
     ``allowed``, the result's ``refused`` is the message of the ConfigError the run raises (``refuse``)."""
     if not names_an_account(refs):
         return None
-    own = account()
+    try:
+        own: str | None = account()
+    except ConfigError:
+        if not allowed:
+            raise
+        own = None  # --allow-foreign-arns without an account to compare with: every account-bearing ARN listed
     found = foreign_arns(refs, own)
     out: dict[str, Any] = {"account": own, "allowed": allowed, "arns": found}
     if found and not allowed:

@@ -112,7 +112,9 @@ def foreign_lines(report: dict[str, Any]) -> list[str]:
     gate = report.get("foreign_arns") or {}
     if not gate.get("arns"):
         return []
-    return [f"  ARNs of other accounts than {gate['account']}, sent with --allow-foreign-arns:",
+    than = f"other accounts than {gate['account']}" if gate["account"] else "accounts (the account restored into " \
+        "could not be told)"
+    return [f"  ARNs of {than}, sent with --allow-foreign-arns:",
             *(f"    {a['where']}: {a['value']}" for a in gate["arns"])]
 
 

@@ -159,9 +159,10 @@ class Restorer:
         report["foreign_arns"] = foreign.check(refs, self.account, allowed=o.allow_foreign_arns)
         if not o.dry_run:
             foreign.refuse(report["foreign_arns"])  # before anything is written
-        if report["foreign_arns"] and report["foreign_arns"]["arns"] and o.allow_foreign_arns:
-            self.say(f"WARNING: --allow-foreign-arns: the new pool will use {len(report['foreign_arns']['arns'])} "
-                     f"ARN(s) of other accounts than {report['foreign_arns']['account']} (listed in the report)")
+        gate = report["foreign_arns"]
+        if gate and gate["arns"] and o.allow_foreign_arns:
+            self.say(f"WARNING: --allow-foreign-arns: the new pool will use {len(gate['arns'])} ARN(s) of other "
+                     f"accounts than {gate['account'] or '(an account it could not tell)'} (listed in the report)")
         target = check_target(run, o.target_pool_id) if o.target_pool_id else pool_of_the_same_name(run)
         if o.dry_run:
             return dry_run(run, report, target, refs)

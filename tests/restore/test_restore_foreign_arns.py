@@ -158,6 +158,29 @@ def test_a_failed_account_lookup_is_a_clear_error(aws):
             caller_account(sts)
 
 
+def test_with_the_flag_a_failed_account_lookup_lists_every_arn_and_goes_on(cognito, s3, bucket, tmp_path):
+    def expired() -> str:
+        return caller_account(stubbed_sts_failure())
+
+    with pytest.raises(ConfigError, match="sts:GetCallerIdentity"):  # without the flag: refused, nothing written
+        restore(cognito, s3, bucket, tmp_path, hostile(), account=expired)
+    assert cognito.list_user_pools(MaxResults=60)["UserPools"] == []
+
+    report, said = restore(cognito, s3, bucket, tmp_path, hostile(), account=expired, allow_foreign_arns=True)
+    assert report["status"] == "ok", report["failures"]
+    assert report["foreign_arns"]["account"] is None
+    assert {a["value"] for a in report["foreign_arns"]["arns"]} == {TRIGGER, ADMIN_ROLE}
+    assert "ARNs of accounts (the account restored into could not be told)" in format_report(report)
+
+
+def stubbed_sts_failure():
+    sts = make_client("sts")
+    stub = Stubber(sts)
+    stub.add_client_error("get_caller_identity", "ExpiredToken", "expired")
+    stub.activate()
+    return sts
+
+
 def test_every_foreign_arn_a_rich_restore_sends_was_in_the_check(cognito, s3, bucket, tmp_path):
     """The check's list is complete: restore the real-account snapshot with the flag, overriding only the SMS
     role (which moto's trust rule would refuse), every other ARN as the old pool used it; then find every ARN of
