@@ -62,8 +62,9 @@ def pages(users: int, groups: str) -> tuple[int, int, int]:
     return math.ceil(users / PAGE), sum(chains), max(chains, default=0)
 
 
-def markers(block: str) -> tuple[str, str]:
-    return f"<!-- BEGIN GENERATED {block}: python -m benchmarks.run -->", f"<!-- END GENERATED {block} -->"
+def markers(block: str, module: str = "benchmarks.run") -> tuple[str, str]:
+    """The lines around the generated block ``block`` of a page, written by ``python -m module``."""
+    return f"<!-- BEGIN GENERATED {block}: python -m {module} -->", f"<!-- END GENERATED {block} -->"
 
 
 def derive(row: dict[str, Any]) -> dict[str, Any]:
@@ -154,9 +155,10 @@ Lambda runs it: runs of 15 minutes (real clock), handing over with a minute left
 {end}"""
 
 
-def write_doc(path: Path, name: str, block: str) -> None:
-    """Replace the generated block ``name`` in ``path`` (or append it): the prose around it stays."""
-    begin, end = markers(name)
+def write_doc(path: Path, name: str, block: str, module: str = "benchmarks.run") -> None:
+    """Replace the generated block ``name`` (of ``module``) in ``path`` (or append it): the prose around it and
+    the other blocks stay."""
+    begin, end = markers(name, module)
     text = path.read_text() if path.exists() else ""
     if begin in text and end in text:
         before, rest = text.split(begin, 1)

@@ -12,13 +12,17 @@ the snapshot's users, memberships and disabled users.
 Rows run on a faster clock (``--scale``, per size): the stand-in's latency divided by K, its quotas, the import
 rate and the restore's quota shares multiplied by K; the table converts back to the real clock and says so.
 ``--raw FILE`` appends every row's measurements as a JSON line; ``--from-raw FILE`` renders the table from such
-a file without running anything. Rows asked for but not measured are listed as such, never estimated.
+a file without running anything; ``--block NAME`` writes it into the generated block NAME of docs/performance.md
+(default ``restore``; the other blocks stay). Rows asked for but not measured are listed as such, never
+estimated. The load average is recorded before and after each row: a row measured while something else ran says
+so in the table's heading.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -30,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import harness
-from benchmarks.report import machine
+from benchmarks.report import machine, markers, write_doc
 from benchmarks.restore_pool import disabled_count, write_snapshot
 from benchmarks.restore_stand_in import QUOTA_RPS
 
 DOC = harness.ROOT / "docs" / "performance.md"
-BLOCK = "restore"
+BLOCK, MODULE = "restore", "benchmarks.restore_run"  # the generated block of DOC, by default, and who writes it
 PHASE_CALLS = {"users": ("AdminCreateUser",), "memberships": ("AdminAddUserToGroup",),
                "disabling": ("AdminDisableUser",),
                "import jobs": ("CreateUserImportJob", "StartUserImportJob", "DescribeUserImportJob"),
@@ -67,6 +71,7 @@ def matrix(sizes: list[int], scales: dict[int, float], latency_ms: float, import
 
 def run_row(row: Row, work: Path, timeout: float) -> dict[str, Any]:
     snapshot = write_snapshot(work, row.users, row.memberships)
+    load_before = os.getloadavg()[0]
     args = ["-m", "benchmarks.restore_stand_in", "--latency-ms", str(row.latency_ms / row.scale),
             "--jitter", "0.1", "--scale", str(row.scale), "--import-rate", str(row.import_rate)]
     with harness.Server(args) as server:
@@ -77,7 +82,8 @@ def run_row(row: Row, work: Path, timeout: float) -> dict[str, Any]:
         stats = harness.stand_in_stats(server.endpoint_url)
     if not done.stdout.strip():
         raise RuntimeError(f"the restore failed (exit code {done.returncode}):\n{done.stderr[-4000:]}")
-    return {"row": asdict(row), "measured": json.loads(done.stdout.strip().splitlines()[-1]), "stand_in": stats}
+    return {"row": asdict(row), "measured": json.loads(done.stdout.strip().splitlines()[-1]), "stand_in": stats,
+            "load": [load_before, os.getloadavg()[0]]}
 
 
 def check(result: dict[str, Any]) -> str:
@@ -151,13 +157,18 @@ def table(results: list[dict[str, Any]], wanted: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def markers() -> tuple[str, str]:
-    return f"<!-- BEGIN GENERATED {BLOCK}: python -m benchmarks.restore_run -->", f"<!-- END GENERATED {BLOCK} -->"
+def load_text(results: list[dict[str, Any]]) -> str:
+    """The load average the rows ran under (1-minute, before and after each row), as the heading says it."""
+    loads = [x for r in results for x in r.get("load") or ()]
+    if not loads:
+        return "load average not recorded"
+    return (f"load average {min(loads):.1f} to {max(loads):.1f} before and after the rows (the benchmark's own "
+            "two processes make up to about 2)")
 
 
 def generated(results: list[dict[str, Any]], wanted: list[Row], *, command: str, started: datetime,
-              elapsed: float, rendered: bool = False) -> str:
-    begin, end = markers()
+              elapsed: float, rendered: bool = False, block: str = BLOCK) -> str:
+    begin, end = markers(block, MODULE)
     when = (f"{len(results)} rows measured earlier (`--raw`), rendered {started:%Y-%m-%d %H:%M} UTC with `{command}`"
             if rendered else f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.0f} min, with `{command}`")
     latency = {r.latency_ms for r in wanted}
@@ -165,7 +176,7 @@ def generated(results: list[dict[str, Any]], wanted: list[Row], *, command: str,
     fraction = {r["measured"].get("rate_fraction") for r in results}
     return f"""{begin}
 {when}
-on {machine()}; the machine was shared. Latency per call {', '.join(f'{x:g}' for x in sorted(latency))} ms
+on {machine()}; {load_text(results)}. Latency per call {', '.join(f'{x:g}' for x in sorted(latency))} ms
 (+-10%), import jobs at {', '.join(f'{x:g}' for x in sorted(rates))} rows/s, the restore's share of each quota
 {', '.join(f'{x:g}' for x in sorted(f for f in fraction if f))} (its default). Quotas: {', '.join(
         f'{k} {v}/s' for k, v in QUOTA_RPS.items() if k in ('UserCreation', 'UserResourceUpdate', 'UserUpdate',
@@ -174,18 +185,6 @@ xK ran K times faster; its times are multiplied back).
 
 {table(results, wanted)}
 {end}"""
-
-
-def write_doc(path: Path, block: str) -> None:
-    """Replace this benchmark's generated block in ``path`` (or append it): the prose and other blocks stay."""
-    begin, end = markers()
-    text = path.read_text() if path.exists() else "# Performance\n"
-    if begin in text and end in text:
-        before, rest = text.split(begin, 1)
-        text = before + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 def parse_scales(text: str) -> dict[int, float]:
@@ -210,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--raw", help="append every row's measurements to this file (JSON lines)")
     p.add_argument("--from-raw", help="render the table from this file of measurements; run nothing")
     p.add_argument("--no-doc", action="store_true", help="do not write docs/performance.md")
+    p.add_argument("--block", default=BLOCK, help="the generated block of docs/performance.md to write")
     p.add_argument("--timeout", type=float, default=6 * 3600)
     args = p.parse_args(argv)
     try:
@@ -244,10 +244,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  time to recovery {duration(d['recovery_s'])} ({d['status']}), exact: {d['exact']}",
                       file=sys.stderr, flush=True)
     block = generated(results, wanted, command=command, started=started, elapsed=time.monotonic() - t0,
-                      rendered=bool(args.from_raw))
+                      rendered=bool(args.from_raw), block=args.block)
     print(block)
     if not args.quick and not args.no_doc:
-        write_doc(DOC, block)
+        write_doc(DOC, args.block, block, MODULE)
     return 0 if all(derive(r)["exact"] == "yes" and r["measured"]["status"] == "ok" for r in results) else 1
 
 

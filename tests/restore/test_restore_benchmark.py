@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -190,12 +191,36 @@ def test_the_table_converts_a_faster_clock_back_and_lists_rows_not_run():
     assert "| 1,000,000 | 3 per user | import | | **not run** (see below) |" in text
 
 
-def test_the_generated_block_replaces_its_own_markers_only(tmp_path):
+def test_the_rows_go_into_the_block_asked_for_and_every_other_block_stays(tmp_path, monkeypatch):
+    """``--from-raw F --block NAME`` renders F into the block NAME of docs/performance.md: the snapshot's blocks and
+    the restore's default block stay as they were; the heading gives the load the rows ran under."""
     doc = tmp_path / "performance.md"
     doc.write_text("# Performance\n<!-- BEGIN GENERATED matrix: python -m benchmarks.run -->\nkept\n"
-                   "<!-- END GENERATED matrix -->\n")
-    begin, end = restore_run.markers()
-    restore_run.write_doc(doc, f"{begin}\nfirst\n{end}")
-    restore_run.write_doc(doc, f"{begin}\nsecond\n{end}")
+                   "<!-- END GENERATED matrix -->\n<!-- BEGIN GENERATED restore: python -m benchmarks.restore_run -->"
+                   "\nthe default block\n<!-- END GENERATED restore -->\n")
+    monkeypatch.setattr(restore_run, "DOC", doc)
+    result = {"row": {"users": 1000, "memberships": 1, "path": "import", "scale": 2.0},
+              "measured": {"status": "ok", "elapsed_s": 30.0, "wall_s": 31.0, "rate_fraction": 0.8, "phases": {
+                  "memberships": {"done": 1000, "total": 1000, "seconds": 25.0, "category": "UserResourceUpdate",
+                                  "busy_s": 25.0, "share_per_s": 40.0, "share_used": 1.0}}},
+              "stand_in": {"calls": {"AdminAddUserToGroup": 1000}, "throttled": {}, "windows_s": {},
+                           "pools": {"p": {"users": 1000, "memberships": 1000, "disabled": 20, "groups": 100}}},
+              "load": [0.4, 1.9]}
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text(json.dumps(result) + "\n")
+
+    for _ in range(2):  # written twice: replaced, not appended
+        assert restore_run.main(["--sizes", "1000", "--memberships", "1", "--paths", "import", "--from-raw",
+                                 str(raw), "--block", "restore-quiet"]) == 0
+
     text = doc.read_text()
-    assert "kept" in text and "second" in text and "first" not in text and text.count(begin) == 1
+    begin, end = restore_run.markers("restore-quiet", restore_run.MODULE)
+    assert text.count(begin) == 1 and text.count(end) == 1
+    quiet = text.split(begin, 1)[1].split(end, 1)[0]
+    assert "| 1,000 | 1 per user | import | x2 | **60 s** (ok) | memberships | 50 s | 1,000/1,000 | 1,000 | 0 |" \
+        in quiet
+    assert "load average 0.4 to 1.9 before and after the rows" in quiet
+    assert "kept" in text and "the default block" in text  # the other blocks stay
+    result.pop("load")
+    assert "load average not recorded" in restore_run.generated([result], [], command="c", started=datetime.now(
+        timezone.utc), elapsed=0.0)
