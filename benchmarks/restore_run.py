@@ -15,8 +15,9 @@ and says so.
 ``--raw FILE`` appends every row's measurements as a JSON line; ``--from-raw FILE`` renders the table from such
 a file without running anything; ``--block NAME`` writes it into the generated block NAME of docs/performance.md
 (default ``restore``; the other blocks stay). Rows asked for but not measured are listed as such, never
-estimated. The load average is recorded before and after each row: a row measured while something else ran says
-so in the table's heading.
+estimated. The table of docs/performance.md is rendered from ``benchmarks/results/restore.jsonl`` (RESULTS, a
+test holds the two together): measure a row with ``--raw`` into that file, then render it with ``--from-raw``.
+The load average is recorded before and after each row: the table's heading says what the rows ran beside.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from benchmarks.restore_stand_in import QUOTA_RPS
 
 DOC = harness.ROOT / "docs" / "performance.md"
 BLOCK, MODULE = "restore", "benchmarks.restore_run"  # the generated block of DOC, by default, and who writes it
+RESULTS = harness.ROOT / "benchmarks" / "results" / "restore.jsonl"  # the measurements DOC's table is rendered from
 PHASE_CALLS = {"users": ("AdminCreateUser",), "memberships": ("AdminAddUserToGroup",),
                "disabling": ("AdminDisableUser",),
                "import jobs": ("CreateUserImportJob", "StartUserImportJob", "DescribeUserImportJob"),
@@ -165,8 +167,9 @@ def load_text(results: list[dict[str, Any]]) -> str:
     loads = [x for r in results for x in r.get("load") or ()]
     if not loads:
         return "load average not recorded"
+    missing = sum(1 for r in results if not r.get("load"))
     return (f"load average {min(loads):.1f} to {max(loads):.1f} before and after the rows (the benchmark's own "
-            "two processes make up to about 2)")
+            "two processes make up to about 2)" + (f"; not recorded for {missing} of them" if missing else ""))
 
 
 def generated(results: list[dict[str, Any]], wanted: list[Row], *, command: str, started: datetime,

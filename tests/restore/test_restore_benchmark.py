@@ -221,6 +221,29 @@ def test_the_rows_go_into_the_block_asked_for_and_every_other_block_stays(tmp_pa
         in quiet
     assert "load average 0.4 to 1.9 before and after the rows" in quiet
     assert "kept" in text and "the default block" in text  # the other blocks stay
-    result.pop("load")
-    assert "load average not recorded" in restore_run.generated([result], [], command="c", started=datetime.now(
+    older = {k: v for k, v in result.items() if k != "load"}  # a row measured before the load was recorded
+    assert "load average not recorded" in restore_run.load_text([older])
+    assert restore_run.load_text([result, older]).endswith("; not recorded for 1 of them")
+    assert "load average not recorded" in restore_run.generated([older], [], command="c", started=datetime.now(
         timezone.utc), elapsed=0.0)
+
+
+def test_the_restore_table_in_docs_is_the_one_its_kept_measurements_render():
+    """docs/performance.md's restore table is what ``benchmarks/results/restore.jsonl`` renders (nobody edited a
+    figure by hand), and in the 100,000-user rows every phase that waited for its quota reached 90% of its share,
+    the restore left exactly the snapshot, and its time to recovery is within 2% of the membership floor."""
+    results = [json.loads(line) for line in restore_run.RESULTS.read_text().splitlines() if line.strip()]
+    wanted = restore_run.matrix([10_000, 100_000, 1_000_000], {}, 100.0, 1000.0)
+    begin, end = restore_run.markers(restore_run.BLOCK, restore_run.MODULE)
+    block = restore_run.DOC.read_text().split(begin, 1)[1].split(end, 1)[0]
+    assert restore_run.table(results, wanted) in block
+
+    large = [r for r in results if r["row"]["users"] == 100_000]
+    assert {(r["row"]["memberships"], r["row"]["path"]) for r in large} >= {(1, "import"), (1, "admin-create")}
+    for result in large:
+        d = restore_run.derive(result)
+        assert d["exact"] == "yes" and d["status"] == "ok"
+        used = {name: p["share_used"] for name, p in d["phases"].items() if p["share_used"] is not None}
+        assert "memberships" in used and min(used.values()) >= 0.9, used
+        floor = 100_000 * result["row"]["memberships"] / 20.0
+        assert floor <= d["recovery_s"] <= 1.02 * floor
