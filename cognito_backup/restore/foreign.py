@@ -86,6 +86,12 @@ def foreign_arns(refs: Iterable[tuple[str, str]], account: str | None) -> list[d
     return out
 
 
+def others_than(account: str | None) -> str:
+    """Whose ARNs the check found, as the report and the warning say it (``account``: None when it could not be
+    told, with --allow-foreign-arns)."""
+    return f"other accounts than {account}" if account else "accounts (the account restored into could not be told)"
+
+
 def names_an_account(refs: Iterable[tuple[str, str]]) -> bool:
     return any((arn := ARN.fullmatch(value)) and arn["account"] for _, value in refs)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from cognito_backup import json_limits
 from cognito_backup.private_files import open_private
+from cognito_backup.restore.foreign import others_than
 from cognito_backup.restore.journal import Journal
 from cognito_backup.restore.options import DEFAULT_RATE_FRACTION, DEFAULT_WORKERS
 from cognito_backup.restore.progress import duration
@@ -112,9 +113,7 @@ def foreign_lines(report: dict[str, Any]) -> list[str]:
     gate = report.get("foreign_arns") or {}
     if not gate.get("arns"):
         return []
-    than = f"other accounts than {gate['account']}" if gate["account"] else "accounts (the account restored into " \
-        "could not be told)"
-    return [f"  ARNs of {than}, sent with --allow-foreign-arns:",
+    return [f"  ARNs of {others_than(gate['account'])}, sent with --allow-foreign-arns:",
             *(f"    {a['where']}: {a['value']}" for a in gate["arns"])]
 
 

@@ -161,8 +161,8 @@ class Restorer:
             foreign.refuse(report["foreign_arns"])  # before anything is written
         gate = report["foreign_arns"]
         if gate and gate["arns"] and o.allow_foreign_arns:
-            self.say(f"WARNING: --allow-foreign-arns: the new pool will use {len(gate['arns'])} ARN(s) of other "
-                     f"accounts than {gate['account'] or '(an account it could not tell)'} (listed in the report)")
+            self.say(f"WARNING: --allow-foreign-arns: the new pool will use {len(gate['arns'])} ARN(s) of "
+                     f"{foreign.others_than(gate['account'])} (listed in the report)")
         target = check_target(run, o.target_pool_id) if o.target_pool_id else pool_of_the_same_name(run)
         if o.dry_run:
             return dry_run(run, report, target, refs)

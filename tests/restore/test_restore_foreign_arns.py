@@ -150,12 +150,8 @@ def test_the_command_line_refuses_with_exit_2_and_takes_the_flag(cognito, tmp_pa
 
 
 def test_a_failed_account_lookup_is_a_clear_error(aws):
-    sts = make_client("sts")
-    with Stubber(sts) as stub:  # a failure moto would not give: expired credentials
-        stub.add_client_error("get_caller_identity", "ExpiredToken", "The security token included in the request "
-                              "is expired")
-        with pytest.raises(ConfigError, match="sts:GetCallerIdentity.*ExpiredToken.*--allow-foreign-arns"):
-            caller_account(sts)
+    with pytest.raises(ConfigError, match="sts:GetCallerIdentity.*ExpiredToken.*--allow-foreign-arns"):
+        caller_account(stubbed_sts_failure())
 
 
 def test_with_the_flag_a_failed_account_lookup_lists_every_arn_and_goes_on(cognito, s3, bucket, tmp_path):
@@ -174,9 +170,11 @@ def test_with_the_flag_a_failed_account_lookup_lists_every_arn_and_goes_on(cogni
 
 
 def stubbed_sts_failure():
+    """An STS client whose GetCallerIdentity fails as moto never would: expired credentials."""
     sts = make_client("sts")
     stub = Stubber(sts)
-    stub.add_client_error("get_caller_identity", "ExpiredToken", "expired")
+    stub.add_client_error("get_caller_identity", "ExpiredToken", "The security token included in the request is "
+                          "expired")
     stub.activate()
     return sts
 
