@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -193,6 +194,30 @@ xK ran K times faster; its times are multiplied back).
 {end}"""
 
 
+def load_results(path: Path) -> list[dict[str, Any]]:
+    """The measurements of a ``--raw`` file, one row per line; a line that is not one is a ValueError naming it."""
+    results = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            result = json.loads(line)
+            Row(**result["row"])
+            if not isinstance(result["measured"], dict) or not isinstance(result["stand_in"], dict):
+                raise TypeError("measured and stand_in must be objects")
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{path} line {number} is not a row's measurements ({type(exc).__name__}: {exc})") \
+                from None
+        results.append(result)
+    return results
+
+
+def block_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", text):
+        raise argparse.ArgumentTypeError(f"--block takes lower-case letters, digits and dashes: {text!r}")
+    return text
+
+
 def parse_scales(text: str) -> dict[int, float]:
     out = {}
     for part in filter(None, text.split(",")):
@@ -216,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--raw", help="append every row's measurements to this file (JSON lines)")
     p.add_argument("--from-raw", help="render the table from this file of measurements; run nothing")
     p.add_argument("--no-doc", action="store_true", help="do not write docs/performance.md")
-    p.add_argument("--block", default=BLOCK, help="the generated block of docs/performance.md to write")
+    p.add_argument("--block", type=block_name, default=BLOCK,
+                   help="the generated block of docs/performance.md to write")
     p.add_argument("--timeout", type=float, default=6 * 3600)
     args = p.parse_args(argv)
     try:
@@ -236,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     results: list[dict[str, Any]] = []
     if args.from_raw:
-        results = [json.loads(line) for line in Path(args.from_raw).read_text().splitlines() if line.strip()]
+        try:
+            results = load_results(Path(args.from_raw))
+        except (OSError, ValueError) as exc:
+            p.error(f"--from-raw: {exc}")
     else:
         with tempfile.TemporaryDirectory(prefix="restore-bench-") as work:
             for row in wanted:

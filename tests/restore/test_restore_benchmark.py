@@ -221,6 +221,14 @@ def test_the_rows_go_into_the_block_asked_for_and_every_other_block_stays(tmp_pa
         in quiet
     assert "load average 0.4 to 1.9 before and after the rows" in quiet
     assert "kept" in text and "the default block" in text  # the other blocks stay
+    for bad in ("--block", "Restore -->", "--from-raw", str(raw)), ("--from-raw", str(tmp_path / "missing.jsonl")):
+        with pytest.raises(SystemExit) as exit_:
+            restore_run.main([*bad, "--no-doc"])
+        assert exit_.value.code == 2
+    raw.write_text(json.dumps(result) + "\n" + json.dumps({"row": {"users": 1}}) + "\n")
+    with pytest.raises(ValueError, match=r"raw.jsonl line 2 is not a row's measurements"):
+        restore_run.load_results(raw)
+    assert doc.read_text() == text  # nothing written
     older = {k: v for k, v in result.items() if k != "load"}  # a row measured before the load was recorded
     assert "load average not recorded" in restore_run.load_text([older])
     assert restore_run.load_text([result, older]).endswith("; not recorded for 1 of them")
@@ -232,7 +240,7 @@ def test_the_restore_table_in_docs_is_the_one_its_kept_measurements_render():
     """docs/performance.md's restore table is what ``benchmarks/results/restore.jsonl`` renders (nobody edited a
     figure by hand), and in the 100,000-user rows every phase that waited for its quota reached 90% of its share,
     the restore left exactly the snapshot, and its time to recovery is within 2% of the membership floor."""
-    results = [json.loads(line) for line in restore_run.RESULTS.read_text().splitlines() if line.strip()]
+    results = restore_run.load_results(restore_run.RESULTS)
     wanted = restore_run.matrix([10_000, 100_000, 1_000_000], {}, 100.0, 1000.0)
     begin, end = restore_run.markers(restore_run.BLOCK, restore_run.MODULE)
     block = restore_run.DOC.read_text().split(begin, 1)[1].split(end, 1)[0]
